@@ -1,0 +1,85 @@
+"""Import boundaries are a privacy control: the dashboards can never reach the raw store.
+
+- ``privacy/`` is a pure library: no dagster, streamlit, pipeline or dashboards imports.
+- ``dashboards/`` never imports ``pipeline`` and never names the raw store or its keys.
+- OpenDP is imported only inside ``privacy/`` (one front door for every measurement).
+- No hand-written randomness in the privacy path (``privacy/`` and the release code).
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _python_files(package: str) -> list[Path]:
+    return sorted(p for p in (ROOT / package).rglob("*.py") if "__pycache__" not in p.parts)
+
+
+def _imported_modules(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+    return names
+
+
+def _offending(package: str, forbidden: tuple[str, ...]) -> list[str]:
+    hits = []
+    for path in _python_files(package):
+        for module in _imported_modules(path):
+            if module.split(".")[0] in forbidden:
+                hits.append(f"{path.relative_to(ROOT)} imports {module}")
+    return hits
+
+
+def test_packages_exist() -> None:
+    for package in ("privacy", "pipeline", "dashboards"):
+        assert _python_files(package), f"{package}/ has no Python files"
+
+
+def test_privacy_is_a_pure_library() -> None:
+    assert _offending("privacy", ("dagster", "dagster_duckdb", "streamlit", "pipeline", "dashboards")) == []
+
+
+def test_dashboards_never_import_the_pipeline() -> None:
+    assert _offending("dashboards", ("pipeline", "dagster", "dagster_duckdb", "opendp")) == []
+
+
+def test_dashboards_never_name_the_raw_store_or_its_keys() -> None:
+    needles = ("raw.duckdb", "raw_store", "WELLBEING_RAW_KEY", "WELLBEING_PSEUDONYM_KEY", "raw.key", "pseudonym.key")
+    hits = [
+        f"{path.relative_to(ROOT)}: {needle}"
+        for path in _python_files("dashboards")
+        for needle in needles
+        if needle in path.read_text(encoding="utf-8")
+    ]
+    assert hits == []
+
+
+def test_opendp_is_imported_only_inside_privacy() -> None:
+    for package in ("pipeline", "dashboards"):
+        assert _offending(package, ("opendp",)) == [], package
+
+
+@pytest.mark.parametrize("package", ["privacy", "pipeline/releases"])
+def test_no_hand_written_noise_in_the_privacy_path(package: str) -> None:
+    if not (ROOT / package).exists():
+        pytest.fail(f"{package} is missing")
+    hits = []
+    for path in _python_files(package):
+        for module in _imported_modules(path):
+            if module in ("random", "secrets") or module.startswith("numpy.random"):
+                hits.append(f"{path.relative_to(ROOT)} imports {module}")
+        text = path.read_text(encoding="utf-8")
+        for needle in ("np.random", "numpy.random", "default_rng(", "random.gauss", "random.random("):
+            if needle in text:
+                hits.append(f"{path.relative_to(ROOT)} uses {needle}")
+    assert hits == []
