@@ -1,0 +1,189 @@
+"""Per-employee reduction in DuckDB: each employee's records of a period → a few bounded rows.
+
+Privacy reason: every output row is a function of *one employee's own records* (and of public
+parameters: the period, the policy's bounds, the contract lists, the public key map), so adding
+or removing one employee adds or removes only that employee's rows; the privacy unit is
+untouched and OpenDP then enforces the bounds again by truncation. The heavy per-event work
+runs in DuckDB, so OpenDP measures a frame of a few rows per engaged employee.
+
+Per engaged employee (≥ 1 contact in the period):
+
+* one *home* (department, site, role): the most frequent combination in the period, ties →
+  the latest contact, then alphabetical; so the employee falls in one cell per breakdown;
+* ``contacts`` = number of contacts, clipped to ``max_contacts_per_month × months``;
+* ``who5`` = the last WHO-5 raw score of the period × 4 (0–100), clamped; ``has_who5`` 0/1;
+* ``sat`` = the mean satisfaction of the period × 100 (100–500, rounded), ``has_sat`` 0/1;
+  employees without a score get 0 and ``has_* = 0`` (never a midpoint: OpenDP would impute one);
+* at most ``max_services_per_period`` services and ``max_topics_per_period`` topics: the most
+  used, ties → latest, then alphabetical; only values of the contract lists.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import duckdb
+import polars as pl
+
+from privacy.contract import SATISFACTION_RANGE, SERVICES, TOPICS, WHO5_RAW_RANGE
+from privacy.periods import Period
+from privacy.policy import ReleasePolicy
+
+WHO5_SCALE = 4  # raw 0-25 → 0-100
+SAT_SCALE = 100  # mean 1-5 → 100-500 (hundredths)
+WHO5_BOUND = WHO5_RAW_RANGE[1] * WHO5_SCALE
+SAT_BOUND = SATISFACTION_RANGE[1] * SAT_SCALE
+
+FRAME_SCHEMA: dict[str, pl.DataType] = {
+    "employee": pl.String(),
+    "part": pl.String(),  # 'people' | 'usage' (services and topics)
+    "dimension": pl.String(),
+    "group_value": pl.String(),
+    "contacts": pl.Int64(),
+    "who5": pl.Int64(),
+    "has_who5": pl.Int64(),
+    "sat": pl.Int64(),
+    "has_sat": pl.Int64(),
+}
+
+REDUCE_SQL = """
+WITH ev AS MATERIALIZED (
+    SELECT employee, department, site, role, service, topic, occurred_on, event_id, who5_raw, satisfaction
+    FROM events
+    WHERE customer_id = $customer AND occurred_on >= $start AND occurred_on < $end
+),
+home AS (
+    SELECT employee, department, site, role
+    FROM (SELECT employee, department, site, role, count(*) AS n, max(occurred_on) AS last
+          FROM ev GROUP BY employee, department, site, role)
+    QUALIFY row_number() OVER (PARTITION BY employee
+                               ORDER BY n DESC, last DESC, department, site NULLS LAST, role NULLS LAST) = 1
+),
+per AS (
+    SELECT employee,
+           least(count(*), $max_contacts) AS contacts,
+           arg_max(who5_raw, strftime(occurred_on, '%Y%m%d') || event_id) FILTER (WHERE who5_raw IS NOT NULL)
+               AS who5_last,
+           avg(satisfaction) AS sat_mean
+    FROM ev GROUP BY employee
+),
+svc AS (
+    SELECT employee, service AS group_value
+    FROM ev WHERE list_contains($services, service)
+    GROUP BY employee, service
+    QUALIFY row_number() OVER (PARTITION BY employee ORDER BY count(*) DESC, max(occurred_on) DESC, service)
+            <= $max_services
+),
+top AS (
+    SELECT employee, topic AS group_value
+    FROM ev WHERE topic IS NOT NULL AND list_contains($topics, topic)
+    GROUP BY employee, topic
+    QUALIFY row_number() OVER (PARTITION BY employee ORDER BY count(*) DESC, max(occurred_on) DESC, topic)
+            <= $max_topics
+)
+SELECT 'people' AS part, per.employee, home.department, home.site, home.role, NULL::VARCHAR AS group_value,
+       per.contacts::BIGINT AS contacts,
+       -- DuckDB's greatest/least ignore NULLs, so test for a score explicitly: no score → 0, never a bound
+       CASE WHEN who5_last IS NULL THEN 0
+            ELSE least(greatest(who5_last, $who5_lo), $who5_hi)::BIGINT * $who5_scale END AS who5,
+       (who5_last IS NOT NULL)::BIGINT AS has_who5,
+       CASE WHEN sat_mean IS NULL THEN 0
+            ELSE round(least(greatest(sat_mean, $sat_lo), $sat_hi) * $sat_scale)::BIGINT END AS sat,
+       (sat_mean IS NOT NULL)::BIGINT AS has_sat
+FROM per JOIN home USING (employee)
+UNION ALL
+SELECT 'service', employee, NULL, NULL, NULL, group_value, 0, 0, 0, 0, 0 FROM svc WHERE $with_services
+UNION ALL
+SELECT 'topic', employee, NULL, NULL, NULL, group_value, 0, 0, 0, 0, 0 FROM top WHERE $with_topics
+"""
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """Per-employee contribution bounds of one period (public, from the policy)."""
+
+    contacts: int
+    who5: int
+    sat: int
+    services: int
+    topics: int
+
+    @classmethod
+    def for_period(cls, policy: ReleasePolicy, period: Period) -> "Bounds":
+        return cls(
+            contacts=policy.max_contacts_per_month * period.n_months,
+            who5=WHO5_BOUND,
+            sat=SAT_BOUND,
+            services=policy.max_services_per_period,
+            topics=policy.max_topics_per_period,
+        )
+
+
+def reduce_period(
+    con: duckdb.DuckDBPyConnection,
+    customer_id: str,
+    period: Period,
+    bounds: Bounds,
+    key_map: pl.DataFrame,
+    *,
+    with_services: bool = True,
+    with_topics: bool = True,
+) -> pl.DataFrame:
+    """The bounded per-employee frame (schema :data:`FRAME_SCHEMA`) that OpenDP measures.
+
+    People rows: one per engaged employee for the total and one per breakdown whose home value
+    has a public key in ``key_map``; departments outside the headcount count in the total only.
+    Usage rows (part 'usage', dimension 'service' or 'topic'): one per (employee, kept service/topic).
+    """
+    raw = con.execute(
+        REDUCE_SQL,
+        {
+            "customer": customer_id,
+            "start": period.start,
+            "end": period.end,
+            "max_contacts": bounds.contacts,
+            "who5_lo": WHO5_RAW_RANGE[0],
+            "who5_hi": WHO5_RAW_RANGE[1],
+            "who5_scale": WHO5_SCALE,
+            "sat_lo": SATISFACTION_RANGE[0],
+            "sat_hi": SATISFACTION_RANGE[1],
+            "sat_scale": SAT_SCALE,
+            "services": list(SERVICES),
+            "topics": list(TOPICS),
+            "max_services": bounds.services,
+            "max_topics": bounds.topics,
+            "with_services": with_services,
+            "with_topics": with_topics,
+        },
+    ).pl()
+    return to_long_frame(raw, key_map)
+
+
+def to_long_frame(raw: pl.DataFrame, key_map: pl.DataFrame) -> pl.DataFrame:
+    """Map each employee's home to public keys (a public function) and stack the rows."""
+    metrics = ["contacts", "who5", "has_who5", "sat", "has_sat"]
+    people = raw.filter(pl.col("part") == "people")
+    pieces = [
+        people.select(
+            "employee", "part", pl.lit("total").alias("dimension"), pl.lit("all").alias("group_value"), *metrics
+        )
+    ]
+    for dim in ("department", "site", "role"):
+        mapping = key_map.filter((pl.col("dimension") == dim) & pl.col("group_value").is_not_null()).select(
+            pl.col("source").alias(dim), "group_value", pl.lit(dim).alias("dimension")
+        )
+        pieces.append(
+            people.drop("group_value")
+            .join(mapping, on=dim, how="inner")
+            .select("employee", "part", "dimension", "group_value", *metrics)
+        )
+    # services and topics are measured in one query ('usage'); the dimension tells them apart
+    usage = raw.filter(pl.col("part") != "people").select(
+        "employee", pl.lit("usage").alias("part"), pl.col("part").alias("dimension"), "group_value", *metrics
+    )
+    pieces.append(usage)
+    return pl.concat([p.cast(FRAME_SCHEMA) for p in pieces], how="vertical")  # type: ignore[arg-type]
+
+
+def empty_frame() -> pl.DataFrame:
+    return pl.DataFrame(schema=FRAME_SCHEMA)

@@ -1,0 +1,100 @@
+"""Realistic synthetic raw tables (events, headcount) in an in-memory DuckDB, for privacy tests and timing.
+
+The schema is the raw store's (``pipeline.raw_store.RAW_DDL``). Test data only: numpy draws
+here build fixtures, never a release.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import duckdb
+import numpy as np
+import polars as pl
+
+from pipeline.raw_store import RAW_DDL
+from privacy.contract import SERVICES, TOPICS
+
+SITES = ("London", "Leeds", "Cardiff", "Oban")
+
+
+def raw_connection() -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect()
+    con.execute(RAW_DDL)
+    return con
+
+
+def org(n_departments: int = 24, employees: int = 20_000, seed: int = 0) -> pl.DataFrame:
+    """Headcount rows (site, department, role, headcount); a few departments smaller than 10."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    weights = rng.pareto(1.2, n_departments) + 0.05
+    sizes = np.maximum((weights / weights.sum() * employees).astype(int), 3)
+    sizes[-3:] = [4, 6, 8]  # small teams
+    for d, size in enumerate(sizes):
+        site = SITES[d % len(SITES)] if d < n_departments - 1 else "Oban"
+        for role, share in (("staff", 0.7), ("manager", 0.2), ("clinician", 0.1)):
+            n = int(round(size * share))
+            if n:
+                rows.append((site, f"Dept {d:02d}", role, n))
+    return pl.DataFrame(rows, schema=["site", "department", "role", "headcount"], orient="row")
+
+
+def insert_headcount(con, customer: str, hc: pl.DataFrame, as_of: date = date(2024, 1, 1)) -> None:
+    df = hc.with_columns(customer_id=pl.lit(customer), as_of=pl.lit(as_of), delivery_id=pl.lit(1, pl.Int64))
+    con.register("_hc", df)
+    con.execute(
+        "INSERT INTO headcount SELECT customer_id, site, department, role, headcount, as_of, delivery_id FROM _hc"
+    )
+    con.unregister("_hc")
+
+
+def events_for_month(
+    customer: str, hc: pl.DataFrame, year: int, month: int, *, engaged_share: float = 0.15, seed: int = 0,
+    mean_contacts: float = 6.7,
+) -> pl.DataFrame:
+    """About ``engaged_share`` of employees with heavy-tailed contacts in one month."""
+    rng = np.random.default_rng(seed)
+    people = hc.select(
+        pl.col("site").repeat_by("headcount").explode(),
+        pl.col("department").repeat_by("headcount").explode(),
+        pl.col("role").repeat_by("headcount").explode(),
+    )
+    n = people.height
+    emp_ids = np.array([f"{customer}-e{i:06d}" for i in range(n)])
+    engaged = rng.random(n) < engaged_share
+    idx = np.flatnonzero(engaged)
+    counts = np.minimum(rng.geometric(1 / mean_contacts, idx.size), 80)
+    ev_emp = np.repeat(idx, counts)
+    m = ev_emp.size
+    days = rng.integers(1, 29, m)
+    who5 = rng.integers(0, 26, m).astype(float)
+    who5[rng.random(m) < 0.6] = np.nan
+    sat = rng.integers(1, 6, m).astype(float)
+    sat[rng.random(m) < 0.5] = np.nan
+    topic = np.array(TOPICS + (None,), dtype=object)[rng.integers(0, len(TOPICS) + 1, m)]
+    return pl.DataFrame(
+        {
+            "event_id": [f"{customer}-{year}{month:02d}-{i}" for i in range(m)],
+            "customer_id": customer,
+            "employee": emp_ids[ev_emp],
+            "site": people["site"].to_numpy()[ev_emp],
+            "department": people["department"].to_numpy()[ev_emp],
+            "role": people["role"].to_numpy()[ev_emp],
+            "service": np.array(SERVICES)[rng.integers(0, len(SERVICES), m)],
+            "occurred_on": [date(year, month, int(d)) for d in days],
+            "duration_min": rng.integers(10, 90, m),
+            "who5_raw": pl.Series(who5).fill_nan(None).cast(pl.Int8),
+            "satisfaction": pl.Series(sat).fill_nan(None).cast(pl.Int8),
+            "topic": topic,
+        }
+    )
+
+
+def insert_events(con, events: pl.DataFrame) -> None:
+    con.register("_ev", events)
+    con.execute(
+        """INSERT INTO events SELECT event_id, customer_id, employee, site, department, role, service, occurred_on,
+           duration_min, who5_raw, satisfaction, topic, 1, TIMESTAMP '2024-01-01' FROM _ev"""
+    )
+    con.unregister("_ev")

@@ -1,0 +1,103 @@
+"""Public keys (roll-up on public headcount only) and the per-employee reduction's bounds."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import polars as pl
+import pytest
+
+from conftest import TINY_HEADCOUNT, make_tiny
+from privacy.periods import parse_period
+from privacy.policy import DEFAULT_POLICY
+from privacy.reduce import SAT_BOUND, WHO5_BOUND, Bounds, reduce_period
+from privacy.structure import SMALL_TEAMS, StructureError, build_structure, load_structure, small_teams_label
+from privacy_synth import insert_headcount, raw_connection
+
+
+def _keys(structure, dim):
+    return dict(
+        structure.public_headcount.filter(pl.col("dimension") == dim).select("group_value", "headcount").iter_rows()
+    )
+
+
+def test_small_groups_are_rolled_up_on_public_headcount():
+    rows = pl.DataFrame(
+        [("A", "Big", "staff", 50), ("A", "Mini1", "staff", 4), ("A", "Mini2", "staff", 7),
+         ("B", "Solo", "staff", 3), ("B", "Other", "manager", 30), ("C", "Lonely", None, 2)],
+        schema=["site", "department", "role", "headcount"], orient="row",
+    )
+    s = build_structure(rows, 10, "c", date(2025, 1, 1))
+    # Mini1 + Mini2 = 11 >= 10 at site A; Solo (3) and Lonely (2) are still < 10 together: totals only
+    assert _keys(s, "department") == {"Big": 50, "Other": 30, small_teams_label("A"): 11}
+    mapping = {r["source"]: r["group_value"] for r in s.key_map.filter(pl.col("dimension") == "department").to_dicts()}
+    assert mapping["Mini1"] == mapping["Mini2"] == "Small teams (site A)"
+    assert mapping["Solo"] is None and mapping["Lonely"] is None
+    assert _keys(s, "site") == {"A": 61, "B": 33}  # C (2) is too small, even as "Small sites"
+    assert _keys(s, "role") == {"staff": 64, "manager": 30}  # null roles are not a key
+    assert _keys(s, "total") == {"all": 96}
+    # with a lower k the organisation-wide small-teams group forms
+    s5 = build_structure(rows, 5, "c", date(2025, 1, 1))
+    assert _keys(s5, "department")[SMALL_TEAMS] == 9  # Mini1 (4), Solo (3), Lonely (2): each < 5 per site
+    assert all(n >= 5 for n in s5.public_headcount["headcount"])
+
+
+def test_latest_headcount_snapshot_on_or_before_the_period():
+    con = raw_connection()
+    insert_headcount(con, "c", TINY_HEADCOUNT, as_of=date(2025, 1, 1))
+    insert_headcount(con, "c", TINY_HEADCOUNT.with_columns(pl.col("headcount") * 2), as_of=date(2025, 6, 1))
+    assert load_structure(con, "c", "2025-03", 10).as_of == date(2025, 1, 1)
+    assert load_structure(con, "c", "2025-Q2", 10).as_of == date(2025, 6, 1)
+    assert load_structure(con, "c", "2024-11", 10).as_of == date(2025, 1, 1)  # earliest when none before
+    with pytest.raises(StructureError, match="no headcount file"):
+        load_structure(con, "unknown", "2025-03", 10)
+
+
+def test_reduction_bounds_each_employee_and_never_imputes_scores():
+    heavy = [
+        dict(event_id=f"h-{j}", customer_id="tiny", employee="heavy", site="A" if j % 5 else "B",
+             department="Ops" if j % 5 else "Legal", role="staff",
+             service=["one_to_one", "app", "group", "webinar", "crisis_support"][j % 5],
+             occurred_on=date(2025, 3, 1 + j % 28), duration_min=30, who5_raw=25 if j == 59 else None,
+             satisfaction=None, topic=["stress", "burnout", "anxiety", "other"][j % 4])
+        for j in range(60)
+    ]
+    con = make_tiny(heavy)
+    period = parse_period("2025-03")
+    s = load_structure(con, "tiny", "2025-03", 10)
+    bounds = Bounds.for_period(DEFAULT_POLICY, period)
+    frame = reduce_period(con, "tiny", period, bounds, s.key_map)
+    me = frame.filter(pl.col("employee") == "heavy")
+    people = me.filter(pl.col("part") == "people")
+    # one cell per breakdown: total, department (Ops: the most frequent), site A, role
+    assert sorted(people["dimension"]) == ["department", "role", "site", "total"]
+    assert people.filter(pl.col("dimension") == "department")["group_value"].item() == "Ops"
+    assert people["contacts"].max() == DEFAULT_POLICY.max_contacts_per_month
+    assert people["who5"].unique().to_list() == [100] and people["has_who5"].unique().to_list() == [1]
+    assert people["has_sat"].unique().to_list() == [0] and people["sat"].unique().to_list() == [0]
+    assert me.filter(pl.col("dimension") == "service").height == DEFAULT_POLICY.max_services_per_period
+    assert me.filter(pl.col("dimension") == "topic").height == DEFAULT_POLICY.max_topics_per_period
+    assert set(me.filter(pl.col("dimension") == "service")["group_value"]) <= {"one_to_one", "app", "group", "webinar", "crisis_support"}
+    # every employee: bounded rows, no nulls in measured columns, values within bounds
+    per = frame.group_by("employee", "part").len()
+    assert per.filter(pl.col("part") == "people")["len"].max() <= 4
+    assert frame.null_count().sum_horizontal().item() == 0
+    assert frame["who5"].max() <= WHO5_BOUND and frame["sat"].max() <= SAT_BOUND
+    # null scores stay absent: only even-numbered tiny employees have a WHO-5 score
+    totals = frame.filter(pl.col("dimension") == "total")
+    assert totals["has_who5"].sum() == sum((n + 1) // 2 for n in (25, 15, 5, 2, 3)) + 1
+    # the reduction is a function of each employee's own records: it does not depend on the others
+    alone = raw_connection()
+    insert_headcount(alone, "tiny", TINY_HEADCOUNT, as_of=date(2025, 1, 1))
+    from privacy_synth import insert_events
+    insert_events(alone, pl.DataFrame(heavy, schema_overrides={"who5_raw": pl.Int8, "satisfaction": pl.Int8}))
+    frame_alone = reduce_period(alone, "tiny", period, bounds, s.key_map)
+    assert frame_alone.sort(frame_alone.columns).equals(me.sort(me.columns))
+
+
+def test_departments_outside_the_headcount_count_in_totals_only(tiny_con):
+    s = load_structure(tiny_con, "tiny", "2025-03", 10)
+    frame = reduce_period(tiny_con, "tiny", parse_period("2025-03"), Bounds.for_period(DEFAULT_POLICY, parse_period("2025-03")), s.key_map)
+    ghost = frame.filter(pl.col("employee").str.starts_with("ghost") & (pl.col("part") == "people"))
+    assert set(ghost["dimension"]) == {"total", "site", "role"}  # site B and role are public; department is not
+    assert "Ghost" not in frame["group_value"].to_list()
