@@ -1,0 +1,205 @@
+"""The only data-access layer of the dashboards: read-only, short-lived reads of the published store.
+
+Privacy reasons:
+
+* Tenant isolation lives here, not in the pages: every function takes the signed-in
+  :class:`~dashboards.principal.Principal`; an ``hr`` principal only ever gets rows of its own
+  ``customer_id`` whatever arguments are passed (another customer raises :class:`AccessDenied`).
+* Only ``published.duckdb`` is opened, ``read_only=True``, for the duration of one query
+  (a read-only holder would block the pipeline's writer), and only aggregates live there.
+* ``st.cache_data`` keys include the principal's scope and the file's modification stamp,
+  so a cached frame is never served to another principal and a newly swapped-in store is seen.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+import duckdb
+import polars as pl
+import streamlit as st
+
+from dashboards.config import dashboard_paths
+from dashboards.principal import Principal
+
+METRICS: tuple[str, ...] = ("engaged_employees", "uptake_rate", "contacts", "who5_mean", "satisfaction_mean")
+DIMENSIONS: tuple[str, ...] = ("total", "department", "site", "role", "service", "topic")
+
+SCHEMAS: dict[str, dict[str, pl.DataType]] = {
+    "releases": {
+        "release_id": pl.String, "customer_id": pl.String, "period": pl.String, "granularity": pl.String,
+        "version": pl.Int32, "created_at": pl.Datetime("us"), "requested_by": pl.String,
+        "rho": pl.Float64, "epsilon": pl.Float64, "delta": pl.Float64, "accounting": pl.String,
+        "policy_version": pl.Int32, "code_version": pl.String, "k": pl.Int32, "k_scores": pl.Int32,
+        "z": pl.Float64,
+    },
+    "release_cells": {
+        "release_id": pl.String, "customer_id": pl.String, "period": pl.String, "dimension": pl.String,
+        "group_value": pl.String, "metric": pl.String, "value": pl.Float64, "ci_low": pl.Float64,
+        "ci_high": pl.Float64, "suppressed": pl.Boolean, "reason": pl.String,
+    },
+    "budget_ledger": {
+        "entry_id": pl.Int64, "customer_id": pl.String, "period": pl.String, "release_id": pl.String,
+        "kind": pl.String, "rho": pl.Float64, "epsilon": pl.Float64, "delta": pl.Float64,
+        "policy_version": pl.Int32, "created_at": pl.Datetime("us"), "code_version": pl.String,
+        "requested_by": pl.String,
+    },
+    "public_headcount": {
+        "customer_id": pl.String, "as_of": pl.Date, "dimension": pl.String, "group_value": pl.String,
+        "headcount": pl.Int32,
+    },
+    "policy_history": {
+        "changed_at": pl.Datetime("us"), "changed_by": pl.String, "scope": pl.String, "key": pl.String,
+        "old_value": pl.String, "new_value": pl.String, "policy_version": pl.Int32,
+    },
+}
+
+# Which roles may read which published table (tenant scope is applied on top).
+TABLE_ROLES: dict[str, frozenset[str]] = {
+    "releases": frozenset({"hr", "provider", "privacy_officer"}),
+    "release_cells": frozenset({"hr", "provider", "privacy_officer"}),
+    "public_headcount": frozenset({"hr", "provider", "privacy_officer"}),
+    "budget_ledger": frozenset({"privacy_officer"}),
+    "policy_history": frozenset({"privacy_officer"}),
+}
+
+
+# The provider sees service uptake only: no wellbeing or satisfaction means of its customers' staff.
+PROVIDER_METRICS: tuple[str, ...] = ("engaged_employees", "uptake_rate", "contacts")
+
+
+class AccessDenied(PermissionError):
+    """The principal asked for data outside its role or tenant; nothing is returned."""
+
+
+def customer_scope(principal: Principal, customer_id: str | None = None) -> tuple[str, ...] | None:
+    """The customers a query may touch: ``(own,)`` for ``hr``; the requested one or ``None`` (all) otherwise.
+
+    An ``hr`` principal asking for any other customer gets :class:`AccessDenied`.
+    """
+    if not isinstance(principal, Principal):
+        raise AccessDenied("no signed-in principal")
+    if customer_id is not None and not isinstance(customer_id, str):
+        raise AccessDenied(f"customer_id must be text, got {type(customer_id).__name__}")
+    if principal.role == "hr":
+        if customer_id is not None and customer_id != principal.customer_id:
+            raise AccessDenied("you can only see your own organisation's numbers")
+        return (str(principal.customer_id),)
+    return None if customer_id is None else (customer_id,)
+
+
+def _store_stamp() -> tuple[str, int, int]:
+    path = dashboard_paths().published
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return (str(path), 0, 0)
+    return (str(path), stat.st_mtime_ns, stat.st_size)
+
+
+@st.cache_data(ttl=600, max_entries=512, show_spinner=False)
+def _cached_read(table: str, sql: str, params: tuple, scope_key: str, stamp: tuple[str, int, int]) -> pl.DataFrame:
+    """Run one query on a short-lived read-only connection (``scope_key`` and ``stamp`` key the cache)."""
+    path, mtime, _ = stamp
+    empty = pl.DataFrame(schema=SCHEMAS[table])
+    if mtime == 0:
+        return empty
+    try:
+        con = duckdb.connect(path, read_only=True)
+    except duckdb.Error:
+        return empty
+    try:
+        frame = con.execute(sql, list(params)).pl()
+    except duckdb.CatalogException:  # store being built / table not published yet
+        return empty
+    finally:
+        con.close()
+    if frame.is_empty():
+        return empty
+    return frame
+
+
+def _select(
+    principal: Principal,
+    table: str,
+    customer_id: str | None,
+    *,
+    where: Iterable[tuple[str, object]] = (),
+    columns: str = "*",
+    order: str = "",
+) -> pl.DataFrame:
+    if principal is None or principal.role not in TABLE_ROLES[table]:
+        raise AccessDenied(f"the {getattr(principal, 'role', 'anonymous')} role cannot read {table}")
+    scope = customer_scope(principal, customer_id)
+    clauses: list[str] = []
+    params: list[object] = []
+    if scope is not None:
+        clauses.append("customer_id IN (SELECT unnest($1::VARCHAR[]))")
+        params.append(list(scope))
+    for column, value in where:
+        params.append(list(value) if isinstance(value, (list, tuple)) else [value])
+        clauses.append(f"{column} IN (SELECT unnest(${len(params)}::VARCHAR[]))")
+    sql = f"SELECT {columns} FROM {table}"
+    if clauses:
+        sql += " WHERE " + " AND ".join(clauses)
+    if order:
+        sql += f" ORDER BY {order}"
+    frozen = tuple(tuple(p) for p in params)
+    frame = _cached_read(table, sql, frozen, principal.cache_key, _store_stamp())
+    if scope is not None and not frame.is_empty():
+        # Defence in depth: never hand rows of another tenant to the page, whatever the SQL did.
+        frame = frame.filter(pl.col("customer_id").is_in(list(scope)))
+    return frame
+
+
+def releases(principal: Principal, customer_id: str | None = None) -> pl.DataFrame:
+    """Current releases (one row per customer and period) visible to ``principal``."""
+    return _select(principal, "releases", customer_id, order="customer_id, period")
+
+
+def cells(
+    principal: Principal,
+    customer_id: str | None = None,
+    *,
+    dimensions: Iterable[str] | None = None,
+    metrics: Iterable[str] | None = None,
+) -> pl.DataFrame:
+    """Published cells (long format) visible to ``principal``, optionally narrowed.
+
+    ``hr``: its own customer only. ``provider``: every customer, uptake metrics only
+    (:data:`PROVIDER_METRICS`). ``privacy_officer``: everything published.
+    """
+    where: list[tuple[str, object]] = []
+    if dimensions is not None:
+        where.append(("dimension", tuple(dimensions)))
+    if principal is not None and getattr(principal, "role", None) == "provider":
+        wanted = PROVIDER_METRICS if metrics is None else tuple(m for m in metrics if m in PROVIDER_METRICS)
+        where.append(("metric", wanted))
+    elif metrics is not None:
+        where.append(("metric", tuple(metrics)))
+    return _select(principal, "release_cells", customer_id, where=where, order="customer_id, period")
+
+
+def budget_ledger(principal: Principal, customer_id: str | None = None) -> pl.DataFrame:
+    """Every draw in the published copy of the ledger (privacy officers only)."""
+    return _select(principal, "budget_ledger", customer_id, order="customer_id, created_at, entry_id")
+
+
+def public_headcount(principal: Principal, customer_id: str | None = None) -> pl.DataFrame:
+    """The customers' public structure (after roll-up of small groups); never derived from usage."""
+    return _select(principal, "public_headcount", customer_id, order="customer_id, dimension, group_value")
+
+
+def customers(principal: Principal) -> list[str]:
+    """Customers the principal may look at: its own for ``hr``; every published customer otherwise."""
+    scope = customer_scope(principal)
+    if scope is not None:
+        return list(scope)
+    found = set(releases(principal)["customer_id"].to_list())
+    found |= set(public_headcount(principal)["customer_id"].to_list())
+    return sorted(found)
+
+
+def store_is_empty(principal: Principal, customer_id: str | None = None) -> bool:
+    """True when nothing has been released (for this principal's scope)."""
+    return releases(principal, customer_id).is_empty()

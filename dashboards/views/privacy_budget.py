@@ -1,0 +1,65 @@
+"""Privacy officer: ρ and (ε, δ) spent per customer against the rolling 12-month cap, with the ledger."""
+
+from __future__ import annotations
+
+import polars as pl
+import streamlit as st
+
+from dashboards import charts, control, data, ui
+from dashboards.ledger import current_window, window_spend
+from privacy.policy import implied_epsilon
+
+me = ui.principal()
+st.title("Privacy budget")
+st.caption("From the published copy of the budget ledger (every draw, including re-issues).")
+
+ledger = data.budget_ledger(me)
+if ledger.is_empty():
+    ui.no_releases()
+    st.stop()
+
+summary = current_window(ledger)
+policies = control.current_policies(summary["customer_id"].to_list())
+rows = []
+for rec in summary.iter_rows(named=True):
+    policy, _ = policies[rec["customer_id"]]
+    cap = policy.rho_cap_12m
+    rows.append({
+        "Customer": rec["customer_id"],
+        "Latest period": rec["latest_period"],
+        "Releases drawn": rec["releases"],
+        "ρ in current 12-month window": round(rec["window_rho"], 4),
+        "ρ cap (12 months)": cap,
+        "Cap used": f"{rec['window_rho'] / cap:.0%}",
+        "ε in window (δ=%g)" % policy.delta: round(implied_epsilon(rec["window_rho"], policy.delta), 2),
+        "ρ remaining": round(max(cap - rec["window_rho"], 0.0), 4),
+    })
+st.subheader("All customers")
+st.dataframe(pl.DataFrame(rows), hide_index=True, width="stretch", height=min(400, 36 + 35 * len(rows)))
+
+st.subheader("One customer over time")
+customers = summary["customer_id"].to_list()
+wanted = st.query_params.get("customer")
+customer = st.selectbox("Customer", customers, index=customers.index(wanted) if wanted in customers else 0,
+                        key="budget_customer")
+policy, version = control.current_policy(customer)
+spend = window_spend(ledger.filter(pl.col("customer_id") == customer)).with_columns(
+    month=pl.col("period").map_elements(ui.month_start, return_dtype=pl.Date),
+    window_epsilon=pl.col("window_rho").map_elements(lambda r: implied_epsilon(r, policy.delta), return_dtype=pl.Float64),
+)
+c1, c2, c3 = st.columns(3)
+latest = spend.tail(1).row(0, named=True)
+c1.metric("ρ in current window", f"{latest['window_rho']:.3f}", border=True, help=f"cap ρ = {policy.rho_cap_12m:g}")
+c2.metric("ε in current window", f"{implied_epsilon(latest['window_rho'], policy.delta):.2f}", border=True,
+          help=f"(ε, δ)-DP with δ = {policy.delta:g}")
+c3.metric("Annual ε at the cap", f"{policy.annual_epsilon():.2f}", border=True,
+          help=f"ρ cap {policy.rho_cap_12m:g} at δ = {policy.delta:g}; policy version {version}")
+st.altair_chart(charts.budget_over_time(spend, policy.rho_cap_12m), width="stretch")
+
+st.subheader("Release history (ledger)")
+history = ledger.filter(pl.col("customer_id") == customer).sort("created_at", descending=True).select(
+    "created_at", "period", "kind", "release_id", "rho", "epsilon", "delta", "policy_version", "requested_by", "code_version"
+)
+st.dataframe(history, hide_index=True, width="stretch")
+st.download_button("Download this ledger (CSV)", history.write_csv(), file_name=f"ledger_{customer}.csv",
+                   mime="text/csv", key="ledger_csv")

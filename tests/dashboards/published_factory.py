@@ -1,0 +1,154 @@
+"""Writes a published store with plausible cells straight from the schema in docs/architecture.md.
+
+Test and benchmark data only (deterministic pseudo-random values, not a privacy path): the
+dashboards read whatever the pipeline publishes, so their tests need a store of known content.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+DEPARTMENTS = ("Finance", "Operations", "Sales", "Engineering", "People", "Small teams")
+SITES = ("North", "South", "Remote")
+ROLES = ("Manager", "Specialist", "Support")
+SERVICES = ("one_to_one", "group", "app", "webinar", "crisis_support")
+TOPICS = ("stress", "burnout", "anxiety", "low_mood", "trauma_exposure", "relationships", "work_life", "other")
+
+SCHEMA_SQL = """
+CREATE TABLE releases(release_id VARCHAR, customer_id VARCHAR, period VARCHAR, granularity VARCHAR,
+    version INTEGER, created_at TIMESTAMP, requested_by VARCHAR, rho DOUBLE, epsilon DOUBLE, delta DOUBLE,
+    accounting VARCHAR, policy_version INTEGER, code_version VARCHAR, k INTEGER, k_scores INTEGER, z DOUBLE);
+CREATE TABLE release_cells(release_id VARCHAR, customer_id VARCHAR, period VARCHAR, dimension VARCHAR,
+    group_value VARCHAR, metric VARCHAR, value DOUBLE, ci_low DOUBLE, ci_high DOUBLE, suppressed BOOLEAN,
+    reason VARCHAR);
+CREATE TABLE budget_ledger(entry_id BIGINT, customer_id VARCHAR, period VARCHAR, release_id VARCHAR, kind VARCHAR,
+    rho DOUBLE, epsilon DOUBLE, delta DOUBLE, policy_version INTEGER, created_at TIMESTAMP, code_version VARCHAR,
+    requested_by VARCHAR);
+CREATE TABLE policy_history(changed_at TIMESTAMP, changed_by VARCHAR, scope VARCHAR, key VARCHAR,
+    old_value VARCHAR, new_value VARCHAR, policy_version INTEGER);
+CREATE TABLE public_headcount(customer_id VARCHAR, as_of DATE, dimension VARCHAR, group_value VARCHAR,
+    headcount INTEGER);
+"""
+
+
+def month_labels(start: str, n: int) -> list[str]:
+    y, m = int(start[:4]), int(start[5:7])
+    out = []
+    for _ in range(n):
+        out.append(f"{y:04d}-{m:02d}")
+        y, m = (y + 1, 1) if m == 12 else (y, m + 1)
+    return out
+
+
+def write_empty_store(path: Path) -> Path:
+    """A published store with the schema but no rows (before the first release)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(str(path))
+    con.execute(SCHEMA_SQL)
+    con.close()
+    return path
+
+
+def write_published_store(
+    path: Path,
+    customers: list[str],
+    n_months: int,
+    *,
+    start: str = "2023-01",
+    seed: int = 7,
+    marker_values: dict[str, float] | None = None,
+) -> Path:
+    """Write ``published.duckdb`` for ``customers`` × ``n_months`` months of plausible released cells.
+
+    ``marker_values`` maps customer_id -> a distinctive engaged_employees total of its last month,
+    so tests can check that one customer's number never shows up in another's view.
+    """
+    rng = random.Random(seed)
+    months = month_labels(start, n_months)
+    rel_rows, cell_rows, ledger_rows, hc_rows = [], [], [], []
+    entry_id = 0
+    rho = 0.25
+    eps = rho + 2 * math.sqrt(rho * math.log(1e6))
+    sd = 5.77
+    for c_index, customer in enumerate(customers):
+        base_uptake = 0.12 + 0.02 * (c_index % 5)
+        size = 900 + 300 * (c_index % 7)
+        if marker_values and customer in marker_values:  # a size at which the marker is a plausible uptake
+            size = int(marker_values[customer] / base_uptake)
+        dept_sizes = {d: int(size * w) for d, w in zip(DEPARTMENTS, (0.2, 0.3, 0.2, 0.2, 0.08, 0.02))}
+        dept_sizes["Small teams"] = 30  # always below the threshold: its cells are hidden
+        site_sizes = {s: int(size * w) for s, w in zip(SITES, (0.5, 0.35, 0.15))}
+        role_sizes = {r: int(size * w) for r, w in zip(ROLES, (0.15, 0.6, 0.25))}
+        for dim, groups in (("total", {"all": size}), ("department", dept_sizes), ("site", site_sizes), ("role", role_sizes)):
+            for g, hc in groups.items():
+                hc_rows.append((customer, date(2023, 1, 1), dim, g, hc))
+        for m_index, period in enumerate(months):
+            release_id = f"{customer}-{period}-v1"
+            created = datetime(2023, 2, 1) + timedelta(days=31 * m_index, hours=c_index)
+            rel_rows.append((release_id, customer, period, "month", 1, created, "scheduler", rho, eps, 1e-6,
+                             "zcdp", 1, "test", 10, 10, 1.645))
+            ledger_rows.append((entry_id, customer, period, release_id, "release", rho, eps, 1e-6, 1, created,
+                                "test", "scheduler"))
+            entry_id += 1
+            season = 1 + 0.15 * math.sin(m_index / 12 * 2 * math.pi)
+            for dim, groups in (("total", {"all": size}), ("department", dept_sizes), ("site", site_sizes), ("role", role_sizes)):
+                for g, hc in groups.items():
+                    engaged = base_uptake * season * hc + rng.gauss(0, sd)
+                    if dim == "total" and marker_values and customer in marker_values and m_index == n_months - 1:
+                        engaged = marker_values[customer]
+                    shown = engaged >= 10 + 1.645 * sd
+                    contacts = engaged * 2.6 + rng.gauss(0, 80)
+                    who5 = 52 + 6 * math.cos(m_index / 6) + rng.gauss(0, 3)
+                    sat = 4.1 + rng.gauss(0, 0.1)
+                    scorers_ok = shown and engaged * 0.5 >= 10 + 1.645 * 6.0
+                    for metric, value, half, ok in (
+                        ("engaged_employees", engaged, 11.3, shown),
+                        ("uptake_rate", engaged / hc, 11.3 / hc, shown),
+                        ("contacts", contacts, 157.0, shown),
+                        ("who5_mean", who5, 9.0, scorers_ok),
+                        ("satisfaction_mean", sat, 0.3, scorers_ok),
+                    ):
+                        cell_rows.append((release_id, customer, period, dim, g, metric,
+                                          value if ok else None, value - half if ok else None,
+                                          value + half if ok else None, not ok,
+                                          None if ok else "noisy count below k + z*sigma"))
+            total_engaged = base_uptake * season * size
+            for dim, keys, weights in (("service", SERVICES, (0.35, 0.15, 0.3, 0.15, 0.05)),
+                                       ("topic", TOPICS, (0.3, 0.12, 0.15, 0.1, 0.03, 0.1, 0.15, 0.05))):
+                for g, w in zip(keys, weights):
+                    value = total_engaged * w + rng.gauss(0, 6.2)
+                    ok = value >= 10 + 1.645 * 6.2
+                    cell_rows.append((release_id, customer, period, dim, g, "engaged_employees",
+                                      value if ok else None, value - 12.2 if ok else None,
+                                      value + 12.2 if ok else None, not ok,
+                                      None if ok else "noisy count below k + z*sigma"))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.exists():
+        path.unlink()
+    con = duckdb.connect(str(path))
+    con.execute(SCHEMA_SQL)
+    frames = {
+        "releases": (rel_rows, ["release_id", "customer_id", "period", "granularity", "version", "created_at",
+                                "requested_by", "rho", "epsilon", "delta", "accounting", "policy_version",
+                                "code_version", "k", "k_scores", "z"]),
+        "release_cells": (cell_rows, ["release_id", "customer_id", "period", "dimension", "group_value", "metric",
+                                      "value", "ci_low", "ci_high", "suppressed", "reason"]),
+        "budget_ledger": (ledger_rows, ["entry_id", "customer_id", "period", "release_id", "kind", "rho", "epsilon",
+                                        "delta", "policy_version", "created_at", "code_version", "requested_by"]),
+        "public_headcount": (hc_rows, ["customer_id", "as_of", "dimension", "group_value", "headcount"]),
+    }
+    for table, (rows, cols) in frames.items():
+        frame = pl.DataFrame(rows, schema=cols, orient="row", infer_schema_length=None)
+        con.register("incoming", frame)
+        con.execute(f"INSERT INTO {table} SELECT * FROM incoming")
+        con.unregister("incoming")
+    con.execute("INSERT INTO policy_history VALUES (TIMESTAMP '2023-01-01', 'setup', '*', 'k', NULL, '10', 1)")
+    con.execute("CHECKPOINT")
+    con.close()
+    return path

@@ -1,0 +1,143 @@
+"""Privacy-officer pages write only to the control store, and the notice follows the live policy."""
+
+from __future__ import annotations
+
+import duckdb
+import pytest
+
+from conftest import app_as, page_text
+from dashboards import control
+from dashboards.control import NotAllowed
+from dashboards.principal import Principal
+from privacy import policy_store
+
+
+def _control_con(home):
+    return duckdb.connect(str(home / "control.duckdb"), read_only=True)
+
+
+def test_policy_edit_is_validated_and_recorded_with_who_and_old_new(dash_home) -> None:
+    at = app_as("privacy")
+    at.run()
+    at.switch_page("views/privacy_policy.py").run()
+    at.selectbox(key="policy_scope").select("acme").run()
+    at.selectbox(key="policy_key").select("k").run()
+    at.text_input(key="policy_value").input("12")
+    submit = [b for b in at.button if b.label == "Save change"][0]
+    submit.click().run()
+    assert not at.exception
+    assert any("10 → 12" in s.value for s in at.success)
+    con = _control_con(dash_home)
+    try:
+        history = policy_store.policy_history(con, "acme")
+        policy, _ = policy_store.current_policy(con, "acme")
+        default, _ = policy_store.current_policy(con, None)
+    finally:
+        con.close()
+    row = history.row(0, named=True)
+    assert (row["changed_by"], row["scope"], row["key"], row["old_value"], row["new_value"]) == ("privacy", "acme", "k", "10", "12")
+    assert policy.k == 12 and default.k == 10
+    # the published store was not touched by the edit
+    pub = duckdb.connect(str(dash_home / "published.duckdb"), read_only=True)
+    try:
+        assert pub.execute("select count(*) from policy_history").fetchone()[0] == 1
+    finally:
+        pub.close()
+
+
+def test_invalid_policy_value_is_refused_and_nothing_is_stored(dash_home) -> None:
+    at = app_as("privacy")
+    at.run()
+    at.switch_page("views/privacy_policy.py").run()
+    at.selectbox(key="policy_key").select("k").run()
+    at.text_input(key="policy_value").input("1")
+    [b for b in at.button if b.label == "Save change"][0].click().run()
+    assert not at.exception
+    assert any("Not saved" in e.value and "k must be at least 2" in e.value for e in at.error)
+    con = _control_con(dash_home)
+    try:
+        assert policy_store.policy_history(con).is_empty()
+    finally:
+        con.close()
+
+
+def test_release_request_shows_its_budget_first_and_is_queued(dash_home) -> None:
+    at = app_as("privacy")
+    at.run()
+    at.switch_page("views/privacy_release.py").run()
+    at.selectbox(key="release_customer").select("globex").run()
+    assert not at.exception
+    due = at.dataframe[0].value
+    assert list(due.columns) == ["Period", "ρ", "ε", "Window after", "Fits the cap"]
+    assert due["ρ"].iloc[0] == pytest.approx(0.25)
+    assert due["Period"].iloc[0] == "2025-07"  # the month after the last released one
+    at.multiselect(key="release_periods").set_value(["2025-07", "2025-08"]).run()
+    at.button(key="release_request").click().run()
+    assert not at.exception
+    assert at.success
+    con = _control_con(dash_home)
+    try:
+        requests = policy_store.list_release_requests(con, "globex")
+    finally:
+        con.close()
+    assert requests.height == 1
+    req = requests.row(0, named=True)
+    assert (req["status"], req["requested_by"], req["periods"]) == ("pending", "privacy", '["2025-07", "2025-08"]')
+    assert "pending" in page_text(at)
+
+
+def test_control_actions_refuse_other_roles(dash_home) -> None:
+    hr = Principal("hr_acme", "hr", "acme")
+    provider = Principal("provider", "provider", None)
+    for who in (hr, provider):
+        with pytest.raises(NotAllowed):
+            control.set_policy_value(who, "k", "5", customer_id="acme")
+        with pytest.raises(NotAllowed):
+            control.request_release(who, "acme", ["2025-07"])
+        with pytest.raises(NotAllowed):
+            control.release_requests(who)
+
+
+def test_whatif_reacts_to_the_candidate_and_reads_public_headcounts(dash_home) -> None:
+    at = app_as("privacy")
+    at.run()
+    at.switch_page("views/privacy_whatif.py").run()
+    assert not at.exception
+    before = at.dataframe[0].value["± candidate"].iloc[0]
+    at.number_input(key="wi_rho").set_value(1.0).run()
+    after = at.dataframe[0].value["± candidate"].iloc[0]
+    assert after < before  # more budget, narrower intervals
+    at.slider(key="wi_uptake").set_value(0.02).run()  # low uptake: k decides more cells
+    shares = [m for m in at.metric if m.label.startswith("Mean hidden share")]
+    assert len(shares) == 2
+    at.number_input(key="wi_k").set_value(60).run()
+    high_k = [m for m in at.metric if m.label == "Mean hidden share, candidate"][0].value
+    assert int(high_k.rstrip("%")) > int(shares[0].value.rstrip("%"))
+
+
+def test_notice_needs_no_login_and_follows_the_live_policy(dash_home) -> None:
+    officer = Principal("privacy", "privacy_officer", None)
+    control.set_policy_value(officer, "k", "15", customer_id="acme")
+    at = app_as(None)
+    at.query_params["customer"] = "acme"
+    at.run()
+    at.switch_page("views/notice.py").run()
+    assert not at.exception
+    text = page_text(at)
+    assert "fewer than **15 people**" in text
+    assert "24 months" in text
+    other = app_as(None)
+    other.query_params["customer"] = "globex"
+    other.run()
+    other.switch_page("views/notice.py").run()
+    assert "fewer than **10 people**" in page_text(other)
+    assert "acme" not in page_text(other)
+
+
+def test_notice_rejects_a_malformed_customer_code(dash_home) -> None:
+    at = app_as(None)
+    at.query_params["customer"] = "<script>"
+    at.run()
+    at.switch_page("views/notice.py").run()
+    assert not at.exception
+    assert at.error
