@@ -1,0 +1,251 @@
+"""Release benchmark (issue 3): DP releases of 10 million synthetic events (20 customers x 24 months).
+
+Prints figures; never part of the test suite's pass/fail. Steps, each in its own child
+process (wall time of the measured call and peak RSS of that process, see ``_measure.py``):
+
+0. setup (info only): generate the export as Parquet and ingest it into a fresh encrypted store;
+1. (a) ``run_all_due``: every release of every customer and month (draw, store with the
+   ledger row, one publish at the end) — target <= 120 s;
+2. (b) one customer-month through ``run_release(..., reissue=True)`` (policy load, budget
+   check, draw, store, publish) — target <= 2 s; also a served-from-store re-run;
+3. (c) the DP release (``privacy.release.draw_release``) vs plain, non-private DuckDB SQL
+   computing the same aggregates (distinct engaged, contacts, WHO-5 and satisfaction means
+   per total/department/site/role, engaged per service and topic) over the same
+   customer-months, in the same process — target ratio <= 5x;
+4. peak RSS of every step — target <= 3 GB.
+
+Usage::
+
+    .venv/bin/python benchmarks/bench_release.py               # 10M events
+    .venv/bin/python benchmarks/bench_release.py --scale 0.1   # 1M events
+    .venv/bin/python benchmarks/bench_release.py --keep        # keep (and reuse) data and the ingested store
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+from _measure import REPO_ROOT, ChildFailed, Measurement, machine_summary, print_table, run_call, verdict
+
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
+
+FULL_EVENTS = 10_000_000
+CUSTOMERS = 20
+MONTHS = 24
+EMPLOYEES_FOR_10M = 437_500  # calibrated in bench_ingest.py: ~10.0M events with seed 7
+SEED = 7
+TARGET_ALL_S = 120.0
+TARGET_ONE_S = 2.0
+TARGET_RATIO = 5.0
+TARGET_RSS_GB = 3.0
+SAMPLE_MONTHS = 6  # customer-months used for the DP-vs-SQL ratio
+BENCH_KEYS = {
+    "WELLBEING_RAW_KEY": "bench-only-raw-key-0123456789abcdef",
+    "WELLBEING_PSEUDONYM_KEY": "bench-only-pseudonym-key-fedcba9876543210",
+}
+
+PLAIN_SQL = """
+WITH e AS (
+    SELECT * FROM events WHERE customer_id = $c AND occurred_on >= $start AND occurred_on < $end
+)
+SELECT 'total' AS dimension, 'all' AS group_value, count(DISTINCT employee) AS engaged, count(*) AS contacts,
+       avg(who5_raw) * 4 AS who5_mean, avg(satisfaction) AS satisfaction_mean FROM e
+UNION ALL SELECT 'department', department, count(DISTINCT employee), count(*), avg(who5_raw) * 4, avg(satisfaction)
+    FROM e GROUP BY department
+UNION ALL SELECT 'site', site, count(DISTINCT employee), count(*), avg(who5_raw) * 4, avg(satisfaction)
+    FROM e GROUP BY site
+UNION ALL SELECT 'role', role, count(DISTINCT employee), count(*), avg(who5_raw) * 4, avg(satisfaction)
+    FROM e GROUP BY role
+UNION ALL SELECT 'service', service, count(DISTINCT employee), NULL, NULL, NULL FROM e GROUP BY service
+UNION ALL SELECT 'topic', topic, count(DISTINCT employee), NULL, NULL, NULL FROM e WHERE topic IS NOT NULL GROUP BY topic
+"""
+
+
+# ------------------------------------------------------------------ child targets
+def child_setup(home: str, data_dir: str, employees: int, start: str) -> dict[str, object]:
+    from pipeline.ingest import ingest_files
+    from pipeline.settings import Settings
+    from pipeline.synthetic import generate
+
+    files = generate(Path(data_dir), customers=CUSTOMERS, employees=employees, months=MONTHS, seed=SEED,
+                     fmt="parquet", start=start)
+    reports, refused = ingest_files(Settings.from_env(home), [*files.events, *files.headcounts])
+    if refused:
+        raise RuntimeError("; ".join(str(r) for r in refused))
+    return {"n_events": files.n_events, "customers": list(files.customers)}
+
+
+def child_all_due(home: str) -> dict[str, object]:
+    from pipeline.releases.lifecycle import run_all_due
+    from pipeline.settings import Settings
+
+    outcomes = run_all_due(Settings.from_env(home), "bench")
+    return {
+        "releases": sum(o.status == "published" for o in outcomes),
+        "refused": sum(o.status == "refused" for o in outcomes),
+        "cells": sum(o.cells for o in outcomes),
+        "suppressed": sum(o.suppressed for o in outcomes),
+    }
+
+
+def child_one(home: str, customer: str, period: str) -> dict[str, object]:
+    from pipeline.releases.lifecycle import run_release
+    from pipeline.settings import Settings
+
+    from privacy.policy_store import set_policy_value
+    from pipeline.control_store import control_connection
+
+    from privacy.policy import DEFAULT_POLICY
+    from privacy.release import draw_release
+    from pipeline.raw_store import raw_connection
+
+    settings = Settings.from_env(home)
+    # process start-up, not per release: importing opendp.prelude (~2 s: it pulls scikit-learn and
+    # scipy) happens lazily on the first draw. Measured separately as "cold".
+    t_cold = time.perf_counter()
+    with raw_connection(settings, read_only=True) as con:
+        draw_release(con, customer, period, DEFAULT_POLICY)  # nothing stored, nothing spent
+    cold_s = time.perf_counter() - t_cold
+
+    # after (a) the rolling window is full (12 x 0.25 = cap 3.0): make room for the reissue (not timed)
+    with control_connection(settings) as con:
+        set_policy_value(con, "rho_cap_12m", "6", customer_id=customer, changed_by="bench")
+
+    t0 = time.perf_counter()
+    drawn = run_release(settings, customer, period, requested_by="bench", reissue=True)
+    t1 = time.perf_counter()
+    served = run_release(settings, customer, period, requested_by="bench")
+    t2 = time.perf_counter()
+    assert served.status == "served_stored", served.status
+    return {"reissue_s": t1 - t0, "served_s": t2 - t1, "status": drawn.status, "cold_draw_s": cold_s}
+
+
+def child_ratio(home: str, pairs: list[list[str]]) -> dict[str, object]:
+    from privacy.periods import parse_period
+    from privacy.policy import DEFAULT_POLICY
+    from privacy.release import draw_release
+    from pipeline.raw_store import connect_raw
+    from pipeline.settings import Settings
+
+    con = connect_raw(Settings.from_env(home), read_only=True)
+    try:
+        customer, period = pairs[0]
+        draw_release(con, customer, period, DEFAULT_POLICY)  # warm-up: OpenDP's lazy initialisation
+        p0 = parse_period(period)
+        con.execute(PLAIN_SQL, {"c": customer, "start": p0.start, "end": p0.end}).fetchall()
+        dp, plain = [], []
+        for customer, period in pairs:
+            p = parse_period(period)
+            t0 = time.perf_counter()
+            con.execute(PLAIN_SQL, {"c": customer, "start": p.start, "end": p.end}).pl()
+            t1 = time.perf_counter()
+            draw_release(con, customer, period, DEFAULT_POLICY)
+            t2 = time.perf_counter()
+            plain.append(t1 - t0)
+            dp.append(t2 - t1)
+    finally:
+        con.close()
+    return {"dp_s": sum(dp), "plain_s": sum(plain), "dp_median_s": statistics.median(dp),
+            "plain_median_s": statistics.median(plain), "n": len(pairs)}
+
+
+# ------------------------------------------------------------------ driver
+def _start_month() -> str:
+    """The 24 months that end last month (only complete months are released)."""
+    today = date.today()
+    index = today.year * 12 + today.month - 1 - MONTHS
+    return f"{index // 12:04d}-{index % 12 + 1:02d}"
+
+
+def _month(start: str, offset: int) -> str:
+    y, m = int(start[:4]), int(start[5:7])
+    index = y * 12 + m - 1 + offset
+    return f"{index // 12:04d}-{index % 12 + 1:02d}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scale", type=float, default=1.0, help="fraction of 10M events, e.g. 0.1 (default 1)")
+    parser.add_argument(
+        "--dir", type=Path, default=Path(tempfile.gettempdir()) / "wellbeing-bench-release",
+        help="work folder (default: %(default)s)",
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the ingested store and reuse it next time")
+    parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
+    args = parser.parse_args(argv)
+
+    employees = max(10, round(EMPLOYEES_FOR_10M * args.scale))
+    start = _start_month()
+    work = args.dir.resolve()
+    pristine, home = work / "pristine", work / "home"
+    manifest = work / "manifest.json"
+    wanted = {"employees": employees, "start": start, "customers": CUSTOMERS, "months": MONTHS, "seed": SEED}
+    print(f"release benchmark · {machine_summary()}")
+    print(f"data: {CUSTOMERS} customers x {MONTHS} months from {start} x {employees:,} employees/customer in {work}")
+    rows: list[list[object]] = []
+    try:
+        if args.keep and manifest.exists() and json.loads(manifest.read_text()).get("args") == wanted:
+            info = json.loads(manifest.read_text())
+            print(f"reusing the ingested store ({info['n_events']:,} events)")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+            work.mkdir(parents=True)
+            m = run_call("bench_release:child_setup", str(pristine), str(work / "data"), employees, start,
+                         label="setup: generate + ingest", env=BENCH_KEYS)
+            info = {"args": wanted, **m.result}
+            manifest.write_text(json.dumps(info))
+            shutil.rmtree(work / "data", ignore_errors=True)
+            rows.append([m.label, f"{m.wall_s:.1f}", f"{m.peak_rss_gb:.2f}", "", "(info)"])
+        shutil.rmtree(home, ignore_errors=True)
+        shutil.copytree(pristine, home)
+        customers: list[str] = info["customers"]
+
+        all_due = run_call("bench_release:child_all_due", str(home), label="(a) all releases (run_all_due)", env=BENCH_KEYS)
+        one = run_call("bench_release:child_one", str(home), customers[0], _month(start, MONTHS - 1),
+                       label="(b) one customer-month", env=BENCH_KEYS)
+        pairs = [[customers[i % len(customers)], _month(start, MONTHS - 1 - i)] for i in range(SAMPLE_MONTHS)]
+        ratio = run_call("bench_release:child_ratio", str(home), pairs, label="(c) DP vs plain SQL", env=BENCH_KEYS)
+    except ChildFailed as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+        else:
+            shutil.rmtree(home, ignore_errors=True)
+
+    r = all_due.result
+    expected = CUSTOMERS * MONTHS
+    ok_all = all_due.wall_s <= TARGET_ALL_S and r["releases"] == expected
+    rows.append([all_due.label, f"{all_due.wall_s:.1f}", f"{all_due.peak_rss_gb:.2f}",
+                 f"{r['releases']}/{expected} releases, {r['refused']} refused, {r['cells']:,} cells "
+                 f"({r['suppressed']:,} suppressed)", f"{verdict(ok_all)} (<= {TARGET_ALL_S:.0f} s)"])
+    o = one.result
+    rows.append([one.label, f"{o['reissue_s']:.2f}", f"{one.peak_rss_gb:.2f}",
+                 f"reissue: draw+store+publish, warm process; served from store: {o['served_s']:.2f} s; "
+                 f"first draw in a fresh process (OpenDP import): {o['cold_draw_s']:.2f} s",
+                 f"{verdict(o['reissue_s'] <= TARGET_ONE_S)} (<= {TARGET_ONE_S:.0f} s)"])
+    q = ratio.result
+    factor = q["dp_s"] / q["plain_s"] if q["plain_s"] else float("inf")
+    rows.append([ratio.label, f"{q['dp_s']:.2f} / {q['plain_s']:.2f}", f"{ratio.peak_rss_gb:.2f}",
+                 f"{q['n']} customer-months; median DP {q['dp_median_s']:.3f} s vs SQL {q['plain_median_s']:.3f} s; "
+                 f"ratio {factor:.1f}x", f"{verdict(factor <= TARGET_RATIO)} (<= {TARGET_RATIO:.0f}x)"])
+    peak = max(m.peak_rss_gb for m in (all_due, one, ratio))
+    rows.append(["peak RSS (release steps)", "", f"{peak:.2f}", "", f"{verdict(peak <= TARGET_RSS_GB)} (<= 3 GB)"])
+    print(f"events: {info['n_events']:,}")
+    print_table(["step", "wall s", "peak GB", "details", "target"], rows)
+    missed = not (ok_all and o["reissue_s"] <= TARGET_ONE_S and factor <= TARGET_RATIO and peak <= TARGET_RSS_GB)
+    return 1 if (args.strict and missed) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,88 @@
+"""``wellbeing budget``: privacy budget per customer from the authoritative ledger.
+
+For each customer: ρ spent in the rolling 12-month window ending with its latest released
+period (or the last complete month), the cap, what remains, and the annual (ε, δ) the cap implies.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING
+
+from pipeline.cli import EXIT_FAILURE, CommandError
+
+if TYPE_CHECKING:
+    from pipeline.settings import Settings
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "budget",
+        help="privacy budget per customer: spent in the rolling 12 months / cap / remaining",
+        description="Read the authoritative budget ledger (raw store) and the policy (control store).",
+    )
+    parser.add_argument("--customer", metavar="C", help="only this customer")
+    parser.set_defaults(func=run)
+
+
+def budget_rows(settings: "Settings", customer: str | None) -> list[dict[str, object]]:
+    """One row per customer (aggregate budget figures only)."""
+    from privacy.budget import annual_loss
+    from privacy.periods import in_window, parse_period, window_start
+    from privacy.policy_store import current_policy
+    from pipeline.control_store import control_connection
+    from pipeline.raw_store import raw_connection
+    from pipeline.releases.lifecycle import last_complete_month
+    from pipeline.releases.release_store import ledger_entries
+
+    if settings.raw_path.exists():
+        with raw_connection(settings, read_only=True) as con:
+            ledger = ledger_entries(con, customer)
+    else:
+        ledger = None  # no store yet: empty ledger
+    entries = [] if ledger is None else list(zip(ledger["customer_id"], ledger["period"], ledger["rho"]))
+    customers = sorted({c for c, _, _ in entries} | ({customer} if customer else set()))
+    rows: list[dict[str, object]] = []
+    with control_connection(settings, read_only=True) as control:
+        for c in customers:
+            policy, version = current_policy(control, c)
+            mine = [(p, float(r)) for cc, p, r in entries if cc == c]
+            end = max((parse_period(p).last_month for p, _ in mine), default=last_complete_month())
+            spent = sum(r for p, r in mine if in_window(p, end))
+            annual = annual_loss(policy)
+            rows.append(
+                {
+                    "customer": c,
+                    "window": f"{window_start(end)}..{end}",
+                    "spent_rho": spent,
+                    "cap_rho": policy.rho_cap_12m,
+                    "remaining_rho": max(policy.rho_cap_12m - spent, 0.0),
+                    "releases": len(mine),
+                    "annual_epsilon": annual.epsilon,
+                    "delta": annual.delta,
+                    "policy_version": version,
+                }
+            )
+    return rows
+
+
+def run(args: argparse.Namespace) -> int:
+    from pipeline.raw_store import RawStoreError
+    from pipeline.settings import Settings
+
+    settings = Settings.from_env()
+    try:
+        rows = budget_rows(settings, args.customer)
+    except RawStoreError as exc:
+        raise CommandError(str(exc), EXIT_FAILURE) from None
+    if not rows:
+        print("no releases yet: nothing spent")
+        return 0
+    header = f"{'customer':<24} {'rolling window':<17} {'spent rho':>9} {'cap rho':>8} {'remaining':>9} {'releases':>8}  annual (eps, delta) at cap"
+    print(header)
+    for r in rows:
+        print(
+            f"{r['customer']:<24} {r['window']:<17} {r['spent_rho']:>9.4g} {r['cap_rho']:>8.4g} "
+            f"{r['remaining_rho']:>9.4g} {r['releases']:>8}  ({r['annual_epsilon']:.3g}, {r['delta']:g})"
+        )
+    return 0

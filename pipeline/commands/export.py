@@ -1,0 +1,77 @@
+"""``wellbeing export``: published cells of one customer as CSV, JSON or Parquet.
+
+Reads ONLY the published store, through a short-lived read-only connection. Suppressed
+cells are exported as markers (value, ci_low and ci_high empty, with the reason): the
+published store never holds a suppressed value, so none can be exported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from pipeline.cli import CommandError
+
+EXPORT_COLUMNS = (
+    "customer_id", "period", "dimension", "group_value", "metric",
+    "value", "ci_low", "ci_high", "suppressed", "reason", "release_id",
+)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "export",
+        help="export a customer's published release cells (csv, json or parquet)",
+        description="Export published cells only (read-only access to published.duckdb).",
+    )
+    parser.add_argument("--customer", required=True, metavar="C")
+    parser.add_argument("--period", metavar="P", help="YYYY-MM or YYYY-Qn (default: every published period)")
+    parser.add_argument("--format", dest="fmt", choices=("csv", "json", "parquet"), required=True)
+    parser.add_argument("--out", type=Path, metavar="FILE", help="output file (default: stdout; required for parquet)")
+    parser.set_defaults(func=run)
+
+
+def published_cells(published_path: Path, customer: str, period: str | None):  # noqa: ANN201
+    """The published cells of a customer (and period) as a polars DataFrame."""
+    import duckdb
+
+    if not published_path.exists():
+        raise CommandError(f"nothing published yet ({published_path} does not exist): run wellbeing release first")
+    con = duckdb.connect(str(published_path), read_only=True)
+    try:
+        query = f"SELECT {', '.join(EXPORT_COLUMNS)} FROM release_cells WHERE customer_id = ?"
+        params: list[object] = [customer]
+        if period:
+            query += " AND period = ?"
+            params.append(period)
+        return con.execute(query + " ORDER BY period, dimension, group_value, metric", params).pl()
+    finally:
+        con.close()
+
+
+def run(args: argparse.Namespace) -> int:
+    from privacy.periods import PeriodError, parse_period
+    from pipeline.settings import Settings
+
+    if args.period:
+        try:
+            args.period = parse_period(args.period).label
+        except PeriodError as exc:
+            raise CommandError(str(exc)) from None
+    if args.fmt == "parquet" and not args.out:
+        raise CommandError("export --format parquet needs --out FILE")
+    settings = Settings.from_env()
+    frame = published_cells(settings.published_path, args.customer, args.period)
+    if frame.is_empty():
+        what = f"{args.customer} {args.period}" if args.period else args.customer
+        raise CommandError(f"no published release for {what}; release it first (wellbeing release ...)")
+    if args.fmt == "parquet":
+        frame.write_parquet(args.out)
+    elif args.fmt == "csv":
+        frame.write_csv(args.out) if args.out else sys.stdout.write(frame.write_csv())
+    else:
+        frame.write_json(args.out) if args.out else sys.stdout.write(frame.write_json() + "\n")
+    if args.out:
+        print(f"exported {frame.height} cells ({int(frame['suppressed'].sum())} suppressed) to {args.out}", file=sys.stderr)
+    return 0

@@ -1,0 +1,74 @@
+"""``wellbeing policy show|set``: read and change the release policy in the control store.
+
+Changes are validated (a nonsensical value is refused with the accepted range), recorded in
+``policy_history`` with who / when / old / new, and apply to future releases only.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from pipeline.cli import CommandError
+from pipeline.commands.release import default_requester
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("policy", help="show or change the release policy (k, z, rho budget, ...)")
+    verbs = parser.add_subparsers(dest="policy_verb", required=True, metavar="show|set")
+    show = verbs.add_parser("show", help="print the effective policy and its version")
+    show.add_argument("--customer", metavar="C", help="customer id (default: the default policy)")
+    show.set_defaults(func=run_show)
+    set_ = verbs.add_parser(
+        "set",
+        help="set one policy value (validated, recorded in policy_history)",
+        description="Set KEY to VALUE for --customer C, or for the default policy without --customer.",
+    )
+    set_.add_argument("key", metavar="KEY", help="e.g. k, k_scores, z, rho_per_release, rho_cap_12m")
+    set_.add_argument("value", metavar="VALUE")
+    set_.add_argument("--customer", metavar="C", help="customer id (default: change the default policy)")
+    set_.add_argument("--by", metavar="NAME", help="who makes the change (default: $USER)")
+    set_.set_defaults(func=run_set)
+
+
+def run_show(args: argparse.Namespace) -> int:
+    from privacy.budget import annual_loss
+    from privacy.policy import policy_to_flat
+    from privacy.policy_store import current_policy, policy_overrides
+    from pipeline.control_store import control_connection
+    from pipeline.settings import Settings
+
+    settings = Settings.from_env()
+    with control_connection(settings, read_only=True) as con:
+        policy, version = current_policy(con, args.customer)
+        default_set = policy_overrides(con, None)
+        customer_set = policy_overrides(con, args.customer) if args.customer else {}
+    scope = args.customer or "default"
+    print(f"policy for {scope} (version {version})")
+    for key, value in policy_to_flat(policy).items():
+        origin = "customer" if key in customer_set else "default*" if key in default_set else ""
+        print(f"  {key:<32} {value!s:<12} {origin}")
+    annual = annual_loss(policy)
+    print(f"annual loss at the cap: rho={annual.rho:g} -> (epsilon={annual.epsilon:.3g}, delta={annual.delta:g})")
+    print("(customer = set for this customer; default* = changed default)")
+    return 0
+
+
+def run_set(args: argparse.Namespace) -> int:
+    from privacy.policy import PolicyError
+    from privacy.policy_store import set_policy_value
+    from pipeline.control_store import control_connection
+    from pipeline.settings import Settings
+
+    settings = Settings.from_env()
+    who = args.by or default_requester()
+    try:
+        with control_connection(settings) as con:
+            change = set_policy_value(con, args.key, args.value, customer_id=args.customer, changed_by=who)
+    except PolicyError as exc:
+        raise CommandError(f"policy set {args.key} {args.value}: {exc}") from None
+    scope = "default" if change.scope == "*" else change.scope
+    print(
+        f"{scope}: {change.key} {change.old_value} -> {change.new_value} (policy version {change.policy_version}, "
+        f"by {change.changed_by}); applies to future releases only"
+    )
+    return 0

@@ -1,0 +1,89 @@
+"""``wellbeing release``: draw (once), store and publish a customer-period release.
+
+Exit codes: 0 released or served from store, 2 bad input (unknown/incomplete period,
+no public structure), 3 budget exceeded (nothing drawn, published or spent).
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import os
+
+from pipeline.cli import EXIT_BUDGET_EXCEEDED, EXIT_FAILURE, CommandError
+
+
+def default_requester() -> str:
+    """``$USER`` (or the login name) of the person running the command."""
+    try:
+        return os.environ.get("USER") or getpass.getuser()
+    except Exception:  # noqa: BLE001 - no login name in some containers
+        return "unknown"
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "release",
+        help="release a customer-period (drawn once; re-runs serve the stored release)",
+        description=(
+            "Draw the differentially private release of one customer and period, store it with its "
+            "budget-ledger row in one transaction, and publish it. Re-running serves the stored release "
+            "and spends nothing; --reissue draws anew and spends again (recorded). Only complete periods "
+            "(months that have ended) can be released. Exit code 3 when the rolling 12-month budget would "
+            "be exceeded (nothing is published or spent)."
+        ),
+    )
+    target = parser.add_mutually_exclusive_group(required=True)
+    target.add_argument("--customer", metavar="C", help="customer id")
+    target.add_argument("--all-due", action="store_true", help="release every complete, not yet released period")
+    parser.add_argument("--period", metavar="YYYY-MM", help="period: YYYY-MM, or YYYY-Qn for quarterly tables")
+    parser.add_argument("--reissue", action="store_true", help="draw anew and spend budget again (privacy officer)")
+    parser.add_argument("--requested-by", metavar="NAME", help="who asks (default: $USER)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from privacy.budget import BudgetExceeded
+    from pipeline.raw_store import RawStoreError
+    from pipeline.releases.lifecycle import IncompletePeriod, NoDataForPeriod, run_all_due, run_release
+    from pipeline.settings import Settings
+
+    settings = Settings.from_env()
+    who = args.requested_by or default_requester()
+    if args.all_due:
+        if args.period or args.reissue:
+            raise CommandError("release --all-due takes no --period and no --reissue")
+        if not settings.raw_path.exists():
+            raise CommandError("nothing to release: the raw store does not exist yet (wellbeing ingest FILE first)")
+        try:
+            outcomes = run_all_due(settings, who)
+        except RawStoreError as exc:
+            raise CommandError(str(exc), EXIT_FAILURE) from None
+        for o in outcomes:
+            spent = f" rho={o.cost.rho:.4g}" if o.cost else ""
+            print(f"{o.customer_id} {o.period}: {o.status}{spent} ({o.cells} cells, {o.suppressed} suppressed)"
+                  if o.status != "refused" else f"{o.customer_id} {o.period}: refused — {o.message}")
+        refused = [o for o in outcomes if o.status == "refused"]
+        print(f"{len(outcomes) - len(refused)} released, {len(refused)} refused for budget")
+        return EXIT_BUDGET_EXCEEDED if refused else 0
+
+    if not args.period:
+        raise CommandError("release --customer needs --period YYYY-MM (or use --all-due)")
+    if not settings.raw_path.exists():
+        raise CommandError("nothing to release: the raw store does not exist yet (wellbeing ingest FILE first)")
+    try:
+        outcome = run_release(settings, args.customer, args.period, requested_by=who, reissue=args.reissue)
+    except BudgetExceeded as exc:
+        raise CommandError(str(exc), EXIT_BUDGET_EXCEEDED) from None
+    except (IncompletePeriod, NoDataForPeriod) as exc:
+        raise CommandError(str(exc)) from None
+    except RawStoreError as exc:
+        raise CommandError(str(exc), EXIT_FAILURE) from None
+    except ValueError as exc:  # e.g. no public structure (headcount) for the customer
+        raise CommandError(f"release {args.customer} {args.period}: {exc}") from None
+    spent = f"rho={outcome.cost.rho:.4g} spent" if outcome.cost else "nothing spent"
+    print(
+        f"{outcome.customer_id} {outcome.period}: {outcome.status} (version {outcome.version}, {spent}; "
+        f"{outcome.cells} cells, {outcome.suppressed} suppressed) -> {settings.published_path}"
+    )
+    return 0

@@ -1,0 +1,319 @@
+"""The release life cycle: serve the stored draw, or check the budget, draw once, store, publish.
+
+Order inside :func:`run_release` (privacy reason in brackets):
+
+1. look up the stored draw of (customer, period); if there is one and this is not a
+   reissue, serve it: republish, spend nothing [noise is drawn once; retries and
+   backfills cannot re-noise];
+2. load the policy from the control store (the privacy officers' latest edits);
+3. ``cost = release_cost(policy, period)`` (data-independent, known before drawing);
+4. ``spent`` = largest ρ in any rolling 12-month ledger window that would contain the period;
+5. ``check_budget`` → :class:`~privacy.budget.BudgetExceeded` (nothing drawn, stored,
+   published or spent) [the ledger is authoritative];
+6. ``draw_release`` (OpenDP, the only source of noise);
+7. store draw + cells + public headcount + ledger row in ONE raw-store transaction;
+8. rebuild the published store and swap it in.
+
+Only complete periods are released: a month is complete once it has ended (the first
+day of the next month, UTC); a quarter once its last month has ended. Late-arriving
+events for a released period are stored in the raw store but never change the
+published value: the stored draw is served. They count only if a privacy officer
+re-issues the period (``--reissue``), which draws anew and spends budget again.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+
+import duckdb
+
+from privacy.budget import BudgetExceeded, Cost, check_budget, release_cost
+from privacy.periods import parse_period, period_of_month
+from privacy.policy import ReleasePolicy
+from privacy.policy_store import current_policy
+from pipeline.control_store import control_connection
+from pipeline.raw_store import connect_raw
+from pipeline.releases.publish import publish
+from pipeline.releases.release_store import (
+    StoredRelease,
+    current_draw,
+    ensure_release_schema,
+    released_periods,
+    spent_in_window,
+    store_draw,
+)
+from pipeline.releases.version import code_version
+from pipeline.settings import Settings
+
+__all__ = [
+    "IncompletePeriod",
+    "NoDataForPeriod",
+    "ReleaseOutcome",
+    "run_release",
+    "release_with",
+    "due_periods",
+    "run_all_due",
+    "known_customers",
+    "last_complete_month",
+]
+
+
+class IncompletePeriod(ValueError):
+    """The period has not ended yet (or is malformed); only complete periods are released."""
+
+
+class NoDataForPeriod(ValueError):
+    """The customer has no events in the period: nothing is drawn or spent (data not delivered yet?)."""
+
+
+@dataclass(frozen=True)
+class ReleaseOutcome:
+    """What one release call did. Aggregate facts only: never a cell value.
+
+    ``status``: ``'published'`` (first draw), ``'reissued'`` (a new draw superseding the
+    stored one), ``'served_stored'`` (the stored draw served again, nothing spent) or
+    ``'refused'`` (budget exceeded: nothing drawn, published or spent; only from
+    :func:`run_all_due`, :func:`run_release` raises instead).
+    """
+
+    status: str
+    customer_id: str
+    period: str
+    release_id: str | None
+    version: int | None
+    cost: Cost | None  # what THIS call spent (None when nothing was spent)
+    cells: int = 0
+    suppressed: int = 0
+    message: str = ""
+    policy_version: int | None = None
+    extra: dict[str, float] = field(default_factory=dict)
+
+
+def _utc_today() -> date:
+    return datetime.now(timezone.utc).date()
+
+
+def last_complete_month(today: date | None = None) -> str:
+    """The most recent month that has ended (``'YYYY-MM'``)."""
+    d = today or _utc_today()
+    y, m = (d.year, d.month - 1) if d.month > 1 else (d.year - 1, 12)
+    return f"{y:04d}-{m:02d}"
+
+
+def _require_complete(period: str, today: date | None) -> str:
+    try:
+        p = parse_period(period)
+    except ValueError as exc:
+        raise IncompletePeriod(str(exc)) from None
+    first_of_this_month = (today or _utc_today()).replace(day=1)
+    if p.end > first_of_this_month:
+        raise IncompletePeriod(
+            f"period {p.label} is not complete yet (it ends on {p.end.isoformat()}); only periods that have "
+            f"ended can be released — the latest complete month is {last_complete_month(today)}"
+        )
+    return p.label
+
+
+def _load_policy(settings: Settings, customer_id: str) -> tuple[ReleasePolicy, int]:
+    with control_connection(settings, read_only=True) as control:
+        return current_policy(control, customer_id)
+
+
+def release_with(
+    con: duckdb.DuckDBPyConnection,
+    settings: Settings,
+    customer_id: str,
+    period: str,
+    *,
+    requested_by: str,
+    reissue: bool = False,
+    today: date | None = None,
+    publish_after: bool = True,
+    policy: tuple[ReleasePolicy, int] | None = None,
+) -> ReleaseOutcome:
+    """:func:`run_release` on an open read-write raw-store connection (the one writer).
+
+    ``policy`` (policy, version) may be passed by a caller that has just read it from the
+    control store (``run_all_due``: once per customer); by default it is read here.
+    """
+    from privacy.release import draw_release  # imports OpenDP (slow); only when drawing
+
+    if not str(requested_by or "").strip():
+        raise ValueError("a release must name who asked for it (requested_by)")
+    label = _require_complete(period, today)
+    ensure_release_schema(con)
+    stored = current_draw(con, customer_id, label)
+    if stored is not None and not reissue:
+        if publish_after:
+            publish(settings, con)
+        return _outcome("served_stored", stored, con, cost=None, message="stored release served; nothing spent")
+
+    if not _has_events(con, customer_id, label):
+        raise NoDataForPeriod(
+            f"no events of customer {customer_id} in {label}: nothing was drawn or spent; "
+            "ingest the provider export for that period first"
+        )
+    policy, policy_version = policy if policy is not None else _load_policy(settings, customer_id)
+    cost = release_cost(policy, label)
+    spent = spent_in_window(con, customer_id, label)
+    check_budget(customer_id, label, spent, cost, policy)  # raises BudgetExceeded: nothing happens
+
+    drawn = draw_release(con, customer_id, label, policy)
+    if drawn.cost.rho > cost.rho * (1 + 1e-9) + 1e-12:
+        raise RuntimeError(
+            f"the drawn release of {customer_id} {label} spent rho={drawn.cost.rho:g}, more than the checked "
+            f"cost rho={cost.rho:g}; nothing was stored"
+        )
+    header = StoredRelease(
+        release_id=uuid.uuid4().hex,
+        customer_id=customer_id,
+        period=label,
+        granularity=drawn.granularity,
+        version=(stored.version + 1) if stored else 1,
+        created_at=datetime.now(timezone.utc).replace(tzinfo=None),
+        requested_by=requested_by,
+        rho=drawn.cost.rho,
+        epsilon=drawn.cost.epsilon,
+        delta=drawn.cost.delta,
+        accounting=drawn.cost.accounting,
+        policy_version=policy_version,
+        code_version=code_version(),
+        k=policy.k,
+        k_scores=policy.k_scores,
+        z=policy.z,
+    )
+    kind = "reissue" if stored is not None else "release"
+    store_draw(con, header, drawn.cells, drawn.public_headcount, kind=kind)
+    if publish_after:
+        publish(settings, con)
+    status = "reissued" if stored is not None else "published"
+    return _outcome(
+        status, header, con, cost=drawn.cost,
+        message=f"{status}: rho={drawn.cost.rho:.4g} spent ({spent + drawn.cost.rho:.4g} of cap "
+        f"{policy.rho_cap_12m:.4g} in the rolling window)",
+    )
+
+
+def _has_events(con: duckdb.DuckDBPyConnection, customer_id: str, period: str) -> bool:
+    p = parse_period(period)
+    row = con.execute(
+        "SELECT EXISTS (SELECT 1 FROM events WHERE customer_id = ? AND occurred_on >= ? AND occurred_on < ?)",
+        [customer_id, p.start, p.end],
+    ).fetchone()
+    return bool(row and row[0])
+
+
+def _outcome(
+    status: str, header: StoredRelease, con: duckdb.DuckDBPyConnection, *, cost: Cost | None, message: str
+) -> ReleaseOutcome:
+    row = con.execute(
+        "SELECT count(*), count(*) FILTER (WHERE suppressed) FROM release_draw_cells WHERE release_id = ?",
+        [header.release_id],
+    ).fetchone()
+    cells, suppressed = (int(row[0]), int(row[1])) if row else (0, 0)
+    return ReleaseOutcome(
+        status=status, customer_id=header.customer_id, period=header.period, release_id=header.release_id,
+        version=header.version, cost=cost, cells=cells, suppressed=suppressed, message=message,
+        policy_version=header.policy_version,
+    )
+
+
+def run_release(
+    settings: Settings,
+    customer_id: str,
+    period: str,
+    *,
+    requested_by: str,
+    reissue: bool = False,
+    today: date | None = None,
+) -> ReleaseOutcome:
+    """Release (customer, period) once; re-runs serve the stored draw. See the module docstring.
+
+    Raises :class:`~privacy.budget.BudgetExceeded` (nothing drawn, stored, published or spent),
+    :class:`IncompletePeriod`, or :class:`pipeline.raw_store.RawStoreError` (e.g. another writer).
+    """
+    con = connect_raw(settings)
+    try:
+        return release_with(
+            con, settings, customer_id, period, requested_by=requested_by, reissue=reissue, today=today
+        )
+    finally:
+        con.close()
+
+
+def known_customers(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Customers with events in the raw store (names of employers, not of people)."""
+    return [r[0] for r in con.execute("SELECT DISTINCT customer_id FROM events ORDER BY 1").fetchall()]
+
+
+def _due(con: duckdb.DuckDBPyConnection, policy: ReleasePolicy, customer_id: str, today: date | None) -> list[str]:
+    last = last_complete_month(today)
+    months = [
+        r[0]
+        for r in con.execute(
+            "SELECT DISTINCT strftime(occurred_on, '%Y-%m') AS m FROM events WHERE customer_id = ? ORDER BY m",
+            [customer_id],
+        ).fetchall()
+        if r[0] <= last
+    ]
+    candidates: list[str] = []
+    if policy.tables_for("month"):
+        candidates.extend(months)
+    if policy.tables_for("quarter"):
+        for q in dict.fromkeys(period_of_month(m, "quarter") for m in months):
+            if parse_period(q).last_month <= last:
+                candidates.append(q)
+    done = released_periods(con, customer_id)
+    due = [p for p in candidates if p not in done]
+    return sorted(due, key=lambda p: (parse_period(p).last_month, parse_period(p).n_months))
+
+
+def due_periods(settings: Settings, customer_id: str, *, today: date | None = None) -> list[str]:
+    """Complete periods of the customer that have events and no stored release yet (oldest first)."""
+    if not settings.raw_path.exists():
+        return []
+    policy, _ = _load_policy(settings, customer_id)
+    con = connect_raw(settings)
+    try:
+        ensure_release_schema(con)
+        return _due(con, policy, customer_id, today)
+    finally:
+        con.close()
+
+
+def run_all_due(
+    settings: Settings,
+    requested_by: str,
+    *,
+    customers: list[str] | None = None,
+    today: date | None = None,
+) -> list[ReleaseOutcome]:
+    """Release every due period of every customer (or of ``customers``), oldest first; publish once.
+
+    A period refused for budget is reported (status ``'refused'``) and the remaining ones are
+    still tried; nothing is spent for a refused period.
+    """
+    outcomes: list[ReleaseOutcome] = []
+    con = connect_raw(settings)
+    try:
+        ensure_release_schema(con)
+        for customer in customers if customers is not None else known_customers(con):
+            loaded = _load_policy(settings, customer)
+            for period in _due(con, loaded[0], customer, today):
+                try:
+                    outcomes.append(
+                        release_with(
+                            con, settings, customer, period, requested_by=requested_by, today=today,
+                            publish_after=False, policy=loaded,
+                        )
+                    )
+                except BudgetExceeded as exc:
+                    outcomes.append(
+                        ReleaseOutcome("refused", customer, period, None, None, None, message=str(exc))
+                    )
+        publish(settings, con)
+    finally:
+        con.close()
+    return outcomes

@@ -1,0 +1,181 @@
+"""Dagster: release asset (idempotent materialization, blocking checks), schedule, sensors, request job."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from privacy.policy_store import list_release_requests, request_release, set_policy_value
+from pipeline.control_store import control_connection
+from pipeline.defs_releases import (
+    IDENTIFIER_CHECK,
+    LEDGER_CHECK,
+    THRESHOLD_CHECK,
+    build_defs,
+    customer_month_release,
+    monthly_release_schedule,
+    release_customers_sensor,
+    release_request_sensor,
+)
+from pipeline.raw_store import raw_connection
+from pipeline.resources import RawStoreResource
+from pipeline.settings import Settings
+
+from release_helpers import CUSTOMERS, published, raw_ledger
+
+C = CUSTOMERS[0]
+CELLS = "SELECT dimension, group_value, metric, value, ci_low, ci_high, suppressed FROM release_cells ORDER BY 1, 2, 3"
+AGGREGATE_KEYS = {"status", "release_version", "rho_spent", "cells", "suppressed_cells", "visible_cells", "policy_version"}
+
+
+@pytest.fixture
+def instance(tmp_path: Path):  # noqa: ANN201
+    """A persistent (on-disk) temporary instance: dynamic partitions survive between materializations."""
+    (tmp_path / "dagster").mkdir()
+    with dg.instance_for_test(temp_dir=str(tmp_path / "dagster")) as inst:
+        inst.add_dynamic_partitions("customers", list(CUSTOMERS))
+        yield inst
+
+
+def _materialize(instance: dg.DagsterInstance, settings: Settings, month: str, customer: str = C, **kw):  # noqa: ANN003, ANN202
+    return dg.materialize(
+        [customer_month_release],
+        partition_key=dg.MultiPartitionKey({"customer": customer, "month": f"{month}-01"}),
+        instance=instance,
+        resources={"raw_store": RawStoreResource(home=str(settings.home))},
+        **kw,
+    )
+
+
+def _metadata(result: dg.ExecuteInProcessResult) -> dict[str, object]:
+    [mat] = result.asset_materializations_for_node(RELEASE_NODE)
+    return {k: v.value for k, v in mat.metadata.items()}
+
+
+RELEASE_NODE = "customer_month_release"
+
+
+def test_materializing_twice_serves_the_stored_release(rsettings: Settings, instance: dg.DagsterInstance) -> None:
+    first = _materialize(instance, rsettings, "2025-03")
+    assert first.success
+    meta = _metadata(first)
+    assert set(meta) == AGGREGATE_KEYS  # aggregate facts only, no cell value
+    assert meta["status"] == "published" and meta["rho_spent"] == pytest.approx(0.25)
+    checks = {e.check_name: e.passed for e in first.get_asset_check_evaluations()}
+    assert checks == {THRESHOLD_CHECK: True, LEDGER_CHECK: True, IDENTIFIER_CHECK: True}
+    cells = published(rsettings, CELLS)
+
+    again = _materialize(instance, rsettings, "2025-03")  # a re-execution / backfill of the same partition
+    assert again.success
+    meta = _metadata(again)
+    assert meta["status"] == "served_stored" and meta["rho_spent"] == 0.0
+    assert published(rsettings, CELLS) == cells
+    ledger = raw_ledger(rsettings)
+    assert len(ledger) == 1 and ledger[0][5].startswith("dagster:")
+
+
+def test_blocking_check_fails_the_run_on_a_below_threshold_cell(rsettings: Settings, instance: dg.DagsterInstance) -> None:
+    assert _materialize(instance, rsettings, "2025-04").success
+    with raw_connection(rsettings) as con:  # tamper with the stored draw: a small group made visible
+        con.execute(
+            "UPDATE release_draw_cells SET suppressed = false, value = 3, ci_low = 0, ci_high = 6, reason = NULL "
+            "WHERE rowid = (SELECT min(rowid) FROM release_draw_cells WHERE suppressed AND metric = 'engaged_employees')"
+        )
+    result = _materialize(instance, rsettings, "2025-04", raise_on_error=False)
+    assert not result.success
+    evaluations = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    assert not evaluations[THRESHOLD_CHECK].passed and evaluations[IDENTIFIER_CHECK].passed
+
+
+def test_over_budget_partition_fails_and_spends_nothing(rsettings: Settings, instance: dg.DagsterInstance) -> None:
+    with control_connection(rsettings) as con:
+        set_policy_value(con, "rho_cap_12m", "0.25", customer_id=C, changed_by="po")
+    assert _materialize(instance, rsettings, "2025-01").success
+    result = _materialize(instance, rsettings, "2025-02", raise_on_error=False)
+    assert not result.success
+    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+    assert "rolling 12-month cap" in failure.event_specific_data.error.message  # type: ignore[union-attr]
+    assert len(raw_ledger(rsettings)) == 1
+    assert published(rsettings, "SELECT count(*) FROM releases WHERE period = '2025-02'")[0][0] == 0
+
+
+def test_month_without_data_spends_nothing(rsettings: Settings, instance: dg.DagsterInstance) -> None:
+    result = _materialize(instance, rsettings, "2024-03")
+    assert result.success and _metadata(result)["status"] == "no_data"
+    assert not rsettings.raw_path.exists() or raw_ledger(rsettings) == []
+
+
+def test_monthly_schedule_requests_last_complete_month_for_every_customer(instance: dg.DagsterInstance) -> None:
+    context = dg.build_schedule_context(
+        instance=instance,
+        scheduled_execution_time=datetime(2025, 7, 2, 6, 0),
+        repository_def=build_defs().get_repository_def(),
+    )
+    requests = list(monthly_release_schedule.evaluate_tick(context).run_requests or [])
+    assert sorted(r.partition_key for r in requests) == sorted(
+        str(dg.MultiPartitionKey({"customer": c, "month": "2025-06-01"})) for c in CUSTOMERS
+    )
+
+
+def test_customer_sensor_registers_customers_from_the_raw_store(rsettings: Settings, tmp_path: Path) -> None:
+    (tmp_path / "fresh").mkdir()
+    with dg.instance_for_test(temp_dir=str(tmp_path / "fresh")) as inst:
+        context = dg.build_sensor_context(instance=inst, resources={"raw_store": RawStoreResource(home=str(rsettings.home))})
+        result = release_customers_sensor(context)
+        assert isinstance(result, dg.SensorResult)
+        [request] = result.dynamic_partitions_requests
+        assert sorted(request.partition_keys) == list(CUSTOMERS)
+        inst.add_dynamic_partitions("customers", list(request.partition_keys))
+        assert isinstance(release_customers_sensor(context), dg.SkipReason)
+
+
+def test_release_request_sensor_launches_the_request_and_records_its_status(
+    rsettings: Settings, instance: dg.DagsterInstance
+) -> None:
+    with control_connection(rsettings) as con:
+        rid = request_release(con, C, ["2025-01", "2025-02"], "officer-ann")
+    resources = {"raw_store": RawStoreResource(home=str(rsettings.home))}
+    context = dg.build_sensor_context(instance=instance, resources=resources)
+    [run_request] = release_request_sensor(context)
+    assert run_request.run_key == f"request:{rid}"
+    assert isinstance(release_request_sensor(context), dg.SkipReason)  # claimed: not launched twice
+
+    job = build_defs(resources).resolve_job_def("release_request_job")
+    result = job.execute_in_process(run_config=run_request.run_config, instance=instance)
+    assert result.success
+    with control_connection(rsettings, read_only=True) as con:
+        row = list_release_requests(con, C).row(0, named=True)
+    assert row["status"] == "done" and row["message"] == "2 published"
+    assert {(r[1], r[2]) for r in raw_ledger(rsettings)} == {("2025-01", "release"), ("2025-02", "release")}
+    assert all("officer-ann" in r[5] for r in raw_ledger(rsettings))
+    mats = result.asset_materializations_for_node("process_release_request")
+    assert len(mats) == 2 and all(set(m.metadata) == AGGREGATE_KEYS for m in mats)
+
+    # a second request for the same periods is served from the store and spends nothing
+    with control_connection(rsettings) as con:
+        request_release(con, C, ["2025-01"], "officer-ann")
+    [again] = release_request_sensor(context)
+    assert job.execute_in_process(run_config=again.run_config, instance=instance).success
+    assert len(raw_ledger(rsettings)) == 2
+
+
+def test_request_over_budget_is_marked_refused(rsettings: Settings, instance: dg.DagsterInstance) -> None:
+    with control_connection(rsettings) as con:
+        set_policy_value(con, "rho_cap_12m", "0.25", customer_id=C, changed_by="po")
+        request_release(con, C, ["2025-01", "2025-02"], "officer-ann")
+    resources = {"raw_store": RawStoreResource(home=str(rsettings.home))}
+    [run_request] = release_request_sensor(dg.build_sensor_context(instance=instance, resources=resources))
+    job = build_defs(resources).resolve_job_def("release_request_job")
+    result = job.execute_in_process(run_config=run_request.run_config, instance=instance, raise_on_error=False)
+    assert not result.success
+    with control_connection(rsettings, read_only=True) as con:
+        row = list_release_requests(con, C).row(0, named=True)
+    assert row["status"] == "refused" and "cap" in row["message"]
+    assert len(raw_ledger(rsettings)) == 1
+
+
+def test_definitions_load() -> None:
+    dg.Definitions.validate_loadable(build_defs())
