@@ -7,6 +7,7 @@ Opened only by the pipeline, with DuckDB's ``ENCRYPTION_KEY``. The httpfs extens
 
 from __future__ import annotations
 
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -94,12 +95,18 @@ def load_httpfs(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("LOAD httpfs")
 
 
-def connect_raw(settings: Settings, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+LOCK_RETRY_SECONDS = 15.0
+
+
+def connect_raw(
+    settings: Settings, *, read_only: bool = False, lock_timeout: float = LOCK_RETRY_SECONDS
+) -> duckdb.DuckDBPyConnection:
     """Open the encrypted raw store as the default database ``raw`` and make sure its schema exists.
 
     A new store (and its key) is created on first use; an existing store opened
     without its key, or with the wrong key, raises :class:`RawStoreError` and
-    changes nothing.
+    changes nothing. DuckDB allows one writing process and even a read-only reader
+    blocks a writer, so a held lock is retried for ``lock_timeout`` seconds.
     """
     path: Path = settings.raw_path
     exists = path.exists()
@@ -113,8 +120,7 @@ def connect_raw(settings: Settings, *, read_only: bool = False) -> duckdb.DuckDB
     con = duckdb.connect(config={"threads": "2"})
     try:
         load_httpfs(con)
-        options = "ENCRYPTION_KEY $key" + (", READ_ONLY" if read_only else "")
-        con.execute(f"ATTACH '{_sql_path(path)}' AS raw ({options})", {"key": key})
+        _attach_with_retry(con, path, key, read_only=read_only, timeout=lock_timeout)
         con.execute("USE raw")
         if not read_only:
             con.execute(RAW_DDL)
@@ -125,6 +131,23 @@ def connect_raw(settings: Settings, *, read_only: bool = False) -> duckdb.DuckDB
         con.close()
         raise RawStoreError(_explain(exc, path)) from None
     return con
+
+
+def _attach_with_retry(
+    con: duckdb.DuckDBPyConnection, path: Path, key: str, *, read_only: bool, timeout: float
+) -> None:
+    options = "ENCRYPTION_KEY $key" + (", READ_ONLY" if read_only else "")
+    deadline = time.monotonic() + timeout
+    delay = 0.05
+    while True:
+        try:
+            con.execute(f"ATTACH '{_sql_path(path)}' AS raw ({options})", {"key": key})
+            return
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower() or time.monotonic() >= deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.5)
 
 
 @contextmanager
