@@ -1,0 +1,43 @@
+"""``wellbeing ingest FILE...``: validate and load provider deliveries into the encrypted raw store."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from pipeline.cli import EXIT_BAD_INPUT, CommandError
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    parser = subparsers.add_parser(
+        "ingest",
+        help="ingest event exports and headcount files (CSV, Parquet, JSON Lines)",
+        description=(
+            "Check each file against the data contract (docs/data-contract.md), quarantine bad rows, "
+            "pseudonymise client_ref and load the rest in one transaction per file. Exit code 2 when a file "
+            "was refused (nothing from that file is stored; the other files are still loaded)."
+        ),
+    )
+    parser.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from pipeline.ingest import ingest_files
+    from pipeline.raw_store import RawStoreError
+    from pipeline.settings import Settings
+
+    try:
+        settings = Settings.from_env()
+        reports, refused = ingest_files(settings, list(args.files))
+    except (RawStoreError, ValueError) as exc:
+        raise CommandError(str(exc), EXIT_BAD_INPUT) from None
+    for report in reports:
+        print(report.summary())
+    for refusal in refused:
+        print(f"refused: {refusal}", file=sys.stderr)
+    if refused:
+        print(f"{len(refused)} of {len(args.files)} file(s) refused; fix them and ingest again", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    return 0

@@ -1,0 +1,37 @@
+"""``wellbeing purge --older-than MONTHS``: delete raw data past the retention window."""
+
+from __future__ import annotations
+
+import argparse
+
+from pipeline.cli import EXIT_BAD_INPUT, CommandError
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    parser = subparsers.add_parser(
+        "purge",
+        help="delete raw events, quarantine rows and archived files older than the retention window",
+    )
+    parser.add_argument(
+        "--older-than",
+        type=int,
+        metavar="MONTHS",
+        default=None,
+        help="retention window in whole months (default: $WELLBEING_RETENTION_MONTHS or 24)",
+    )
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from pipeline.raw_store import RawStoreError
+    from pipeline.retention import purge_older_than
+    from pipeline.settings import Settings
+
+    try:
+        settings = Settings.from_env()
+        months = settings.retention_months if args.older_than is None else args.older_than
+        report = purge_older_than(settings, months)
+    except (RawStoreError, ValueError) as exc:
+        raise CommandError(str(exc), EXIT_BAD_INPUT) from None
+    print(report.summary())
+    return 0

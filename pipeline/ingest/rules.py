@@ -1,0 +1,196 @@
+"""Row-level rules of the data contract, as one DuckDB set operation.
+
+Every rule is a SQL condition. The staging query evaluates all of them in one pass
+over the file and keeps a bit mask ``_problems`` per row (0 = valid). Quarantine
+rows are produced from the mask and the rule list: (row number, column, reason).
+
+Privacy reason: a reason names the column and the rule ("who5_raw out of range
+0-25"), never the offending value, so the quarantine table holds no cell content.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from privacy.contract import EVENT_COLUMNS, HEADCOUNT_COLUMNS, Column
+
+from pipeline.ingest.readers import FileRefused, Source, sql_string
+
+STAGE_TABLE = "_ingest_stage"
+MAX_TEXT_BYTES = 200  # longer identifiers/labels are free text, not contract values
+
+_INT_TYPES = {
+    "TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT",
+    "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT", "UHUGEINT",
+}  # fmt: skip
+_FLOAT_TYPES = {"FLOAT", "DOUBLE", "REAL"}
+
+# Storage type of each typed column in the raw tables.
+_STORED_TYPES: dict[str, str] = {
+    "duration_min": "SMALLINT",
+    "who5_raw": "TINYINT",
+    "satisfaction": "TINYINT",
+    "headcount": "INTEGER",
+}
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One row-level rule: the column it is about, the reason stored, its SQL condition (true = bad)."""
+
+    bit: int
+    column: str
+    reason: str
+    condition: str
+
+
+@dataclass(frozen=True)
+class StagePlan:
+    """The staging statement for one source and the rules encoded in its ``_problems`` mask."""
+
+    sql: str
+    rules: tuple[Rule, ...]
+    columns: tuple[str, ...]
+
+
+def _category(duck_type: str) -> str:
+    t = duck_type.upper()
+    if t == "VARCHAR":
+        return "string"
+    if t in _INT_TYPES:
+        return "int"
+    if t in _FLOAT_TYPES or t.startswith("DECIMAL"):
+        return "float"
+    if t == "DATE":
+        return "date"
+    return "other"
+
+
+_ACCEPTED_SOURCES = {
+    "string": ({"string", "int"}, "text"),
+    "integer": ({"string", "int", "float"}, "an integer"),
+    "date": ({"string", "date"}, "a date or an ISO date string"),
+    "month": ({"string", "date"}, "a date or a YYYY-MM string"),
+}
+
+
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def plan_stage(source: Source) -> StagePlan:
+    """Build the one-pass staging query (typed columns + problem mask) for ``source``."""
+    columns = EVENT_COLUMNS if source.kind == "events" else HEADCOUNT_COLUMNS
+    raw_exprs: list[str] = []
+    typed_exprs: list[str] = []
+    final_exprs: list[str] = []
+    pending: list[tuple[str, str, str]] = []  # (column, reason, condition)
+
+    for col in columns:
+        r, t = _q("r_" + col.name), _q("t_" + col.name)
+        src_type = source.column_types.get(col.name)
+        if src_type is None:  # optional column absent from the file
+            null_type = "DATE" if col.type in ("date", "month") else _STORED_TYPES.get(col.name, "VARCHAR")
+            raw_exprs.append(f"NULL::VARCHAR AS {r}")
+            typed_exprs.append(f"NULL::{null_type} AS {t}")
+            final_exprs.append(f"{t} AS {_q(col.name)}")
+            continue
+        cat = _category(src_type)
+        accepted, expected = _ACCEPTED_SOURCES[col.type]
+        if cat not in accepted:
+            raise FileRefused(source.path, f"column {col.name} has type {src_type}; expected {expected}")
+        src = _q(col.name)
+        raw_exprs.append(f"CAST({src} AS VARCHAR) AS {r}" if (col.type == "string" and cat == "int") else f"{src} AS {r}")
+        present = f"({r} IS NOT NULL AND {r} <> '')" if cat == "string" else f"({r} IS NOT NULL)"
+        if col.required:
+            empty = f"({r} IS NULL OR trim({r}) = '')" if cat == "string" else f"({r} IS NULL)"
+            pending.append((col.name, f"{col.name} is empty (required)", empty))
+        typed, final = _typed(col, cat, r, t, present, pending)
+        typed_exprs.append(f"{typed} AS {t}")
+        final_exprs.append(f"{final} AS {_q(col.name)}")
+
+    rules = tuple(Rule(1 << i, c, reason, cond) for i, (c, reason, cond) in enumerate(pending))
+    mask = " + ".join(f"(CASE WHEN {rule.condition} THEN {rule.bit} ELSE 0 END)" for rule in rules) or "0"
+    sql = (
+        f"CREATE OR REPLACE TEMP TABLE {STAGE_TABLE} AS SELECT {', '.join(final_exprs)}, "
+        f"CAST({mask} AS BIGINT) AS _problems FROM ("
+        f"SELECT *, {', '.join(typed_exprs)} FROM ("
+        f"SELECT {', '.join(raw_exprs)} FROM {source.relation}))"
+    )
+    return StagePlan(sql=sql, rules=rules, columns=tuple(c.name for c in columns))
+
+
+def _typed(
+    col: Column, cat: str, r: str, t: str, present: str, pending: list[tuple[str, str, str]]
+) -> tuple[str, str]:
+    """Typed expression, final (stored) expression, and the column's rules appended to ``pending``."""
+    name = col.name
+    if col.type == "string":
+        if col.allowed is not None:
+            allowed = ", ".join(sql_string(v) for v in col.allowed)
+            pending.append(
+                (name, f"{name} is not one of the allowed values ({', '.join(col.allowed)})",
+                 f"({present} AND NOT list_contains([{allowed}], {r}))")
+            )  # fmt: skip
+        else:
+            pending.append((name, f"{name} longer than {MAX_TEXT_BYTES} bytes", f"(strlen({r}) > {MAX_TEXT_BYTES})"))
+        final = t if col.required else f"NULLIF({t}, '')"
+        return r, final
+    if col.type == "integer":
+        if cat == "string":
+            # Exact round trip: no '+', blanks, leading zeros, exponents or fractions; "12.0" is allowed
+            # (float exports). TRY_CAST alone would round "3.5" to 4.
+            typed = f"TRY_CAST({r} AS BIGINT)"
+            pending.append(
+                (name, f"{name} is not an integer",
+                 f"({present} AND ({t} IS NULL OR (CAST({t} AS VARCHAR) <> {r} AND CAST({t} AS VARCHAR) || '.0' <> {r})))")
+            )  # fmt: skip
+        elif cat == "float":
+            typed = f"(CASE WHEN {r} = trunc({r}) THEN TRY_CAST({r} AS BIGINT) END)"
+            pending.append((name, f"{name} is not an integer", f"({present} AND {t} IS NULL)"))
+        else:
+            typed = f"TRY_CAST({r} AS BIGINT)"
+        lo, hi = col.range or (-(2**31), 2**31 - 1)
+        pending.append(
+            (name, f"{name} out of range {lo}-{hi}", f"({present} AND ({t} IS NULL OR {t} < {lo} OR {t} > {hi}))"
+             if cat == "int" else f"({t} < {lo} OR {t} > {hi})")
+        )  # fmt: skip
+        return typed, f"TRY_CAST({t} AS {_STORED_TYPES.get(name, 'INTEGER')})"
+    if col.type == "date":
+        if cat == "string":
+            typed = f"TRY_CAST({r} AS DATE)"
+            pending.append(
+                (name, f"{name} is not an ISO date (YYYY-MM-DD)",
+                 f"({present} AND ({t} IS NULL OR CAST({t} AS VARCHAR) <> {r}))")
+            )  # fmt: skip
+        else:
+            typed = r
+        pending.append((name, f"{name} is in the future", f"({t} > current_date + 1)"))
+        return typed, t
+    # month
+    if cat == "string":
+        typed = f"(CASE WHEN strlen({r}) = 7 THEN TRY_CAST({r} || '-01' AS DATE) ELSE TRY_CAST({r} AS DATE) END)"
+        pending.append(
+            (name, f"{name} is not a month (YYYY-MM or YYYY-MM-DD)",
+             f"({present} AND ({t} IS NULL OR (strftime({t}, '%Y-%m') <> {r} AND CAST({t} AS VARCHAR) <> {r})))")
+        )  # fmt: skip
+    else:
+        typed = r
+    return typed, f"CAST(date_trunc('month', {t}) AS DATE)"
+
+
+def quarantine_select(plan: StagePlan) -> str:
+    """SELECT of (row_number, column_name, reason) for every broken rule of every bad staged row.
+
+    The staged table keeps file order (DuckDB preserves insertion order), so
+    ``rowid + 1`` is the 1-based data row number (header excluded). This holds
+    only while the staging plan is pure projection (BATCH_CREATE_TABLE_AS over the
+    reader): no joins, and no ``x IN (long list)`` which DuckDB turns into a join
+    that loses file order; hence ``list_contains``. A test guards it.
+    """
+    values = ", ".join(f"({r.bit}, {sql_string(r.column)}, {sql_string(r.reason)})" for r in plan.rules)
+    return (
+        f"SELECT s.rowid + 1 AS row_number, q.column_name, q.reason FROM {STAGE_TABLE} s "
+        f"JOIN (VALUES {values}) q(bit, column_name, reason) ON (s._problems & q.bit) <> 0 "
+        "WHERE s._problems <> 0"
+    )

@@ -1,0 +1,67 @@
+"""Retention: raw data older than the window is deleted, not just hidden.
+
+Privacy reason: storage limitation. Individual events, their quarantine rows and
+archived landing files (which still hold the provider's clear ``client_ref``)
+are kept only for ``retention_months`` whole months before the current month.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+
+from pipeline.raw_store import raw_connection
+from pipeline.settings import Settings
+
+
+@dataclass(frozen=True)
+class PurgeReport:
+    """What a purge deleted (counts only)."""
+
+    cutoff: date  # everything strictly before this day was deleted
+    events_deleted: int
+    quarantine_deleted: int
+    archive_files_deleted: int
+
+    def summary(self) -> str:
+        return (
+            f"purged data before {self.cutoff.isoformat()}: {self.events_deleted} events, "
+            f"{self.quarantine_deleted} quarantine rows, {self.archive_files_deleted} archived files"
+        )
+
+
+def retention_cutoff(months: int, today: date) -> date:
+    """First day of the month ``months`` whole months before ``today``'s month."""
+    if months < 1:
+        raise ValueError(f"retention must be at least 1 month, got {months}")
+    index = today.year * 12 + (today.month - 1) - months
+    return date(index // 12, index % 12 + 1, 1)
+
+
+def purge_older_than(settings: Settings, months: int, *, today: date | None = None) -> PurgeReport:
+    """Delete events with ``occurred_on`` before the cutoff, quarantine rows and archived files older than it.
+
+    One transaction for the store; a CHECKPOINT afterwards so the deleted rows
+    leave the database file's live blocks.
+    """
+    cutoff = retention_cutoff(months, today or datetime.now(UTC).date())
+    with raw_connection(settings) as con:
+        con.execute("BEGIN TRANSACTION")
+        try:
+            (events,) = con.execute("DELETE FROM events WHERE occurred_on < ?", [cutoff]).fetchone()  # type: ignore[misc]
+            (quarantine,) = con.execute(
+                "DELETE FROM quarantine WHERE CAST(quarantined_at AS DATE) < ?", [cutoff]
+            ).fetchone()  # type: ignore[misc]
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        con.execute("CHECKPOINT")
+    archived = 0
+    if settings.archive_dir.is_dir():
+        for path in settings.archive_dir.iterdir():
+            if path.is_file() and datetime.fromtimestamp(path.stat().st_mtime, UTC).date() < cutoff:
+                path.unlink()
+                archived += 1
+    return PurgeReport(cutoff=cutoff, events_deleted=int(events), quarantine_deleted=int(quarantine),
+                       archive_files_deleted=archived)  # fmt: skip

@@ -1,0 +1,102 @@
+"""Duplicates and replacements: deliveries never double count; the last delivery of an event_id wins."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from ingest_helpers import WRITERS, event, events, headcount_row, query, store_snapshot, write_csv
+
+from pipeline.ingest import ingest_files
+from pipeline.settings import Settings
+
+
+def test_same_file_twice_counts_once(settings: Settings, drop: Path) -> None:
+    path = write_csv(drop / "d.csv", events(10))
+    first, _ = ingest_files(settings, [path])
+    second, _ = ingest_files(settings, [path])
+    assert (first[0].accepted, first[0].duplicate) == (10, 0)
+    assert (second[0].accepted, second[0].duplicate, second[0].replaced) == (0, 10, 0)
+    assert query(settings, "SELECT count(*), count(DISTINCT event_id) FROM events") == [(10, 10)]
+    assert query(settings, "SELECT DISTINCT delivery_id FROM events") == [(1,)]
+
+
+def test_duplicate_within_file_last_occurrence_wins(settings: Settings, drop: Path) -> None:
+    rows = events(3) + [event(1, who5_raw="20"), event(1, who5_raw="21")]
+    reports, _ = ingest_files(settings, [write_csv(drop / "d.csv", rows)])
+    assert (reports[0].rows_total, reports[0].accepted, reports[0].duplicate) == (5, 3, 2)
+    assert query(settings, "SELECT who5_raw FROM events WHERE event_id = 'EVT-000001'") == [(21,)]
+
+
+def test_invalid_last_occurrence_does_not_remove_the_valid_one(settings: Settings, drop: Path) -> None:
+    rows = [event(1, who5_raw="20"), event(1, who5_raw="77")]
+    reports, _ = ingest_files(settings, [write_csv(drop / "d.csv", rows)])
+    assert (reports[0].accepted, reports[0].quarantined, reports[0].duplicate) == (1, 1, 0)
+    assert query(settings, "SELECT who5_raw FROM events") == [(20,)]
+
+
+def test_later_delivery_replaces_event(settings: Settings, drop: Path) -> None:
+    ingest_files(settings, [write_csv(drop / "a.csv", events(3))])
+    reports, _ = ingest_files(settings, [write_csv(drop / "b.csv", [event(1, satisfaction="1", topic="burnout")])])
+    assert (reports[0].accepted, reports[0].replaced, reports[0].duplicate) == (1, 1, 0)
+    assert query(settings, "SELECT satisfaction, topic, delivery_id FROM events WHERE event_id = 'EVT-000001'") == [
+        (1, "burnout", 2)
+    ]
+    assert query(settings, "SELECT count(*) FROM events") == [(3,)]
+
+
+def test_overlapping_deliveries(settings: Settings, drop: Path) -> None:
+    ingest_files(settings, [write_csv(drop / "a.csv", events(4))])  # EVT 0..3
+    second = events(4, start=2)  # EVT 2..5
+    second[1] = event(3, duration_min="15")  # EVT 3 changed, EVT 2 identical
+    reports, _ = ingest_files(settings, [write_csv(drop / "b.csv", second)])
+    r = reports[0]
+    assert (r.rows_total, r.accepted, r.duplicate, r.replaced) == (4, 3, 1, 1)
+    assert query(settings, "SELECT count(*), count(DISTINCT event_id) FROM events") == [(6, 6)]
+    assert query(settings, "SELECT event_id, delivery_id, duration_min FROM events ORDER BY 1") == [
+        ("EVT-000000", 1, 50), ("EVT-000001", 1, 50), ("EVT-000002", 1, 50),
+        ("EVT-000003", 2, 15), ("EVT-000004", 2, 50), ("EVT-000005", 2, 50),
+    ]  # fmt: skip
+
+
+def test_same_rows_in_every_format_store_the_same_events(settings: Settings, drop: Path) -> None:
+    contents = []
+    for fmt in ("csv", "parquet", "jsonl"):
+        query(settings, "DELETE FROM events")
+        reports, refused = ingest_files(settings, [WRITERS[fmt](drop / f"d_{fmt}", events(6))])
+        assert refused == [] and reports[0].accepted == 6, fmt
+        contents.append(query(settings, "SELECT * EXCLUDE (delivery_id, ingested_at) FROM events ORDER BY event_id"))
+    assert contents[0] == contents[1] == contents[2]
+
+
+def test_headcount_delivery_replaces_structure_for_its_month(settings: Settings, drop: Path) -> None:
+    march = [headcount_row(department=d, headcount="10") for d in ("A", "B", "C")]
+    april = [headcount_row(department="A", as_of="2025-04")]
+    other = [headcount_row(customer_id="globex", department="A")]
+    ingest_files(settings, [write_csv(drop / "hc1.csv", march + april + other)])
+    new_march = [headcount_row(department="A", headcount="12"), headcount_row(department="D", headcount="30")]
+    reports, _ = ingest_files(settings, [write_csv(drop / "hc2.csv", new_march)])
+    assert (reports[0].accepted, reports[0].replaced, reports[0].customers) == (2, 3, ("acme",))
+    assert query(
+        settings, "SELECT customer_id, as_of::VARCHAR, department, headcount FROM headcount ORDER BY ALL"
+    ) == [
+        ("acme", "2025-03-01", "A", 12), ("acme", "2025-03-01", "D", 30),
+        ("acme", "2025-04-01", "A", 40), ("globex", "2025-03-01", "A", 40),
+    ]  # fmt: skip
+
+
+def test_headcount_duplicate_group_last_wins(settings: Settings, drop: Path) -> None:
+    rows = [headcount_row(headcount="5"), headcount_row(headcount="7")]
+    reports, _ = ingest_files(settings, [write_csv(drop / "hc.csv", rows)])
+    assert (reports[0].accepted, reports[0].duplicate) == (1, 1)
+    assert query(settings, "SELECT headcount FROM headcount") == [(7,)]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_report_lists_customers_and_delivery_row(settings: Settings, drop: Path, fmt: str) -> None:
+    rows = events(3) + [event(9, customer_id="globex")]
+    reports, _ = ingest_files(settings, [WRITERS[fmt](drop / "d", rows)])
+    assert reports[0].customers == ("acme", "globex")
+    snap = store_snapshot(settings)
+    (delivery,) = snap["deliveries"]
+    assert delivery[1:2] == (f"d.{fmt}",) and delivery[3:10] == ("events", fmt, 4, 4, 0, 0, 0)
