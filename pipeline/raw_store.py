@@ -14,7 +14,7 @@ from typing import Iterator
 
 import duckdb
 
-from pipeline.keys import PSEUDONYM_KEY_ENV, RAW_KEY_ENV, load_or_create_key
+from pipeline.keys import RAW_KEY_ENV, load_or_create_key
 from pipeline.settings import Settings
 
 RAW_SCHEMA_VERSION = 1
@@ -80,11 +80,6 @@ class RawStoreError(RuntimeError):
 def raw_key(settings: Settings, *, create: bool) -> str:
     """The raw store's encryption key (created with the store, never afterwards)."""
     return load_or_create_key(RAW_KEY_ENV, settings.raw_key_file, create=create)
-
-
-def pseudonym_key(settings: Settings) -> bytes:
-    """The HMAC key for pseudonyms; separate from the database key."""
-    return load_or_create_key(PSEUDONYM_KEY_ENV, settings.pseudonym_key_file, create=True).encode("ascii")
 
 
 def load_httpfs(con: duckdb.DuckDBPyConnection) -> None:
