@@ -136,7 +136,6 @@ def customer_month_release(context: dg.AssetExecutionContext, raw_store: RawStor
 monthly_release_job = dg.define_asset_job(
     "monthly_release_job",
     selection=dg.AssetSelection.assets(RELEASE_ASSET),
-    partitions_def=customer_month_partitions,
     description="Release one customer-month (re-runs serve the stored release).",
 )
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from conftest import APP, PASSWORDS, app_as, page_text
+from dash_helpers import APP, PASSWORDS, app_as, page_text
 from dashboards.auth import FAILED_LOGIN
 from dashboards.ui import NO_RELEASES
 

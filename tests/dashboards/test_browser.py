@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import PASSWORDS
+from dash_helpers import PASSWORDS
 from pipeline.commands.dashboards import dashboard_argv, dashboard_env
 from pipeline.settings import Settings
 

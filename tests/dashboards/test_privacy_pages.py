@@ -5,7 +5,7 @@ from __future__ import annotations
 import duckdb
 import pytest
 
-from conftest import app_as, page_text
+from dash_helpers import app_as, page_text
 from dashboards import control
 from dashboards.control import NotAllowed
 from dashboards.principal import Principal

@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 
-from conftest import MARKERS, app_as, page_text
+from dash_helpers import MARKERS, app_as, page_text
 from dashboards import data
 from dashboards.data import AccessDenied
 from dashboards.principal import Principal
