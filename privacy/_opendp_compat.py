@@ -10,13 +10,23 @@ tests in ``tests/privacy`` still pass.
   :func:`accounted_groups` states this, and :func:`privacy.measure` asserts OpenDP's privacy
   map equals the hand-computed loss, so a change of either behaviour fails loudly.
 * ``keep="sample"`` (the default) crashes on polars 1.36.1: use ``keep="first"``.
+* Speed: ``truncate_per_group`` is a window ``int_range(len).over(id, *by) < k`` and
+  ``truncate_num_groups`` ranks ``pl.struct(*by)``; in polars 1.36 both windows cost about
+  0.7 µs per row each (≈ 20 ms per query on 3,000 employees). :func:`truncate_cells` writes the
+  two truncations in the other forms OpenDP's plan matcher
+  (``make_stable_lazyframe/truncate/matching``) accepts, with the same bounds: a dense rank of
+  the bare cell column over the identifier (``num_groups``), then a group-by on
+  (identifier, cell) as the last truncation (``per_group = 1``), which aggregates each
+  employee's rows of a cell and is ~15× cheaper than a window. The bounds OpenDP derives are
+  unchanged, and :mod:`privacy.measure` still asserts its privacy map equals ours.
 * ``LazyFrameQuery.resolve()`` always runs a ~50-step binary search over a global scale
   (≈ 2 s per query) even when every aggregate has an explicit ``scale``. With explicit scales
   the measurement is fully determined, so :func:`resolve_fixed` builds it once with
   ``make_private_lazyframe`` and :func:`release` hands it to the query's own context, whose
   compositor still checks it against the query's budget (and refuses it if it does not fit).
   ``query.summarize(alpha)`` is ``summarize_polars_measurement(query.resolve(), alpha)``; we call
-  the latter on the measurement we built, so summary and release come from the same object.
+  the latter on a measurement we built (once per query plan and process: a summary depends only
+  on the plan's mechanisms and explicit scales, see ``privacy.measure._summaries``).
 * ``.dp.sum``/``.dp.mean`` impute nulls to the midpoint of the bounds: :func:`assert_no_nulls`
   refuses a frame with nulls in a measured column (the reduction fills 0 + an indicator).
 * A column of dtype ``Null`` is refused by OpenDP: the reduction casts to a fixed schema.
@@ -43,6 +53,26 @@ def accounted_groups(groups: int, n_keys: int) -> int:
 def truncate_groups_arg(groups: int) -> int:
     """The ``k`` to pass to ``truncate_num_groups`` so that ``groups`` groups are kept."""
     return groups + 1
+
+
+def truncate_cells(query: Any, identifier: str, cell: str, groups: int, columns: Iterable[str]) -> Any:
+    """Truncate a query to ``groups`` cells per identifier and one row per (identifier, cell).
+
+    Same contribution bounds as ``.truncate_per_group(1, by=[cell]).truncate_num_groups(groups
+    + 1, by=[cell], keep="first")`` (the +1 is the off-by-one above: ``rank < groups + 1``
+    keeps ``groups`` cells and OpenDP accounts ``groups + 1``): the per-group bound comes from
+    the group-by truncation (OpenDP requires it to be the last truncation and its keys to cover
+    the filter truncation's ``by``), so each (employee, cell) contributes one row whose
+    ``columns`` are the sums of that employee's rows in the cell (clipped again by ``dp.sum``).
+    The reduction already emits one row per (employee, cell), so the values are unchanged.
+    """
+    import polars as pl
+
+    return (
+        query.filter(pl.col(cell).rank("dense").over(identifier) < truncate_groups_arg(groups))
+        .group_by(identifier, cell)
+        .agg(*[pl.col(c).sum() for c in columns])
+    )
 
 
 def resolve_fixed(query: Any, dp: Any) -> tuple[Any, Any]:

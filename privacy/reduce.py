@@ -48,38 +48,44 @@ FRAME_SCHEMA: dict[str, pl.DataType] = {
 
 REDUCE_SQL = """
 WITH ev AS MATERIALIZED (
-    SELECT employee, department, site, role, service, topic, occurred_on, event_id, who5_raw, satisfaction
+    SELECT employee, department, site, role, service, topic, occurred_on, event_id, who5_raw, satisfaction,
+           date_diff('day', occurred_on, DATE '9999-12-31') AS age  -- ascending age = latest first
     FROM events
     WHERE customer_id = $customer AND occurred_on >= $start AND occurred_on < $end
 ),
+-- Every choice below is an aggregate of one employee's rows (no window): arg_min over a struct
+-- key orders lexicographically, so the key spells out the documented order.
+-- home: most frequent (department, site, role), ties -> latest contact, then alphabetical (NULLs last)
 home AS (
-    SELECT employee, department, site, role
-    FROM (SELECT employee, department, site, role, count(*) AS n, max(occurred_on) AS last
-          FROM ev GROUP BY employee, department, site, role)
-    QUALIFY row_number() OVER (PARTITION BY employee
-                               ORDER BY n DESC, last DESC, department, site NULLS LAST, role NULLS LAST) = 1
+    SELECT employee, h.department, h.site, h.role
+    FROM (SELECT employee,
+                 arg_min({'department': department, 'site': site, 'role': role},
+                         {'n': -n, 'age': age, 'd': department, 'sn': site IS NULL, 's': site,
+                          'rn': role IS NULL, 'r': role}) AS h
+          FROM (SELECT employee, department, site, role, count(*) AS n, min(age) AS age
+                FROM ev GROUP BY employee, department, site, role)
+          GROUP BY employee)
 ),
 per AS (
     SELECT employee,
            least(count(*), $max_contacts) AS contacts,
-           arg_max(who5_raw, strftime(occurred_on, '%Y%m%d') || event_id) FILTER (WHERE who5_raw IS NOT NULL)
-               AS who5_last,
+           arg_max(who5_raw, {'d': occurred_on, 'e': event_id})  -- last score: latest day, then event id
+                FILTER (WHERE who5_raw IS NOT NULL) AS who5_last,
            avg(satisfaction) AS sat_mean
     FROM ev GROUP BY employee
 ),
+-- the max_services most used services, ties -> latest, then alphabetical
 svc AS (
-    SELECT employee, service AS group_value
-    FROM ev WHERE list_contains($services, service)
-    GROUP BY employee, service
-    QUALIFY row_number() OVER (PARTITION BY employee ORDER BY count(*) DESC, max(occurred_on) DESC, service)
-            <= $max_services
+    SELECT employee, unnest(arg_min(service, {'n': -n, 'age': age, 'v': service}, $max_services)) AS group_value
+    FROM (SELECT employee, service, count(*) AS n, min(age) AS age
+          FROM ev WHERE $with_services AND list_contains($services, service) GROUP BY employee, service)
+    GROUP BY employee
 ),
 top AS (
-    SELECT employee, topic AS group_value
-    FROM ev WHERE topic IS NOT NULL AND list_contains($topics, topic)
-    GROUP BY employee, topic
-    QUALIFY row_number() OVER (PARTITION BY employee ORDER BY count(*) DESC, max(occurred_on) DESC, topic)
-            <= $max_topics
+    SELECT employee, unnest(arg_min(topic, {'n': -n, 'age': age, 'v': topic}, $max_topics)) AS group_value
+    FROM (SELECT employee, topic, count(*) AS n, min(age) AS age
+          FROM ev WHERE $with_topics AND topic IS NOT NULL AND list_contains($topics, topic) GROUP BY employee, topic)
+    GROUP BY employee
 )
 SELECT 'people' AS part, per.employee, home.department, home.site, home.role, NULL::VARCHAR AS group_value,
        per.contacts::BIGINT AS contacts,
@@ -92,9 +98,9 @@ SELECT 'people' AS part, per.employee, home.department, home.site, home.role, NU
        (sat_mean IS NOT NULL)::BIGINT AS has_sat
 FROM per JOIN home USING (employee)
 UNION ALL
-SELECT 'service', employee, NULL, NULL, NULL, group_value, 0, 0, 0, 0, 0 FROM svc WHERE $with_services
+SELECT 'service', employee, NULL, NULL, NULL, group_value, 0, 0, 0, 0, 0 FROM svc
 UNION ALL
-SELECT 'topic', employee, NULL, NULL, NULL, group_value, 0, 0, 0, 0, 0 FROM top WHERE $with_topics
+SELECT 'topic', employee, NULL, NULL, NULL, group_value, 0, 0, 0, 0, 0 FROM top
 """
 
 

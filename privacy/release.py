@@ -6,21 +6,31 @@ noise exactly once (the caller stores the draw; re-running must serve the stored
 The returned cells are post-processing of one OpenDP measurement whose total loss is
 :func:`privacy.budget.release_cost`; the caller checks and records the budget *before*
 calling this function.
+
+:func:`draw_release` draws one customer-period; :func:`draw_releases` draws many (the life
+cycle's "all due" path), measuring the customers of one period together in one OpenDP
+measurement with exactly the per-customer scales and cost of single releases.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence
 
 import duckdb
 import polars as pl
 
 from privacy.budget import Cost, release_cost
-from privacy.periods import parse_period
+from privacy.periods import Period, parse_period
 from privacy.policy import ReleasePolicy
 from privacy.reduce import Bounds, reduce_period
-from privacy.structure import load_structure
-from privacy.suppression import apply_thresholds
+from privacy.structure import PublicStructure, load_structure
+from privacy.suppression import apply_thresholds, apply_thresholds_batch
+
+# Customers per OpenDP measurement in draw_releases. Bounds the reduced rows held at once
+# (≈ 22,000 rows per customer-month of 3,000 engaged employees; a batch of 20 adds ≈ 190 MB of
+# peak RSS over single draws); the per-customer gain is mostly reached by then.
+MAX_BATCH = 20
 
 
 @dataclass(frozen=True)
@@ -35,16 +45,21 @@ class DrawnRelease:
     public_headcount: pl.DataFrame
 
 
-def draw_release(
-    con: duckdb.DuckDBPyConnection, customer_id: str, period: str, policy: ReleasePolicy
-) -> DrawnRelease:
-    """Draw the release of ``customer_id`` for ``period`` (``YYYY-MM`` or ``YYYY-Qn``), once.
+@dataclass(eq=False)
+class _Prepared:
+    """Everything of one request that is known before drawing (public) plus its reduced frame."""
 
-    Privacy unit: one employee. Budget consumed: ``release_cost(policy, period)`` (ρ-zCDP or
-    ε-DP), split over the tables released at the period's granularity by ``policy.weights``.
-    Bounds: ``policy.max_*`` contribution bounds, scores clamped to their contract ranges.
-    """
-    from privacy.measure import measure, plan_queries
+    customer_id: str
+    period: Period
+    cost: Cost
+    structure: PublicStructure
+    frame: pl.DataFrame | None  # individual rows: dropped as soon as they are measured
+    specs: list  # list[QuerySpec]
+    total_budget: float
+
+
+def _prepare(con: duckdb.DuckDBPyConnection, customer_id: str, period: str, policy: ReleasePolicy) -> _Prepared:
+    from privacy.measure import plan_queries
 
     p = parse_period(period)
     cost = release_cost(policy, p.label)  # also refuses a period with nothing to release
@@ -62,22 +77,129 @@ def draw_release(
         with_topics="topics" in tables,
     )
     specs = plan_queries(policy, tables, bounds, structure.people_keys(), total_budget)
-    measured = measure(frame, specs, policy, total_budget)
-    del frame  # individual rows go no further than the measurement
+    return _Prepared(customer_id, p, cost, structure, frame, specs, total_budget)
+
+
+def _drawn(prep: _Prepared, cells: pl.DataFrame) -> DrawnRelease:
+    return DrawnRelease(
+        customer_id=prep.customer_id,
+        period=prep.period.label,
+        granularity=prep.period.granularity,
+        cost=prep.cost,
+        cells=cells,
+        public_headcount=prep.structure.public_headcount,
+    )
+
+
+def draw_release(
+    con: duckdb.DuckDBPyConnection, customer_id: str, period: str, policy: ReleasePolicy
+) -> DrawnRelease:
+    """Draw the release of ``customer_id`` for ``period`` (``YYYY-MM`` or ``YYYY-Qn``), once.
+
+    Privacy unit: one employee. Budget consumed: ``release_cost(policy, period)`` (ρ-zCDP or
+    ε-DP), split over the tables released at the period's granularity by ``policy.weights``.
+    Bounds: ``policy.max_*`` contribution bounds, scores clamped to their contract ranges.
+    """
+    return _draw_one(_prepare(con, customer_id, period, policy), policy)
+
+
+def _draw_one(prep: _Prepared, policy: ReleasePolicy) -> DrawnRelease:
+    from privacy.measure import measure
+
+    measured = measure(prep.frame, prep.specs, policy, prep.total_budget)
+    prep.frame = None  # individual rows go no further than the measurement
     cells = apply_thresholds(
         measured.noisy,
-        structure.public_headcount,
-        customer_id=customer_id,
-        period=p.label,
+        prep.structure.public_headcount,
+        customer_id=prep.customer_id,
+        period=prep.period.label,
         k=policy.k,
         k_scores=policy.k_scores,
         z=policy.z,
     )
-    return DrawnRelease(
-        customer_id=customer_id,
-        period=p.label,
-        granularity=p.granularity,
-        cost=cost,
-        cells=cells,
-        public_headcount=structure.public_headcount,
-    )
+    return _drawn(prep, cells)
+
+
+def draw_releases(
+    con: duckdb.DuckDBPyConnection,
+    requests: Sequence[tuple[str, str]],
+    policy: ReleasePolicy,
+    *,
+    max_batch: int = MAX_BATCH,
+) -> list[DrawnRelease]:
+    """Draw several releases under one policy, once each; the result is in the order of ``requests``.
+
+    ``requests`` are (customer_id, period) pairs, each drawn at most once (a repeated pair is
+    refused: drawing twice would re-noise a release). Requests of the same period are measured
+    together, up to ``max_batch`` customers per OpenDP measurement
+    (:func:`privacy.measure.measure_batch`): the identifier is (customer, employee) and each
+    customer's cells depend on that customer's employees only, so every customer's release has
+    exactly the noise scales, intervals, thresholds and cost (``release_cost(policy, period)``,
+    asserted against OpenDP's own privacy map) of :func:`draw_release`, and is charged to that
+    customer's ledger alone. A customer whose public keys are fewer than the cells OpenDP would
+    account in a batch (a very small organisation) is drawn on its own with :func:`draw_release`'s
+    path. The caller checks and records each customer's budget *before* calling (a refused
+    customer is simply left out of ``requests``) and stores every returned draw.
+
+    Errors are those of :func:`draw_release` (``StructureError`` for a customer without a
+    headcount file, ``AccountingMismatch``, ``ValueError``) and abort the whole call: nothing is
+    returned, so nothing can be stored or spent; the caller may then draw the remaining requests
+    one by one with :func:`draw_release` to isolate the failing one.
+
+    Faster than one :func:`draw_release` per request because the per-measurement work (OpenDP
+    compositor, plan checks, the threshold statement) is paid once per batch.
+    """
+    from privacy.measure import measure_batch
+
+    if max_batch < 1:
+        raise ValueError(f"max_batch must be at least 1 (got {max_batch})")
+    normalised = [(c, parse_period(p).label) for c, p in requests]
+    seen: set[tuple[str, str]] = set()
+    for pair in normalised:
+        if pair in seen:
+            raise ValueError(f"release {pair[0]!r} {pair[1]} requested twice in one call; a release is drawn once")
+        seen.add(pair)
+    by_period: dict[str, list[str]] = {}
+    for customer, label in normalised:
+        by_period.setdefault(label, []).append(customer)
+
+    drawn: dict[tuple[str, str], DrawnRelease] = {}
+    for label, customers in by_period.items():
+        for i in range(0, len(customers), max_batch):
+            preps = [_prepare(con, c, label, policy) for c in customers[i : i + max_batch]]
+            batchable = [p for p in preps if _batchable(p)]
+            if len(batchable) < 2:
+                batchable = []
+            for prep in preps:
+                if not any(prep is b for b in batchable):
+                    drawn[(prep.customer_id, label)] = _draw_one(prep, policy)
+            if not batchable:
+                continue
+            measured = measure_batch(
+                {p.customer_id: p.frame for p in batchable},
+                {p.customer_id: p.specs for p in batchable},
+                policy,
+                batchable[0].total_budget,
+            )
+            for prep in batchable:
+                prep.frame = None  # individual rows go no further than the measurement
+            cells = apply_thresholds_batch(
+                measured.noisy,
+                pl.concat([p.structure.public_headcount for p in batchable]),
+                period=label,
+                k=policy.k,
+                k_scores=policy.k_scores,
+                z=policy.z,
+            )
+            by_customer = cells.partition_by("customer_id", as_dict=True, maintain_order=True)
+            for prep in batchable:
+                part = by_customer.get((prep.customer_id,))
+                drawn[(prep.customer_id, label)] = _drawn(prep, part if part is not None else cells.clear())
+    return [drawn[pair] for pair in normalised]
+
+
+def _batchable(prep: _Prepared) -> bool:
+    """OpenDP accounts min(G + 1, keys of the whole batch) cells: equal to this customer's own count only if its keys ≥ G + 1."""
+    from privacy import _opendp_compat as compat
+
+    return all(s.accounted_groups == compat.truncate_groups_arg(s.groups) for s in prep.specs)

@@ -25,6 +25,8 @@ N − a_N ≤ 0).
 
 from __future__ import annotations
 
+import threading
+
 import duckdb
 import polars as pl
 
@@ -59,7 +61,7 @@ NOISY_COLUMNS: tuple[str, ...] = ("part", "dimension", "group_value", "aggregate
 
 SUPPRESSION_SQL = """
 WITH n AS (
-    SELECT dimension, group_value,
+    SELECT customer_id, dimension, group_value,
         max(value)    FILTER (WHERE aggregate = 'engaged')          AS engaged,
         max(sd)       FILTER (WHERE aggregate = 'engaged')          AS engaged_sd,
         max(acc)      FILTER (WHERE aggregate = 'engaged')          AS engaged_acc,
@@ -76,30 +78,30 @@ WITH n AS (
         max(sd)       FILTER (WHERE aggregate = 'satisfaction_n')   AS sat_n_sd,
         max(acc_half) FILTER (WHERE aggregate = 'satisfaction_n')   AS sat_n_acc
     FROM noisy
-    GROUP BY dimension, group_value
+    GROUP BY customer_id, dimension, group_value
 ),
 d AS (
     SELECT n.*, h.headcount,
         engaged >= $k + $z * engaged_sd        AS show_count,
         who5_n  >= $k_scores + $z * who5_n_sd AND coalesce(engaged >= $k + $z * engaged_sd, TRUE) AS show_who5,
         sat_n   >= $k_scores + $z * sat_n_sd  AND coalesce(engaged >= $k + $z * engaged_sd, TRUE) AS show_sat
-    FROM n LEFT JOIN headcount h USING (dimension, group_value)
+    FROM n LEFT JOIN headcount h USING (customer_id, dimension, group_value)
 ),
 cells AS (
-    SELECT dimension, group_value, 1 AS m, 'engaged_employees' AS metric, NOT show_count AS suppressed,
+    SELECT customer_id, dimension, group_value, 1 AS m, 'engaged_employees' AS metric, NOT show_count AS suppressed,
            engaged AS value, engaged - engaged_acc AS ci_low, engaged + engaged_acc AS ci_high, $reason_k AS why
     FROM d WHERE engaged IS NOT NULL
     UNION ALL
-    SELECT dimension, group_value, 2, 'contacts', NOT show_count,
+    SELECT customer_id, dimension, group_value, 2, 'contacts', NOT show_count,
            contacts, contacts - contacts_acc, contacts + contacts_acc, $reason_k
     FROM d WHERE contacts IS NOT NULL
     UNION ALL
-    SELECT dimension, group_value, 3, 'uptake_rate', NOT show_count OR coalesce(headcount, 0) <= 0,
+    SELECT customer_id, dimension, group_value, 3, 'uptake_rate', NOT show_count OR coalesce(headcount, 0) <= 0,
            engaged / headcount, (engaged - engaged_acc) / headcount, (engaged + engaged_acc) / headcount,
            CASE WHEN show_count THEN $reason_headcount ELSE $reason_k END
     FROM d WHERE engaged IS NOT NULL AND dimension NOT IN ('service', 'topic')
     UNION ALL
-    SELECT dimension, group_value, 4, 'who5_mean', NOT show_who5,
+    SELECT customer_id, dimension, group_value, 4, 'who5_mean', NOT show_who5,
            who5_s / who5_n,
            greatest(0.0, (who5_s - who5_s_acc) / (who5_n + who5_n_acc)),
            CASE WHEN who5_n - who5_n_acc > 0
@@ -107,7 +109,7 @@ cells AS (
            CASE WHEN coalesce(show_count, TRUE) THEN $reason_scores ELSE $reason_k END
     FROM d WHERE who5_n IS NOT NULL
     UNION ALL
-    SELECT dimension, group_value, 5, 'satisfaction_mean', NOT show_sat,
+    SELECT customer_id, dimension, group_value, 5, 'satisfaction_mean', NOT show_sat,
            sat_s / sat_n,
            greatest($sat_min, (sat_s - sat_s_acc) / (sat_n + sat_n_acc)),
            CASE WHEN sat_n - sat_n_acc > 0
@@ -115,15 +117,33 @@ cells AS (
            CASE WHEN coalesce(show_count, TRUE) THEN $reason_scores ELSE $reason_k END
     FROM d WHERE sat_n IS NOT NULL
 )
-SELECT $customer AS customer_id, $period AS period, dimension, group_value, metric,
+SELECT customer_id, $period AS period, dimension, group_value, metric,
        CASE WHEN suppressed THEN NULL ELSE value END   AS value,
        CASE WHEN suppressed THEN NULL ELSE ci_low END  AS ci_low,
        CASE WHEN suppressed THEN NULL ELSE ci_high END AS ci_high,
        suppressed,
        CASE WHEN suppressed THEN why END AS reason
 FROM cells
-ORDER BY list_position(['total', 'department', 'site', 'role', 'service', 'topic'], dimension), group_value, m
+ORDER BY customer_id, list_position(['total', 'department', 'site', 'role', 'service', 'topic'], dimension), group_value, m
 """
+
+
+_DB: duckdb.DuckDBPyConnection | None = None
+_DB_LOCK = threading.Lock()
+
+
+def _private_cursor() -> duckdb.DuckDBPyConnection:
+    """A fresh connection to this module's own in-memory database (opened once per process).
+
+    Opening a DuckDB database costs ~8 ms; a cursor is a new connection to the same database and
+    costs microseconds. Registered frames are views local to that connection, so concurrent
+    releases (threads) never see each other's outputs; the database holds no tables.
+    """
+    global _DB
+    with _DB_LOCK:
+        if _DB is None:
+            _DB = duckdb.connect(":memory:")
+        return _DB.cursor()
 
 
 def apply_thresholds(
@@ -137,21 +157,50 @@ def apply_thresholds(
     z: float,
 ) -> pl.DataFrame:
     """Release cells (columns :data:`CELL_COLUMNS`) from noisy outputs and the public headcount only."""
-    missing = set(NOISY_COLUMNS) - set(noisy.columns)
-    extra = set(noisy.columns) - set(NOISY_COLUMNS)
+    _check_noisy(noisy, NOISY_COLUMNS)
+    return _thresholds(
+        noisy.select(pl.lit(customer_id, pl.String).alias("customer_id"), *NOISY_COLUMNS),
+        public_headcount.select(pl.lit(customer_id, pl.String).alias("customer_id"), "dimension", "group_value", "headcount"),
+        period=period, k=k, k_scores=k_scores, z=z,
+    )
+
+
+def apply_thresholds_batch(
+    noisy: pl.DataFrame, public_headcounts: pl.DataFrame, *, period: str, k: int, k_scores: int, z: float
+) -> pl.DataFrame:
+    """:func:`apply_thresholds` for several customers at once, in one statement.
+
+    ``noisy`` has ``customer_id`` + :data:`NOISY_COLUMNS`; ``public_headcounts`` has
+    ``customer_id, dimension, group_value, headcount``. Every rule is evaluated per customer
+    and cell (the SQL groups and joins on ``customer_id``), so a customer's cells are exactly
+    what :func:`apply_thresholds` would give for that customer alone.
+    """
+    _check_noisy(noisy, ("customer_id", *NOISY_COLUMNS))
+    return _thresholds(
+        noisy.select("customer_id", *NOISY_COLUMNS),
+        public_headcounts.select("customer_id", "dimension", "group_value", "headcount"),
+        period=period, k=k, k_scores=k_scores, z=z,
+    )
+
+
+def _check_noisy(noisy: pl.DataFrame, columns: tuple[str, ...]) -> None:
+    missing = set(columns) - set(noisy.columns)
+    extra = set(noisy.columns) - set(columns)
     if missing or extra:
-        raise ValueError(f"noisy frame must have exactly {NOISY_COLUMNS}; missing {sorted(missing)}, extra {sorted(extra)}")
-    con = duckdb.connect()  # private, in-memory: the caller's connection is never touched
+        raise ValueError(f"noisy frame must have exactly {columns}; missing {sorted(missing)}, extra {sorted(extra)}")
+
+
+def _thresholds(noisy: pl.DataFrame, headcount: pl.DataFrame, *, period: str, k: int, k_scores: int, z: float) -> pl.DataFrame:
+    con = _private_cursor()  # private, in-memory: the caller's connection is never touched
     try:
-        con.register("noisy", noisy.select(NOISY_COLUMNS))
-        con.register("headcount", public_headcount.select("dimension", "group_value", "headcount"))
+        con.register("noisy", noisy)
+        con.register("headcount", headcount)
         out = con.execute(
             SUPPRESSION_SQL,
             {
                 "k": k,
                 "k_scores": k_scores,
                 "z": z,
-                "customer": customer_id,
                 "period": period,
                 "sat_scale": float(SAT_SCALE),
                 "who5_max": float(WHO5_BOUND),

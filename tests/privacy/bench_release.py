@@ -2,6 +2,8 @@
 
 Not a test (not collected). Run:  .venv/bin/python tests/privacy/bench_release.py [--customers 20 --months 24]
 Prints: one customer-month (≈ 20k events) DP release time, plain SQL time, ratio, all releases, peak RSS.
+The fuller benchmark (phases, batched ``draw_releases``, a multi-customer events table, the plain
+SQL of ``benchmarks/bench_release.py``) is ``benchmarks/bench_dp_core.py``.
 """
 
 from __future__ import annotations

@@ -98,3 +98,54 @@ def insert_events(con, events: pl.DataFrame) -> None:
            duration_min, who5_raw, satisfaction, topic, 1, TIMESTAMP '2024-01-01' FROM _ev"""
     )
     con.unregister("_ev")
+
+
+# -- the tiny organisation used by most unit tests ------------------------------
+TINY_HEADCOUNT = pl.DataFrame(
+    [
+        ("A", "Ops", "staff", 40),
+        ("A", "Sales", "staff", 30),
+        ("B", "Legal", "staff", 20),
+        ("B", "Empty", "staff", 15),  # public, but nobody in it uses the service
+        ("B", "Tiny", "staff", 3),  # < k: rolled up, still < k: totals only
+    ],
+    schema=["site", "department", "role", "headcount"],
+    orient="row",
+)
+# department -> engaged employees in 2025-03 (site from the headcount)
+TINY_ENGAGED = {"Ops": 25, "Sales": 15, "Legal": 5, "Tiny": 2, "Ghost": 3}
+TINY_SITE = {"Ops": "A", "Sales": "A", "Legal": "B", "Tiny": "B", "Ghost": "B"}
+
+
+def tiny_events(extra: list[dict] | None = None) -> pl.DataFrame:
+    """Deterministic events: employee i of department D has (i % 4) + 1 contacts, scores on even i."""
+    rows = []
+    for dept, n in TINY_ENGAGED.items():
+        for i in range(n):
+            emp = f"{dept.lower()}-{i:03d}"
+            for j in range(i % 4 + 1):
+                rows.append(
+                    dict(
+                        event_id=f"{emp}-{j}",
+                        customer_id="tiny",
+                        employee=emp,
+                        site=TINY_SITE[dept],
+                        department=dept,
+                        role="staff",
+                        service=["one_to_one", "app", "group"][j % 3],
+                        occurred_on=date(2025, 3, 1 + j),
+                        duration_min=30,
+                        who5_raw=(10 + j) if i % 2 == 0 else None,
+                        satisfaction=(4 if j == 0 else None) if i % 3 == 0 else None,
+                        topic="stress" if j % 2 == 0 else None,
+                    )
+                )
+    rows.extend(extra or [])
+    return pl.DataFrame(rows, schema_overrides={"who5_raw": pl.Int8, "satisfaction": pl.Int8})
+
+
+def make_tiny(extra: list[dict] | None = None):
+    con = raw_connection()
+    insert_headcount(con, "tiny", TINY_HEADCOUNT, as_of=date(2025, 1, 1))
+    insert_events(con, tiny_events(extra))
+    return con

@@ -12,7 +12,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from conftest import TINY_HEADCOUNT
+from privacy_synth import TINY_HEADCOUNT
 from privacy.accuracy import expected_interval_halfwidths, expected_suppression_share
 from privacy.policy import DEFAULT_POLICY, apply_policy_updates
 from privacy.release import draw_release
@@ -55,7 +55,7 @@ def test_halfwidths_follow_the_noise_scale():
 def test_halfwidth_matches_opendp_accuracy_of_a_real_release():
     con = raw_connection()
     insert_headcount(con, "tiny", TINY_HEADCOUNT, as_of=date(2025, 1, 1))
-    from conftest import tiny_events
+    from privacy_synth import tiny_events
     insert_events(con, tiny_events())
     cells = draw_release(con, "tiny", "2025-03", DEFAULT_POLICY).cells
     shown = cells.filter(~pl.col("suppressed") & (pl.col("metric") == "engaged_employees") & (pl.col("dimension") == "total"))

@@ -9,7 +9,7 @@ from datetime import date
 import polars as pl
 import pytest
 
-from conftest import make_tiny
+from privacy_synth import make_tiny
 from privacy import _opendp_compat as compat
 from privacy.budget import release_cost
 from privacy.contract import SERVICES, TOPICS
@@ -172,7 +172,7 @@ def test_organisation_with_fewer_keys_than_cells_per_employee():
     """3 public people keys (< G + 1 = 5): OpenDP caps the accounted cells at the key count; we agree."""
     from privacy_synth import insert_events, insert_headcount, raw_connection
 
-    from conftest import tiny_events
+    from privacy_synth import tiny_events
 
     con = raw_connection()
     hc = pl.DataFrame([("S", "Only", None, 40)], schema=["site", "department", "role", "headcount"], orient="row")

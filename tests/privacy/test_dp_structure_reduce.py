@@ -7,7 +7,7 @@ from datetime import date
 import polars as pl
 import pytest
 
-from conftest import TINY_HEADCOUNT, make_tiny
+from privacy_synth import TINY_HEADCOUNT, make_tiny
 from privacy.periods import parse_period
 from privacy.policy import DEFAULT_POLICY
 from privacy.reduce import SAT_BOUND, WHO5_BOUND, Bounds, reduce_period

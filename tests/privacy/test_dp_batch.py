@@ -1,0 +1,169 @@
+"""Batched releases (one OpenDP measurement for several customers of one period) and OpenDP's own truncation."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import polars as pl
+import pytest
+
+from privacy_synth import TINY_HEADCOUNT, make_tiny, tiny_events
+from privacy.budget import release_cost
+from privacy.measure import measure, measure_batch, plan_queries
+from privacy.periods import parse_period
+from privacy.policy import DEFAULT_POLICY, apply_policy_updates
+from privacy.reduce import FRAME_SCHEMA, Bounds, reduce_period
+from privacy.release import draw_release, draw_releases
+from privacy.structure import load_structure
+from privacy_synth import insert_events, insert_headcount
+
+PERIOD = "2025-03"
+NEARLY_NOISELESS = 1e12  # ρ so large that the discrete Gaussian draws 0 (σ ≤ 0.004): outputs are the true aggregates
+
+
+def _add_customer(con, customer: str, extra: list[dict] | None = None, headcount: pl.DataFrame = TINY_HEADCOUNT) -> None:
+    """Same organisation and the same employee pseudonyms as 'tiny', under another customer."""
+    insert_headcount(con, customer, headcount, as_of=date(2025, 1, 1))
+    ev = tiny_events(extra).with_columns(customer_id=pl.lit(customer), event_id=pl.lit(customer + "-") + pl.col("event_id"))
+    insert_events(con, ev)
+
+
+def _prepare(con, customer: str, policy=DEFAULT_POLICY, budget: float | None = None):
+    p = parse_period(PERIOD)
+    tables = policy.tables_for(p.granularity)
+    s = load_structure(con, customer, PERIOD, policy.k)
+    bounds = Bounds.for_period(policy, p)
+    frame = reduce_period(con, customer, p, bounds, s.key_map)
+    total = release_cost(policy, PERIOD).rho if budget is None else budget
+    return frame, plan_queries(policy, tables, bounds, s.people_keys(), total), total
+
+
+def _newcomer(customer: str) -> list[dict]:
+    from privacy.contract import SERVICES, TOPICS
+
+    return [
+        dict(event_id=f"{customer}-n-{j}", customer_id=customer, employee="newcomer", site="A", department="Ops",
+             role="staff", service=SERVICES[j % 5], occurred_on=date(2025, 3, 1 + j % 28), duration_min=30,
+             who5_raw=25, satisfaction=5, topic=TOPICS[j % 8])
+        for j in range(200)
+    ]
+
+
+def test_batched_measurement_has_the_single_release_loss_and_scales():
+    con = make_tiny()
+    _add_customer(con, "tiny2")
+    (fa, sa, budget), (fb, sb, _) = _prepare(con, "tiny"), _prepare(con, "tiny2")
+    batch = measure_batch({"tiny": fa, "tiny2": fb}, {"tiny": sa, "tiny2": sb}, DEFAULT_POLICY, budget)
+    single = measure(fa, sa, DEFAULT_POLICY, budget)
+    # OpenDP's own privacy map of the batched queries for one identifier (one employee of one
+    # customer) is exactly one release's cost: the batch charges each customer what draw_release would
+    assert batch.compositor_loss == pytest.approx(release_cost(DEFAULT_POLICY, PERIOD).rho, rel=1e-12)
+    assert sum(batch.query_losses) == pytest.approx(sum(single.query_losses), rel=1e-9)
+    assert sum(batch.query_losses) == pytest.approx(0.25, rel=1e-6)
+    for customer in ("tiny", "tiny2"):
+        mine = batch.noisy.filter(pl.col("customer_id") == customer).drop("customer_id")
+        cols = ["part", "dimension", "group_value", "aggregate", "scale", "sd", "acc", "acc_half"]
+        assert mine.select(cols).sort(cols[:4]).equals(single.noisy.select(cols).sort(cols[:4]))
+
+
+def test_a_customers_batched_cells_depend_on_its_own_employees_only():
+    """Nearly noiseless draws: customer A's cells are its true aggregates, whatever B's data; B's move by the bounds only."""
+    con_d = make_tiny()
+    _add_customer(con_d, "other")
+    con_n = make_tiny()
+    _add_customer(con_n, "other", extra=_newcomer("other"))  # same pseudonym 'newcomer' never appears in 'tiny'
+
+    def values(con):
+        (fa, sa, b), (fb, sb, _) = _prepare(con, "tiny", budget=NEARLY_NOISELESS), _prepare(con, "other", budget=NEARLY_NOISELESS)
+        noisy = measure_batch({"tiny": fa, "other": fb}, {"tiny": sa, "other": sb}, DEFAULT_POLICY, b).noisy
+        alone = measure(fa, sa, DEFAULT_POLICY, b).noisy
+        return noisy, alone
+
+    noisy_d, alone = values(con_d)
+    noisy_n, _ = values(con_n)
+    keys = ["part", "dimension", "group_value", "aggregate"]
+    tiny_d = noisy_d.filter(pl.col("customer_id") == "tiny").select(*keys, "value").sort(keys)
+    tiny_n = noisy_n.filter(pl.col("customer_id") == "tiny").select(*keys, "value").sort(keys)
+    assert tiny_d.equals(tiny_n)  # B's newcomer changes nothing of A
+    assert tiny_d.equals(alone.select(*keys, "value").sort(keys))  # and A batched = A alone
+    total = tiny_d.filter((pl.col("dimension") == "total") & (pl.col("aggregate") == "engaged"))["value"].item()
+    assert total == 50  # Ops 25 + Sales 15 + Legal 5 + Tiny 2 + Ghost 3 (outside the headcount: totals only)
+    # B's cells move by at most the per-employee bound, in at most G cells per query
+    other = (
+        noisy_n.filter(pl.col("customer_id") == "other").join(
+            noisy_d.filter(pl.col("customer_id") == "other"), on=["customer_id", *keys]
+        ).with_columns(d=(pl.col("value") - pl.col("value_right")).abs())
+    )
+    bound = {"engaged": 1, "contacts": 8, "who5_sum": 100, "who5_n": 1, "satisfaction_sum": 500, "satisfaction_n": 1}
+    for agg, b in bound.items():
+        assert other.filter((pl.col("aggregate") == agg) & (pl.col("part") == "people"))["d"].max() <= b
+    assert other.filter(pl.col("part") == "people").filter(pl.col("d") > 0).select("dimension", "group_value").unique().height == 4
+    assert other.filter(pl.col("part") == "usage").filter(pl.col("d") > 0).height == 4  # 2 services + 2 topics
+
+
+def test_opendp_truncation_enforces_the_bounds_on_a_frame_that_breaks_them():
+    """Defence in depth: a frame with too many cells, duplicate rows and huge values is truncated and clipped by OpenDP."""
+    from privacy.contract import SERVICES
+
+    assert len(SERVICES) > 4
+    con = make_tiny()
+    frame, specs, budget = _prepare(con, "tiny", budget=NEARLY_NOISELESS)
+    people_keys = specs[0].keys
+    bad_rows = [
+        dict(employee="zz-bad", part="people", dimension=d, group_value=g, contacts=1000, who5=900, has_who5=3, sat=9000, has_sat=2)
+        for d, g in people_keys.iter_rows()
+    ] * 3  # every people cell (8 > G = 4), three times
+    bad_rows += [dict(employee="zz-bad", part="usage", dimension="service", group_value=s, contacts=0, who5=0, has_who5=0,
+                      sat=0, has_sat=0) for s in SERVICES]
+    bad = pl.concat([frame, pl.DataFrame(bad_rows, schema=FRAME_SCHEMA)])
+    keys = ["part", "dimension", "group_value", "aggregate"]
+    before = measure(frame, specs, DEFAULT_POLICY, budget).noisy.select(*keys, "value")
+    after = measure(bad, specs, DEFAULT_POLICY, budget).noisy.select(*keys, "value")
+    d = after.join(before, on=keys).with_columns(d=pl.col("value") - pl.col("value_right"))
+    bound = {"engaged": 1, "contacts": 8, "who5_sum": 100, "who5_n": 1, "satisfaction_sum": 500, "satisfaction_n": 1}
+    for agg, b in bound.items():
+        changed = d.filter((pl.col("part") == "people") & (pl.col("aggregate") == agg))
+        assert changed["d"].max() == b  # one row per cell, clipped to the bound
+        assert changed.filter(pl.col("d") != 0).height == 4  # at most G = 4 cells of the 8 the frame claims
+    usage = d.filter(pl.col("part") == "usage")
+    assert usage["d"].max() == 1 and usage.filter(pl.col("d") != 0).height == 4  # G = 2 + 2 usage cells
+
+
+def test_draw_releases_matches_draw_release_per_customer():
+    con = make_tiny()
+    _add_customer(con, "tiny2")
+    # a very small organisation (3 people keys < G + 1): OpenDP would account it differently in a batch,
+    # so it is drawn on its own
+    small = pl.DataFrame([("S", "Only", None, 40)], schema=["site", "department", "role", "headcount"], orient="row")
+    insert_headcount(con, "small", small, as_of=date(2025, 1, 1))
+    insert_events(con, tiny_events().with_columns(customer_id=pl.lit("small"), department=pl.lit("Only"), site=pl.lit("S"),
+                                                  role=pl.lit(None, pl.String), event_id=pl.lit("s-") + pl.col("event_id")))
+    requests = [("tiny2", PERIOD), ("small", PERIOD), ("tiny", PERIOD), ("tiny", "2025-02")]
+    out = draw_releases(con, requests, DEFAULT_POLICY)
+    assert [(r.customer_id, r.period) for r in out] == requests
+    for r in out:
+        ref = draw_release(con, r.customer_id, r.period, DEFAULT_POLICY)
+        assert r.cost == ref.cost and r.granularity == ref.granularity
+        assert r.public_headcount.equals(ref.public_headcount)
+        assert (r.cells["customer_id"] == r.customer_id).all() and (r.cells["period"] == r.period).all()
+        cols = ["dimension", "group_value", "metric"]
+        assert r.cells.select(cols).equals(ref.cells.select(cols))  # same cells, same order
+        width = (pl.col("ci_high") - pl.col("ci_low")).alias("w")
+        counts = pl.col("metric").is_in(["engaged_employees", "contacts"]) & ~pl.col("suppressed")
+        w = r.cells.filter(counts).select(*cols, width).join(ref.cells.filter(counts).select(*cols, width), on=cols)
+        assert (w["w"] == w["w_right"]).all()  # same accuracy: same noise scale
+    with pytest.raises(ValueError, match="requested twice"):
+        draw_releases(con, [("tiny", PERIOD), ("tiny", PERIOD)], DEFAULT_POLICY)
+
+
+def test_measure_batch_refuses_plans_it_cannot_account_like_single_releases():
+    con = make_tiny()
+    _add_customer(con, "tiny2")
+    fa, sa, budget = _prepare(con, "tiny")
+    quarterly = apply_policy_updates(DEFAULT_POLICY, {"granularity.wellbeing": "quarter"})
+    fb, sb, _ = _prepare(con, "tiny2", policy=quarterly)
+    with pytest.raises(ValueError, match="other queries or noise scales"):
+        measure_batch({"tiny": fa, "tiny2": fb}, {"tiny": sa, "tiny2": sb}, DEFAULT_POLICY, budget)
+    few = [type(s)(s.part, s.groups, s.accounted_groups - 1, s.aggregates, s.keys.head(s.accounted_groups - 1)) for s in sa]
+    with pytest.raises(ValueError, match="draw it on its own"):
+        measure_batch({"tiny": fa, "tiny2": fa}, {"tiny": few, "tiny2": few}, DEFAULT_POLICY, budget)
