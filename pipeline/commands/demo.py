@@ -86,7 +86,8 @@ def run(args: argparse.Namespace) -> int:
 
     from pipeline.commands.users import demo_accounts
 
-    accounts = demo_accounts(orchestrate.customers_in_store(settings))
+    customers = orchestrate.customers_in_store(settings)
+    accounts = demo_accounts(customers)
     print("4. demo accounts (also in auth.yaml, bcrypt-hashed):")
     for username, password, role, customer in accounts:
         scope = f" (customer {customer})" if customer else ""
@@ -99,7 +100,9 @@ def run(args: argparse.Namespace) -> int:
     from pipeline.commands.dashboards import start_dashboards
 
     url = f"http://127.0.0.1:{args.port}"
-    print(f"5. dashboards: {url}   (employee privacy notice: {url}/notice)  — Ctrl-C to stop")
+    print(f"5. dashboards: {url}  — Ctrl-C to stop")
+    if customers:
+        print(f"   employee privacy notice (no sign-in): {url}/notice?customer={customers[0]}")
     print(f"   Dagster UI: DAGSTER_HOME={settings.dagster_home} dagster dev -w workspace.yaml -h 127.0.0.1")
     proc = start_dashboards(settings, port=args.port)
     try:
