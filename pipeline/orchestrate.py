@@ -55,7 +55,7 @@ def run_ingest_job(settings: Settings) -> IngestRun:
     if not any(settings.landing_dir.iterdir()):
         return IngestRun(0, 0, 0, 0, 0)
     with _instance(settings) as instance:
-        result = defs.get_job_def("ingest_job").execute_in_process(
+        result = defs.resolve_job_def("ingest_job").execute_in_process(
             instance=instance, run_config=QUIET_LOGGERS, raise_on_error=False
         )
     if not result.success:
@@ -96,7 +96,7 @@ def run_release_job(settings: Settings, requested_by: str) -> ReleaseRun:
             request_release(control, customer, None, requested_by)
         claimed = claim_pending_requests(control)
     counts = {"published": 0, "served_stored": 0, "refused": 0, "no_data": 0}
-    job = defs.get_job_def("release_request_job")
+    job = defs.resolve_job_def("release_request_job")
     with _instance(settings) as instance:
         for request in claimed:
             config = ReleaseRequestConfig(
