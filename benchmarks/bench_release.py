@@ -4,14 +4,17 @@ Prints figures; never part of the test suite's pass/fail. Steps, each in its own
 process (wall time of the measured call and peak RSS of that process, see ``_measure.py``):
 
 0. setup (info only): generate the export as Parquet and ingest it into a fresh encrypted store;
-1. (a) ``run_all_due``: every release of every customer and month (draw, store with the
-   ledger row, one publish at the end) — target <= 120 s;
+1. (a) ``run_all_due``: every release of every customer and month — period by period, the
+   customers of a period drawn together with ``privacy.release.draw_releases``, each draw
+   stored with its ledger row, one publish at the end — target <= 120 s;
 2. (b) one customer-month through ``run_release(..., reissue=True)`` (policy load, budget
    check, draw, store, publish) — target <= 2 s; also a served-from-store re-run;
-3. (c) the DP release (``privacy.release.draw_release``) vs plain, non-private DuckDB SQL
-   computing the same aggregates (distinct engaged, contacts, WHO-5 and satisfaction means
-   per total/department/site/role, engaged per service and topic) over the same
-   customer-months, in the same process — target ratio <= 5x;
+3. (c) the DP release vs plain, non-private DuckDB SQL computing the same aggregates
+   (distinct engaged, contacts, WHO-5 and satisfaction means per total/department/site/role,
+   engaged per service and topic) for one month of every customer, in the same process:
+   ``draw_release`` once per customer and ``draw_releases`` once for all of them (the
+   all-due path), each against the plain SQL run once per customer; median of
+   ``RATIO_REPEAT`` rounds — target ratio <= 5x;
 4. peak RSS of every step — target <= 3 GB.
 
 Usage::
@@ -25,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import statistics
 import sys
@@ -33,7 +37,7 @@ import time
 from datetime import date
 from pathlib import Path
 
-from _measure import REPO_ROOT, ChildFailed, Measurement, machine_summary, print_table, run_call, verdict
+from _measure import REPO_ROOT, ChildFailed, Measurement, load_summary, machine_summary, print_table, run_call, verdict
 
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
@@ -47,7 +51,7 @@ TARGET_ALL_S = 120.0
 TARGET_ONE_S = 2.0
 TARGET_RATIO = 5.0
 TARGET_RSS_GB = 3.0
-SAMPLE_MONTHS = 6  # customer-months used for the DP-vs-SQL ratio
+RATIO_REPEAT = 3  # rounds of (c); the median round is reported
 BENCH_KEYS = {
     "WELLBEING_RAW_KEY": "bench-only-raw-key-0123456789abcdef",
     "WELLBEING_PSEUDONYM_KEY": "bench-only-pseudonym-key-fedcba9876543210",
@@ -92,6 +96,7 @@ def child_all_due(home: str) -> dict[str, object]:
     return {
         "releases": sum(o.status == "published" for o in outcomes),
         "refused": sum(o.status == "refused" for o in outcomes),
+        "drawn_alone": sum("drawn one by one" in o.message for o in outcomes),  # batched draw fell back
         "cells": sum(o.cells for o in outcomes),
         "suppressed": sum(o.suppressed for o in outcomes),
     }
@@ -129,33 +134,43 @@ def child_one(home: str, customer: str, period: str) -> dict[str, object]:
     return {"reissue_s": t1 - t0, "served_s": t2 - t1, "status": drawn.status, "cold_draw_s": cold_s}
 
 
-def child_ratio(home: str, pairs: list[list[str]]) -> dict[str, object]:
+def child_ratio(home: str, customers: list[str], period: str) -> dict[str, object]:
     from privacy.periods import parse_period
     from privacy.policy import DEFAULT_POLICY
-    from privacy.release import draw_release
+    from privacy.release import draw_release, draw_releases
     from pipeline.raw_store import connect_raw
     from pipeline.settings import Settings
 
     con = connect_raw(Settings.from_env(home), read_only=True)
+    p = parse_period(period)
+    requests = [(c, period) for c in customers]
+
+    def plain(customer: str) -> float:
+        t = time.perf_counter()
+        con.execute(PLAIN_SQL, {"c": customer, "start": p.start, "end": p.end}).pl()
+        return time.perf_counter() - t
+
     try:
-        customer, period = pairs[0]
-        draw_release(con, customer, period, DEFAULT_POLICY)  # warm-up: OpenDP's lazy initialisation
-        p0 = parse_period(period)
-        con.execute(PLAIN_SQL, {"c": customer, "start": p0.start, "end": p0.end}).fetchall()
-        dp, plain = [], []
-        for customer, period in pairs:
-            p = parse_period(period)
-            t0 = time.perf_counter()
-            con.execute(PLAIN_SQL, {"c": customer, "start": p.start, "end": p.end}).pl()
-            t1 = time.perf_counter()
-            draw_release(con, customer, period, DEFAULT_POLICY)
-            t2 = time.perf_counter()
-            plain.append(t1 - t0)
-            dp.append(t2 - t1)
+        draw_release(con, customers[0], period, DEFAULT_POLICY)  # warm-up: OpenDP's lazy initialisation
+        draw_releases(con, requests[:2], DEFAULT_POLICY)
+        plain(customers[0])
+        rounds = []
+        for _ in range(RATIO_REPEAT):  # nothing is stored: read-only connection, draws are discarded
+            plain_s = single_s = 0.0
+            for customer in customers:  # interleaved, so background load hits both alike
+                plain_s += plain(customer)
+                t = time.perf_counter()
+                draw_release(con, customer, period, DEFAULT_POLICY)
+                single_s += time.perf_counter() - t
+            t = time.perf_counter()
+            drawn = draw_releases(con, requests, DEFAULT_POLICY)
+            batched_s = time.perf_counter() - t
+            assert [(d.customer_id, d.period) for d in drawn] == requests
+            rounds.append({"plain_s": plain_s, "single_s": single_s, "batched_s": batched_s})
     finally:
         con.close()
-    return {"dp_s": sum(dp), "plain_s": sum(plain), "dp_median_s": statistics.median(dp),
-            "plain_median_s": statistics.median(plain), "n": len(pairs)}
+    median = {k: statistics.median(r[k] for r in rounds) for k in rounds[0]}
+    return {**median, "n": len(customers), "period": period, "rounds": len(rounds)}
 
 
 # ------------------------------------------------------------------ driver
@@ -212,8 +227,8 @@ def main(argv: list[str] | None = None) -> int:
         all_due = run_call("bench_release:child_all_due", str(home), label="(a) all releases (run_all_due)", env=BENCH_KEYS)
         one = run_call("bench_release:child_one", str(home), customers[0], _month(start, MONTHS - 1),
                        label="(b) one customer-month", env=BENCH_KEYS)
-        pairs = [[customers[i % len(customers)], _month(start, MONTHS - 1 - i)] for i in range(SAMPLE_MONTHS)]
-        ratio = run_call("bench_release:child_ratio", str(home), pairs, label="(c) DP vs plain SQL", env=BENCH_KEYS)
+        ratio = run_call("bench_release:child_ratio", str(home), customers, _month(start, MONTHS - 1),
+                         label="(c) DP vs plain SQL", env=BENCH_KEYS)
     except ChildFailed as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -227,23 +242,32 @@ def main(argv: list[str] | None = None) -> int:
     expected = CUSTOMERS * MONTHS
     ok_all = all_due.wall_s <= TARGET_ALL_S and r["releases"] == expected
     rows.append([all_due.label, f"{all_due.wall_s:.1f}", f"{all_due.peak_rss_gb:.2f}",
-                 f"{r['releases']}/{expected} releases, {r['refused']} refused, {r['cells']:,} cells "
-                 f"({r['suppressed']:,} suppressed)", f"{verdict(ok_all)} (<= {TARGET_ALL_S:.0f} s)"])
+                 f"{r['releases']}/{expected} releases ({r['drawn_alone']} drawn alone after a failed batch), "
+                 f"{r['refused']} refused, {r['cells']:,} cells ({r['suppressed']:,} suppressed); "
+                 f"child CPU {all_due.cpu_s:.0f} s",
+                 f"{verdict(ok_all)} (<= {TARGET_ALL_S:.0f} s)"])
     o = one.result
     rows.append([one.label, f"{o['reissue_s']:.2f}", f"{one.peak_rss_gb:.2f}",
                  f"reissue: draw+store+publish, warm process; served from store: {o['served_s']:.2f} s; "
                  f"first draw in a fresh process (OpenDP import): {o['cold_draw_s']:.2f} s",
                  f"{verdict(o['reissue_s'] <= TARGET_ONE_S)} (<= {TARGET_ONE_S:.0f} s)"])
     q = ratio.result
-    factor = q["dp_s"] / q["plain_s"] if q["plain_s"] else float("inf")
-    rows.append([ratio.label, f"{q['dp_s']:.2f} / {q['plain_s']:.2f}", f"{ratio.peak_rss_gb:.2f}",
-                 f"{q['n']} customer-months; median DP {q['dp_median_s']:.3f} s vs SQL {q['plain_median_s']:.3f} s; "
-                 f"ratio {factor:.1f}x", f"{verdict(factor <= TARGET_RATIO)} (<= {TARGET_RATIO:.0f}x)"])
+    n = q["n"]
+    single_x = q["single_s"] / q["plain_s"] if q["plain_s"] else float("inf")
+    batched_x = q["batched_s"] / q["plain_s"] if q["plain_s"] else float("inf")
+    common = f"{n} customers x {q['period']}, median of {q['rounds']} rounds; plain SQL {q['plain_s'] / n * 1000:.0f} ms/customer"
+    rows.append(["(c) DP vs plain SQL: draw_release x n", f"{q['single_s']:.2f} / {q['plain_s']:.2f}",
+                 f"{ratio.peak_rss_gb:.2f}", f"{common}; DP {q['single_s'] / n * 1000:.0f} ms/release; ratio {single_x:.1f}x",
+                 f"{verdict(single_x <= TARGET_RATIO)} (<= {TARGET_RATIO:.0f}x)"])
+    rows.append(["(c) DP vs plain SQL: draw_releases (batched)", f"{q['batched_s']:.2f} / {q['plain_s']:.2f}",
+                 f"{ratio.peak_rss_gb:.2f}", f"{common}; DP {q['batched_s'] / n * 1000:.0f} ms/release; ratio {batched_x:.1f}x",
+                 f"{verdict(batched_x <= TARGET_RATIO)} (<= {TARGET_RATIO:.0f}x)"])
     peak = max(m.peak_rss_gb for m in (all_due, one, ratio))
     rows.append(["peak RSS (release steps)", "", f"{peak:.2f}", "", f"{verdict(peak <= TARGET_RSS_GB)} (<= 3 GB)"])
     print(f"events: {info['n_events']:,}")
     print_table(["step", "wall s", "peak GB", "details", "target"], rows)
-    missed = not (ok_all and o["reissue_s"] <= TARGET_ONE_S and factor <= TARGET_RATIO and peak <= TARGET_RSS_GB)
+    print(f"at end: {load_summary()} (above {os.cpu_count()} cores, other work skews the wall times)")
+    missed = not (ok_all and o["reissue_s"] <= TARGET_ONE_S and batched_x <= TARGET_RATIO and peak <= TARGET_RSS_GB)
     return 1 if (args.strict and missed) else 0
 
 

@@ -21,7 +21,9 @@ Modules, in the order a release uses them:
 - :mod:`privacy.measure` – the OpenDP measurement (the only module importing OpenDP).
 - :mod:`privacy._opendp_compat` – workarounds for the pinned OpenDP 0.16 (private).
 - :mod:`privacy.suppression` – DuckDB SQL k-thresholds on the noisy outputs only.
-- :mod:`privacy.release` – :func:`~privacy.release.draw_release`: the whole path, drawn once.
+- :mod:`privacy.release` – :func:`~privacy.release.draw_release`: the whole path, drawn once;
+  :func:`~privacy.release.draw_releases`: many customers of one period in one OpenDP
+  measurement (identifier (customer, employee)), each at exactly its single-release cost.
 - :mod:`privacy.accuracy` – data-free what-if: expected interval widths and suppression shares.
 """
 

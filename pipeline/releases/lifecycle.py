@@ -19,13 +19,20 @@ day of the next month, UTC); a quarter once its last month has ended. Late-arriv
 events for a released period are stored in the raw store but never change the
 published value: the stored draw is served. They count only if a privacy officer
 re-issues the period (``--reissue``), which draws anew and spends budget again.
+
+:func:`run_all_due` follows the same steps period by period for many customers at once:
+the budget of each customer is checked first, then the customers of one period (and one
+policy) are drawn together with :func:`privacy.release.draw_releases`, and each draw is
+stored by the same code as a single release (:func:`_store_drawn`).
 """
 
 from __future__ import annotations
 
+import logging
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timezone
+from typing import TYPE_CHECKING
 
 import duckdb
 
@@ -46,6 +53,11 @@ from pipeline.releases.release_store import (
 )
 from pipeline.releases.version import code_version
 from pipeline.settings import Settings
+
+if TYPE_CHECKING:
+    from privacy.release import DrawnRelease
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "IncompletePeriod",
@@ -136,7 +148,7 @@ def release_with(
     """:func:`run_release` on an open read-write raw-store connection (the one writer).
 
     ``policy`` (policy, version) may be passed by a caller that has just read it from the
-    control store (``run_all_due``: once per customer); by default it is read here.
+    control store (``run_all_due``, when it falls back to single draws); by default it is read here.
     """
     from privacy.release import draw_release  # imports OpenDP (slow); only when drawing
 
@@ -161,15 +173,40 @@ def release_with(
     check_budget(customer_id, label, spent, cost, policy)  # raises BudgetExceeded: nothing happens
 
     drawn = draw_release(con, customer_id, label, policy)
+    outcome = _store_drawn(
+        con, drawn, cost=cost, spent=spent, policy=policy, policy_version=policy_version,
+        stored=stored, requested_by=requested_by,
+    )
+    if publish_after:
+        publish(settings, con)
+    return outcome
+
+
+def _store_drawn(
+    con: duckdb.DuckDBPyConnection,
+    drawn: DrawnRelease,
+    *,
+    cost: Cost,
+    spent: float,
+    policy: ReleasePolicy,
+    policy_version: int,
+    stored: StoredRelease | None,
+    requested_by: str,
+) -> ReleaseOutcome:
+    """Everything after the draw, shared by single and batched releases (nothing is published here).
+
+    Refuses a draw that spent more than the checked ``cost``; otherwise stores the draw, its
+    cells, its public headcount and its ledger row in ONE raw-store transaction.
+    """
     if drawn.cost.rho > cost.rho * (1 + 1e-9) + 1e-12:
         raise RuntimeError(
-            f"the drawn release of {customer_id} {label} spent rho={drawn.cost.rho:g}, more than the checked "
-            f"cost rho={cost.rho:g}; nothing was stored"
+            f"the drawn release of {drawn.customer_id} {drawn.period} spent rho={drawn.cost.rho:g}, more than "
+            f"the checked cost rho={cost.rho:g}; nothing was stored"
         )
     header = StoredRelease(
         release_id=uuid.uuid4().hex,
-        customer_id=customer_id,
-        period=label,
+        customer_id=drawn.customer_id,
+        period=drawn.period,
         granularity=drawn.granularity,
         version=(stored.version + 1) if stored else 1,
         created_at=datetime.now(timezone.utc).replace(tzinfo=None),
@@ -186,8 +223,6 @@ def release_with(
     )
     kind = "reissue" if stored is not None else "release"
     store_draw(con, header, drawn.cells, drawn.public_headcount, kind=kind)
-    if publish_after:
-        publish(settings, con)
     status = "reissued" if stored is not None else "published"
     return _outcome(
         status, header, con, cost=drawn.cost,
@@ -292,28 +327,109 @@ def run_all_due(
 ) -> list[ReleaseOutcome]:
     """Release every due period of every customer (or of ``customers``), oldest first; publish once.
 
+    Period by period (months before the quarter ending with them, as :func:`due_periods`
+    orders them): each due customer's budget is checked exactly as :func:`release_with` does,
+    against the ledger including the releases stored earlier in this run; the customers that
+    fit are drawn together with :func:`privacy.release.draw_releases` (one call per identical
+    effective policy; each customer's loss is that of a single release and is charged to its
+    own ledger), and every draw is stored with its ledger row in its own transaction. If a
+    batched draw fails, its customers are drawn one by one with :func:`release_with`.
+
     A period refused for budget is reported (status ``'refused'``) and the remaining ones are
-    still tried; nothing is spent for a refused period.
+    still tried; nothing is spent for a refused period. A stored release is never drawn again.
     """
+    if not str(requested_by or "").strip():
+        raise ValueError("a release must name who asked for it (requested_by)")
     outcomes: list[ReleaseOutcome] = []
     con = connect_raw(settings)
     try:
         ensure_release_schema(con)
+        policies: dict[str, tuple[ReleasePolicy, int]] = {}
+        due_by_period: dict[str, list[str]] = {}
         for customer in customers if customers is not None else known_customers(con):
-            loaded = _load_policy(settings, customer)
-            for period in _due(con, loaded[0], customer, today):
-                try:
-                    outcomes.append(
-                        release_with(
-                            con, settings, customer, period, requested_by=requested_by, today=today,
-                            publish_after=False, policy=loaded,
-                        )
-                    )
-                except BudgetExceeded as exc:
-                    outcomes.append(
-                        ReleaseOutcome("refused", customer, period, None, None, None, message=str(exc))
-                    )
+            policies[customer] = _load_policy(settings, customer)
+            for period in _due(con, policies[customer][0], customer, today):
+                due_by_period.setdefault(period, []).append(customer)
+        for period in sorted(due_by_period, key=_period_order):
+            outcomes.extend(
+                _release_period(con, settings, period, due_by_period[period], policies, requested_by, today)
+            )
         publish(settings, con)
     finally:
         con.close()
     return outcomes
+
+
+def _period_order(period: str) -> tuple[str, int]:
+    p = parse_period(period)
+    return (p.last_month, p.n_months)
+
+
+def _release_period(
+    con: duckdb.DuckDBPyConnection,
+    settings: Settings,
+    period: str,
+    customers: list[str],
+    policies: dict[str, tuple[ReleasePolicy, int]],
+    requested_by: str,
+    today: date | None,
+) -> list[ReleaseOutcome]:
+    """One period of :func:`run_all_due`: budget checks, batched draws per policy, one transaction per release."""
+    from privacy.release import draw_releases  # imports OpenDP (slow); only when drawing
+
+    label = _require_complete(period, today)
+    results: dict[str, ReleaseOutcome] = {}
+    groups: dict[str, list[tuple[str, Cost, float]]] = {}  # policy (JSON) -> (customer, cost, spent)
+    for customer in customers:
+        policy, _ = policies[customer]
+        stored = current_draw(con, customer, label)
+        if stored is not None:  # never re-drawn (not reached: _due skips stored periods)
+            results[customer] = _outcome(
+                "served_stored", stored, con, cost=None, message="stored release served; nothing spent"
+            )
+            continue
+        if not _has_events(con, customer, label):  # not reached either: _due lists periods with events
+            continue
+        cost = release_cost(policy, label)
+        spent = spent_in_window(con, customer, label)  # includes this run's earlier releases
+        try:
+            check_budget(customer, label, spent, cost, policy)
+        except BudgetExceeded as exc:
+            results[customer] = _refused(customer, label, exc)
+            continue
+        groups.setdefault(policy.model_dump_json(), []).append((customer, cost, spent))
+
+    for members in groups.values():
+        policy = policies[members[0][0]][0]
+        try:
+            drawn = draw_releases(con, [(customer, label) for customer, _, _ in members], policy)
+        except Exception as exc:  # nothing was returned, so nothing was stored or spent
+            reason = f"batched draw of {len(members)} customer(s) for {label} failed ({type(exc).__name__}); drawn one by one"
+            log.warning("%s: %s", reason, exc)
+            for customer, _, _ in members:
+                try:
+                    single = release_with(
+                        con, settings, customer, label, requested_by=requested_by, today=today,
+                        publish_after=False, policy=policies[customer],
+                    )
+                except BudgetExceeded as refused:
+                    results[customer] = _refused(customer, label, refused)
+                    continue
+                results[customer] = replace(single, message=f"{single.message}; {reason}")
+            continue
+        returned = [(one.customer_id, one.period) for one in drawn]
+        if returned != [(customer, label) for customer, _, _ in members]:
+            raise RuntimeError(
+                f"draw_releases returned {len(returned)} draw(s) that do not match the {len(members)} request(s) "
+                f"for {label}; nothing of this batch was stored"
+            )
+        for (customer, cost, spent), one in zip(members, drawn):
+            results[customer] = _store_drawn(
+                con, one, cost=cost, spent=spent, policy=policy, policy_version=policies[customer][1],
+                stored=None, requested_by=requested_by,
+            )
+    return [results[c] for c in customers if c in results]
+
+
+def _refused(customer_id: str, period: str, exc: BudgetExceeded) -> ReleaseOutcome:
+    return ReleaseOutcome("refused", customer_id, period, None, None, None, message=str(exc))
