@@ -38,21 +38,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.append(str(REPO_ROOT))
 sys.path.append(str(REPO_ROOT / "tests" / "privacy"))
 
-PLAIN_SQL = """
-WITH e AS (
-    SELECT * FROM events WHERE customer_id = $c AND occurred_on >= $start AND occurred_on < $end
-)
-SELECT 'total' AS dimension, 'all' AS group_value, count(DISTINCT employee) AS engaged, count(*) AS contacts,
-       avg(who5_raw) * 4 AS who5_mean, avg(satisfaction) AS satisfaction_mean FROM e
-UNION ALL SELECT 'department', department, count(DISTINCT employee), count(*), avg(who5_raw) * 4, avg(satisfaction)
-    FROM e GROUP BY department
-UNION ALL SELECT 'site', site, count(DISTINCT employee), count(*), avg(who5_raw) * 4, avg(satisfaction)
-    FROM e GROUP BY site
-UNION ALL SELECT 'role', role, count(DISTINCT employee), count(*), avg(who5_raw) * 4, avg(satisfaction)
-    FROM e GROUP BY role
-UNION ALL SELECT 'service', service, count(DISTINCT employee), NULL, NULL, NULL FROM e GROUP BY service
-UNION ALL SELECT 'topic', topic, count(DISTINCT employee), NULL, NULL, NULL FROM e WHERE topic IS NOT NULL GROUP BY topic
-"""
+from _baseline_sql import PLAIN_SQL  # noqa: E402  (after the sys.path set-up)
 
 
 def _period(m: int) -> tuple[str, date, date]:

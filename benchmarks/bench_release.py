@@ -37,7 +37,8 @@ import time
 from datetime import date
 from pathlib import Path
 
-from _measure import REPO_ROOT, ChildFailed, Measurement, load_summary, machine_summary, print_table, run_call, verdict
+from _baseline_sql import PLAIN_SQL
+from _measure import REPO_ROOT, ChildFailed, load_summary, machine_summary, print_table, run_call, verdict
 
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
@@ -57,21 +58,6 @@ BENCH_KEYS = {
     "WELLBEING_PSEUDONYM_KEY": "bench-only-pseudonym-key-fedcba9876543210",
 }
 
-PLAIN_SQL = """
-WITH e AS (
-    SELECT * FROM events WHERE customer_id = $c AND occurred_on >= $start AND occurred_on < $end
-)
-SELECT 'total' AS dimension, 'all' AS group_value, count(DISTINCT employee) AS engaged, count(*) AS contacts,
-       avg(who5_raw) * 4 AS who5_mean, avg(satisfaction) AS satisfaction_mean FROM e
-UNION ALL SELECT 'department', department, count(DISTINCT employee), count(*), avg(who5_raw) * 4, avg(satisfaction)
-    FROM e GROUP BY department
-UNION ALL SELECT 'site', site, count(DISTINCT employee), count(*), avg(who5_raw) * 4, avg(satisfaction)
-    FROM e GROUP BY site
-UNION ALL SELECT 'role', role, count(DISTINCT employee), count(*), avg(who5_raw) * 4, avg(satisfaction)
-    FROM e GROUP BY role
-UNION ALL SELECT 'service', service, count(DISTINCT employee), NULL, NULL, NULL FROM e GROUP BY service
-UNION ALL SELECT 'topic', topic, count(DISTINCT employee), NULL, NULL, NULL FROM e WHERE topic IS NOT NULL GROUP BY topic
-"""
 
 
 # ------------------------------------------------------------------ child targets
