@@ -19,7 +19,8 @@ class Settings:
     """
 
     home: Path
-    landing_after_ingest: LandingPolicy = "archive"
+    # Ingested exports still hold client_ref in clear: delete them unless told to archive.
+    landing_after_ingest: LandingPolicy = "delete"
     retention_months: int = 24
 
     @property
@@ -69,7 +70,7 @@ class Settings:
     def from_env(cls, home: str | os.PathLike[str] | None = None) -> "Settings":
         """Read ``WELLBEING_HOME`` (default ``.wellbeing`` in the working directory) and options."""
         root = Path(home or os.environ.get("WELLBEING_HOME") or ".wellbeing").expanduser().resolve()
-        landing = os.environ.get("WELLBEING_LANDING_AFTER_INGEST", "archive")
+        landing = os.environ.get("WELLBEING_LANDING_AFTER_INGEST", "delete")
         if landing not in ("archive", "delete", "keep"):
             raise ValueError(
                 f"WELLBEING_LANDING_AFTER_INGEST={landing!r}: use one of archive, delete, keep"

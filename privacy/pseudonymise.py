@@ -31,10 +31,19 @@ def pseudonym(key: bytes, ref: str) -> str:
 
 
 def pseudonyms(key: bytes, refs: Iterable[str]) -> list[str]:
-    """Pseudonyms of many (distinct) refs; call it on distinct values, not on rows."""
+    """Pseudonyms of many (distinct) refs; call it on distinct values, not on rows.
+
+    The keyed HMAC state is built once and copied per ref (the standard library's
+    ``hmac.copy``), which is what makes millions of refs cheap.
+    """
     _check_key(key)
-    digest = hmac.digest
-    return [digest(key, r.encode("utf-8"), "sha256").hex() for r in refs]
+    keyed = hmac.new(key, digestmod=hashlib.sha256)
+    out = []
+    for ref in refs:
+        h = keyed.copy()
+        h.update(ref.encode("utf-8"))
+        out.append(h.hexdigest())
+    return out
 
 
 def key_check(key: bytes) -> str:

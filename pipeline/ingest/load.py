@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Literal
 
 import duckdb
+import polars as pl
 import pyarrow as pa
 
 from privacy.pseudonymise import pseudonyms
@@ -96,7 +97,7 @@ def ingest_file(con: duckdb.DuckDBPyConnection, path: Path, pseudonym_key: bytes
     path = Path(path)
     source = open_source(con, path)
     plan = plan_stage(source)
-    with ThreadPoolExecutor(max_workers=2) as pool:  # hash the file while DuckDB reads it
+    with ThreadPoolExecutor(max_workers=1) as pool:  # hash the file while DuckDB reads it
         digest = pool.submit(_sha256, path)
         try:
             try:
@@ -115,7 +116,7 @@ def ingest_file(con: duckdb.DuckDBPyConnection, path: Path, pseudonym_key: bytes
             # From here on order does not matter; letting DuckDB reorder makes the joins/inserts faster.
             con.execute("SET preserve_insertion_order = false")
             if source.kind == "events":
-                duplicates = _register_pseudonyms(con, pseudonym_key, pool)
+                duplicates = _register_pseudonyms(con, pseudonym_key)
             else:
                 duplicates = _count_duplicates(con, _HEADCOUNT_KEY)
             return _commit(con, source, plan, rows_total, rows_bad, duplicates, digest.result())
@@ -128,31 +129,38 @@ def ingest_file(con: duckdb.DuckDBPyConnection, path: Path, pseudonym_key: bytes
                 pass
 
 
-def _register_pseudonyms(con: duckdb.DuckDBPyConnection, key: bytes, pool: ThreadPoolExecutor) -> int:
+def _register_pseudonyms(con: duckdb.DuckDBPyConnection, key: bytes) -> int:
     """HMAC the DISTINCT client refs (not rows) in Python and expose the map to DuckDB.
 
-    While Python hashes, DuckDB counts the distinct valid event ids on another
-    thread (the connection is used by that thread only meanwhile); returns the
-    number of within-file duplicate rows.
+    Also counts the within-file duplicate rows (returned). The count runs before
+    the hashing, not beside it: a DuckDB query running while a Python loop holds
+    the GIL was measured to take as long as both in sequence.
     """
-    refs = (
-        con.execute(f"SELECT DISTINCT client_ref FROM {STAGE_TABLE} WHERE _problems = 0")
-        .fetch_arrow_table()
-        .column(0)
-        .to_pylist()
-    )
-    duplicates = pool.submit(_count_duplicates, con, "event_id")
+    distinct = con.execute(f"SELECT DISTINCT client_ref FROM {STAGE_TABLE} WHERE _problems = 0").to_arrow_table()
+    duplicates = _count_duplicates(con, "event_id")
+    column = distinct.column(0)
+    refs = pl.Series(column).to_list()  # ~2.5x faster than pyarrow's to_pylist() for millions of strings
     hashed = pseudonyms(key, refs)
-    table = pa.table({"client_ref": pa.array(refs, pa.string()), "employee": pa.array(hashed, pa.string())})
-    result = duplicates.result()
-    con.register(_PSEUDONYMS, table)
-    return result
+    del refs
+    con.register(_PSEUDONYMS, pa.table({"client_ref": column, "employee": pa.array(hashed, pa.string())}))
+    return duplicates
 
 
 def _count_duplicates(con: duckdb.DuckDBPyConnection, key: str) -> int:
-    """Valid staged rows minus distinct keys: the earlier occurrences that the last one supersedes."""
-    (valid, distinct) = con.execute(
-        f"SELECT count(*), count(DISTINCT ({key})) FROM {STAGE_TABLE} WHERE _problems = 0"
+    """Valid staged rows minus distinct keys: the earlier occurrences that the last one supersedes.
+
+    Exact, with a cheap first pass: distinct 64-bit hashes of the key are at most the
+    distinct keys, which are at most the rows, so equal counts prove there is no
+    duplicate (the usual case) without aggregating millions of strings. Otherwise
+    the keys themselves are counted.
+    """
+    (valid, distinct_hashes) = con.execute(
+        f"SELECT count(*), count(DISTINCT hash({key})) FROM {STAGE_TABLE} WHERE _problems = 0"
+    ).fetchone()  # type: ignore[misc]
+    if distinct_hashes == valid:
+        return 0
+    (distinct,) = con.execute(
+        f"SELECT count(DISTINCT ({key})) FROM {STAGE_TABLE} WHERE _problems = 0"
     ).fetchone()  # type: ignore[misc]
     return int(valid - distinct)
 

@@ -103,7 +103,13 @@ def plan_stage(source: Source) -> StagePlan:
         raw_exprs.append(f"CAST({src} AS VARCHAR) AS {r}" if (col.type == "string" and cat == "int") else f"{src} AS {r}")
         present = f"({r} IS NOT NULL AND {r} <> '')" if cat == "string" else f"({r} IS NOT NULL)"
         if col.required:
-            empty = f"({r} IS NULL OR trim({r}) = '')" if cat == "string" else f"({r} IS NULL)"
+            # DuckDB's trim() strips spaces only, so a blank value is '' or starts with a space; testing that
+            # first keeps trim() (which copies the string) off the ~all rows that are not blank.
+            empty = (
+                f"({r} IS NULL OR {r} = '' OR (starts_with({r}, ' ') AND trim({r}) = ''))"
+                if cat == "string"
+                else f"({r} IS NULL)"
+            )
             pending.append((col.name, f"{col.name} is empty (required)", empty))
         typed, final = _typed(col, cat, r, t, present, pending)
         typed_exprs.append(f"{typed} AS {t}")

@@ -88,7 +88,16 @@ def test_landing_files_after_ingest(wb_home: Path, monkeypatch: pytest.MonkeyPat
     assert (settings.archive_dir / "d.csv").exists() == (policy == "archive")
 
 
-def test_archive_never_overwrites(settings: Settings) -> None:
+def test_landing_files_are_deleted_by_default(settings: Settings) -> None:
+    settings.ensure_dirs()
+    write_csv(settings.landing_dir / "d.csv", events(2))
+    ingest_files(settings, [settings.landing_dir / "d.csv"])
+    assert not (settings.landing_dir / "d.csv").exists() and not any(settings.archive_dir.glob("*"))
+
+
+def test_archive_never_overwrites(monkeypatch: pytest.MonkeyPatch, wb_home: Path) -> None:
+    monkeypatch.setenv("WELLBEING_LANDING_AFTER_INGEST", "archive")
+    settings = Settings.from_env()
     settings.ensure_dirs()
     for i in range(2):
         write_csv(settings.landing_dir / "d.csv", events(2, start=10 * i))

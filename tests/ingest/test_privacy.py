@@ -112,3 +112,12 @@ def test_key_files_are_private(settings: Settings, drop: Path) -> None:
     ingest_files(settings, [write_csv(drop / "a.csv", events(1))])
     for path in (settings.raw_key_file, settings.pseudonym_key_file):
         assert os.stat(path).st_mode & 0o077 == 0
+
+
+@pytest.mark.parametrize("key_len", [16, 40, 64, 65, 200])
+def test_bulk_pseudonyms_equal_the_standard_hmac_for_any_key_length(key_len: int) -> None:
+    """The bulk path (copied keyed state) must give exactly HMAC-SHA256 for every key length (long keys hashed)."""
+    key = bytes(range(key_len))
+    refs = ["C-1", "", "é" * 100, "x" * 300, "CLIENTREF-0001-SECRET"]
+    assert pseudonyms(key, refs) == [hmac.new(key, r.encode("utf-8"), hashlib.sha256).hexdigest() for r in refs]
+    assert pseudonyms(key, []) == []

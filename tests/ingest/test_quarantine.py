@@ -17,6 +17,7 @@ EVENT_CASES: list[tuple[str, Any, str]] = [
     ("client_ref", "", "client_ref is empty (required)"),
     ("client_ref", "   ", "client_ref is empty (required)"),
     ("customer_id", "", "customer_id is empty (required)"),
+    ("department", " ", "department is empty (required)"),
     ("department", "", "department is empty (required)"),
     ("service", "", "service is empty (required)"),
     ("service", "massage", "service is not one of the allowed values"),
@@ -70,6 +71,15 @@ def test_several_problems_in_one_row_are_all_listed_but_count_once(settings: Set
     reports, _ = ingest_files(settings, [write_csv(drop / "multi.csv", rows)])
     assert reports[0].quarantined == 1 and reports[0].accepted == 2
     assert [(r[1], r[2]) for r in _quarantine(settings)] == [(1, "satisfaction"), (1, "service"), (1, "who5_raw")]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_value_with_spaces_around_text_is_not_blank(settings: Settings, drop: Path, fmt: str) -> None:
+    """The blank check short-circuits on a leading space; text after the spaces keeps the row valid."""
+    rows = [event(0, department="  DEPT-FINANCE"), event(1, customer_id=" acme "), event(2, department="\tx")]
+    reports, _ = ingest_files(settings, [WRITERS[fmt](drop / "spaced", rows)])
+    assert (reports[0].accepted, reports[0].quarantined) == (3, 0)
+    assert query(settings, "SELECT department FROM events ORDER BY event_id") == [("  DEPT-FINANCE",), ("DEPT-FINANCE",), ("\tx",)]
 
 
 def test_optional_fields_may_be_empty(settings: Settings, drop: Path) -> None:
