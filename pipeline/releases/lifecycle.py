@@ -77,7 +77,13 @@ class IncompletePeriod(ValueError):
 
 
 class NoDataForPeriod(ValueError):
-    """The customer has no events in the period: nothing is drawn or spent (data not delivered yet?)."""
+    """The period cannot be released yet: no public structure (headcount) for it, or no provider
+    delivery for the customer has been ingested since it ended. Nothing is drawn or spent.
+
+    Privacy reason: whether a period is released is decided on public or operational facts only
+    (the customer's headcount file, delivery times), never on whether any employee used the
+    service in it; otherwise the mere existence of a release would reveal that someone did.
+    """
 
 
 @dataclass(frozen=True)
@@ -162,11 +168,9 @@ def release_with(
             publish(settings, con)
         return _outcome("served_stored", stored, con, cost=None, message="stored release served; nothing spent")
 
-    if not _has_events(con, customer_id, label):
-        raise NoDataForPeriod(
-            f"no events of customer {customer_id} in {label}: nothing was drawn or spent; "
-            "ingest the provider export for that period first"
-        )
+    not_ready = _not_releasable(con, customer_id, label)
+    if not_ready:
+        raise NoDataForPeriod(f"{customer_id} {label}: {not_ready}; nothing was drawn or spent")
     policy, policy_version = policy if policy is not None else _load_policy(settings, customer_id)
     cost = release_cost(policy, label)
     spent = spent_in_window(con, customer_id, label)
@@ -231,13 +235,24 @@ def _store_drawn(
     )
 
 
-def _has_events(con: duckdb.DuckDBPyConnection, customer_id: str, period: str) -> bool:
+def _not_releasable(con: duckdb.DuckDBPyConnection, customer_id: str, period: str) -> str | None:
+    """Why the period cannot be released yet (None when it can), from public/operational facts only.
+
+    Requires a headcount snapshot (public structure) on or before the period's last month and a
+    provider delivery for the customer ingested after the period ended. Never looks at whether
+    the period has events: an empty period is released as noisy zeros like any empty group.
+    """
     p = parse_period(period)
-    row = con.execute(
-        "SELECT EXISTS (SELECT 1 FROM events WHERE customer_id = ? AND occurred_on >= ? AND occurred_on < ?)",
-        [customer_id, p.start, p.end],
-    ).fetchone()
-    return bool(row and row[0])
+    structure, delivered = con.execute(
+        "SELECT (SELECT min(as_of) FROM headcount WHERE customer_id = $c), "
+        "       (SELECT max(ingested_at) FROM events WHERE customer_id = $c)",
+        {"c": customer_id},
+    ).fetchone()  # type: ignore[misc]
+    if structure is None or structure >= p.end:
+        return "no headcount file (public structure) covers the period: ingest the customer's headcount first"
+    if delivered is None or delivered.date() < p.end:
+        return "no provider delivery has been ingested since the period ended: ingest the export covering it first"
+    return None
 
 
 def _outcome(
@@ -279,26 +294,37 @@ def run_release(
 
 
 def known_customers(con: duckdb.DuckDBPyConnection) -> list[str]:
-    """Customers with events in the raw store (names of employers, not of people)."""
-    return [r[0] for r in con.execute("SELECT DISTINCT customer_id FROM events ORDER BY 1").fetchall()]
+    """Customers with a headcount or events in the raw store (names of employers, not of people)."""
+    return [
+        r[0]
+        for r in con.execute(
+            "SELECT customer_id FROM headcount UNION SELECT customer_id FROM events ORDER BY 1"
+        ).fetchall()
+    ]
 
 
 def _due(con: duckdb.DuckDBPyConnection, policy: ReleasePolicy, customer_id: str, today: date | None) -> list[str]:
+    """Complete months with a headcount snapshot (``as_of``) of the customer and a delivery ingested
+    after they ended, plus their complete quarters when a table is quarterly; minus stored ones.
+
+    Public facts only (see :class:`NoDataForPeriod`): which months hold events is never consulted.
+    """
     last = last_complete_month(today)
     months = [
         r[0]
         for r in con.execute(
-            "SELECT DISTINCT strftime(occurred_on, '%Y-%m') AS m FROM events WHERE customer_id = ? ORDER BY m",
+            "SELECT DISTINCT strftime(as_of, '%Y-%m') AS m FROM headcount WHERE customer_id = ? ORDER BY m",
             [customer_id],
         ).fetchall()
         if r[0] <= last
     ]
+    months = [m for m in months if _not_releasable(con, customer_id, m) is None]
     candidates: list[str] = []
     if policy.tables_for("month"):
         candidates.extend(months)
     if policy.tables_for("quarter"):
         for q in dict.fromkeys(period_of_month(m, "quarter") for m in months):
-            if parse_period(q).last_month <= last:
+            if parse_period(q).last_month <= last and _not_releasable(con, customer_id, q) is None:
                 candidates.append(q)
     done = released_periods(con, customer_id)
     due = [p for p in candidates if p not in done]
@@ -306,7 +332,7 @@ def _due(con: duckdb.DuckDBPyConnection, policy: ReleasePolicy, customer_id: str
 
 
 def due_periods(settings: Settings, customer_id: str, *, today: date | None = None) -> list[str]:
-    """Complete periods of the customer that have events and no stored release yet (oldest first)."""
+    """Complete periods of the customer with a headcount snapshot, delivered data and no stored release (oldest first)."""
     if not settings.raw_path.exists():
         return []
     policy, _ = _load_policy(settings, customer_id)
@@ -388,7 +414,7 @@ def _release_period(
                 "served_stored", stored, con, cost=None, message="stored release served; nothing spent"
             )
             continue
-        if not _has_events(con, customer, label):  # not reached either: _due lists periods with events
+        if _not_releasable(con, customer, label):  # not reached either: _due lists releasable periods
             continue
         cost = release_cost(policy, label)
         spent = spent_in_window(con, customer, label)  # includes this run's earlier releases
