@@ -211,7 +211,8 @@ def process_release_request(
         set_status("refused", str(exc))
         raise dg.Failure(description=str(exc), allow_retries=False) from None
     except Exception as exc:
-        set_status("failed", f"{type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}")
+        # The class name only: an arbitrary library message could quote a value (invariant 1).
+        set_status("failed", f"{type(exc).__name__}; see the Dagster run {context.run_id} for details")
         raise
     summary = ", ".join(f"{n} {s}" for s, n in counts.items() if n) or "nothing due"
     set_status("done", summary)

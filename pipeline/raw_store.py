@@ -117,6 +117,10 @@ def connect_raw(
         load_httpfs(con)
         _attach_with_retry(con, path, key, read_only=read_only, timeout=lock_timeout)
         con.execute("USE raw")
+        # Whatever DuckDB spills while working on individual records is encrypted and stays
+        # inside WELLBEING_HOME (so retention and key handling cover it), never in ./.tmp.
+        con.execute("SET temp_file_encryption = true")
+        con.execute("SET temp_directory = ?", [str(settings.home / "tmp")])
         if not read_only:
             con.execute(RAW_DDL)
             con.execute(

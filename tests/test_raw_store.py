@@ -74,3 +74,17 @@ def test_a_lock_held_too_long_gives_a_clear_error(settings: Settings) -> None:
         holder.kill()
         holder.wait(timeout=30)
     assert os.path.exists(settings.raw_path)
+
+
+def test_spilled_temp_files_are_encrypted_and_stay_in_the_home(settings: Settings) -> None:
+    con = connect_raw(settings)
+    try:
+        values = dict(
+            con.execute(
+                "SELECT name, value FROM duckdb_settings() WHERE name IN ('temp_file_encryption', 'temp_directory')"
+            ).fetchall()
+        )
+    finally:
+        con.close()
+    assert values["temp_file_encryption"] == "true"
+    assert values["temp_directory"] == str(settings.home / "tmp")

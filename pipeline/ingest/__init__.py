@@ -80,8 +80,7 @@ def ingest_files(settings: Settings, paths: Sequence[Path]) -> tuple[list[FileRe
     try:
         key = load_pseudonym_key(settings, con)
         con.execute("SET enable_progress_bar = false")
-        con.execute("SET temp_file_encryption = true")  # anything DuckDB spills is encrypted too
-        con.execute("SET temp_directory = ?", [str(settings.home / "tmp")])
+        # Temp files are encrypted and kept under WELLBEING_HOME by connect_raw.
         # Bounded memory for big deliveries: DuckDB spills (encrypted) beyond this.
         con.execute("SET memory_limit = ?", [os.environ.get(MEMORY_LIMIT_ENV, DEFAULT_MEMORY_LIMIT)])
         for path in paths:

@@ -239,19 +239,20 @@ def _not_releasable(con: duckdb.DuckDBPyConnection, customer_id: str, period: st
     """Why the period cannot be released yet (None when it can), from public/operational facts only.
 
     Requires a headcount snapshot (public structure) on or before the period's last month and a
-    provider delivery for the customer ingested after the period ended. Never looks at whether
-    the period has events: an empty period is released as noisy zeros like any empty group.
+    provider event delivery (any file, whoever it names) ingested after the period ended. Never
+    looks at the customer's event rows: whether anyone used the service cannot change whether a
+    release exists; an empty period is released as noisy zeros like any empty group.
     """
     p = parse_period(period)
     structure, delivered = con.execute(
         "SELECT (SELECT min(as_of) FROM headcount WHERE customer_id = $c), "
-        "       (SELECT max(ingested_at) FROM events WHERE customer_id = $c)",
+        "       (SELECT max(ingested_at) FROM deliveries WHERE kind = 'events')",
         {"c": customer_id},
     ).fetchone()  # type: ignore[misc]
     if structure is None or structure >= p.end:
         return "no headcount file (public structure) covers the period: ingest the customer's headcount first"
     if delivered is None or delivered.date() < p.end:
-        return "no provider delivery has been ingested since the period ended: ingest the export covering it first"
+        return "no provider export has been ingested since the period ended: ingest the export covering it first"
     return None
 
 
@@ -431,7 +432,7 @@ def _release_period(
             drawn = draw_releases(con, [(customer, label) for customer, _, _ in members], policy)
         except Exception as exc:  # nothing was returned, so nothing was stored or spent
             reason = f"batched draw of {len(members)} customer(s) for {label} failed ({type(exc).__name__}); drawn one by one"
-            log.warning("%s: %s", reason, exc)
+            log.warning("%s", reason)  # the class name only: a library message could quote a value
             for customer, _, _ in members:
                 try:
                     single = release_with(

@@ -125,6 +125,19 @@ def publish(settings: Settings, raw_con: duckdb.DuckDBPyConnection) -> Path:
                 f"published store failed its structural check (identifier-like columns {found}, tables "
                 f"{sorted(tables)}); the previous published store was kept"
             )
+        # Re-verify the thresholds on the new file *before* it becomes visible to any reader.
+        from pipeline.releases.checks import check_thresholds  # checks imports this module
+
+        raw_con.execute(f"USE {alias}")
+        try:
+            thresholds = check_thresholds(raw_con)
+        finally:
+            raw_con.execute("USE raw")
+        if not thresholds.passed:
+            raise PublishRefused(
+                f"published store failed its threshold check ({thresholds.description}); "
+                "the previous published store was kept"
+            )
         raw_con.execute(f"CHECKPOINT {alias}")
     except BaseException:
         raw_con.execute(f"DETACH {alias}")

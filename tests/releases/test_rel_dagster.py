@@ -77,7 +77,9 @@ def test_materializing_twice_serves_the_stored_release(rsettings: Settings, inst
     assert len(ledger) == 1 and ledger[0][5].startswith("dagster:")
 
 
-def test_blocking_check_fails_the_run_on_a_below_threshold_cell(rsettings: Settings, instance: dg.DagsterInstance) -> None:
+def test_a_below_threshold_cell_is_never_published_and_fails_the_run(
+    rsettings: Settings, instance: dg.DagsterInstance
+) -> None:
     assert _materialize(instance, rsettings, "2025-04").success
     with raw_connection(rsettings) as con:  # tamper with the stored draw: a small group made visible
         con.execute(
@@ -86,8 +88,13 @@ def test_blocking_check_fails_the_run_on_a_below_threshold_cell(rsettings: Setti
         )
     result = _materialize(instance, rsettings, "2025-04", raise_on_error=False)
     assert not result.success
-    evaluations = {e.check_name: e for e in result.get_asset_check_evaluations()}
-    assert not evaluations[THRESHOLD_CHECK].passed and evaluations[IDENTIFIER_CHECK].passed
+    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+    error = failure.event_specific_data.error  # type: ignore[union-attr]
+    cause = error.cause or error
+    assert cause.cls_name == "PublishRefused" and "threshold check" in cause.message
+    # The new file was refused before the swap: the violating cell never became visible.
+    visible = "SELECT count(*) FROM release_cells WHERE NOT suppressed AND metric = 'engaged_employees' AND value = 3"
+    assert published(rsettings, visible)[0][0] == 0
 
 
 def test_over_budget_partition_fails_and_spends_nothing(rsettings: Settings, instance: dg.DagsterInstance) -> None:

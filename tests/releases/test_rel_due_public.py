@@ -46,3 +46,12 @@ def test_a_month_before_the_customers_headcount_is_not_releasable(rsettings: Set
     with pytest.raises(NoDataForPeriod, match="headcount"):
         run_release(rsettings, C, "2024-11", requested_by="t")
     assert "2024-11" not in due_periods(rsettings, C)
+
+
+def test_releasability_does_not_depend_on_the_customers_own_rows(rsettings: Settings) -> None:
+    """Even with no event of the customer at all, its periods are due once any export has arrived."""
+    before = due_periods(rsettings, C)
+    with raw_connection(rsettings) as con:
+        con.execute("DELETE FROM events WHERE customer_id = ?", [C])
+    assert due_periods(rsettings, C) == before == list(MONTHS)
+    assert run_release(rsettings, C, MONTHS[0], requested_by="t").status == "published"
