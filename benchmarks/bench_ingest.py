@@ -70,6 +70,7 @@ def child_ingest(home: str, paths: list[str]) -> dict[str, object]:
         "rows_total": sum(r.rows_total for r in reports),
         "accepted": sum(r.accepted for r in reports),
         "quarantined": sum(r.quarantined for r in reports),
+        "store_mb": settings.raw_path.stat().st_size / 1e6,  # encrypted raw.duckdb after the ingest (info)
     }
 
 
@@ -220,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
                     f"{m.wall_s / csv_baseline.wall_s:.2f}x the CSV CTAS of the same file · "
                     if csv_baseline is not None and m.label.endswith("csv") else ""
                 )
-                + f"{accepted:,} rows stored {verdict(ok_rows)}",
+                + f"{accepted:,} rows stored {verdict(ok_rows)} · raw.duckdb {m.result['store_mb']:.0f} MB",
             )
         )
     rows.extend(row(b, "(reference)") for b in baselines)

@@ -3,6 +3,10 @@
 Opened only by the pipeline, with DuckDB's ``ENCRYPTION_KEY``. The httpfs extension
 (shipped in the ``duckdb-extension-httpfs`` wheel) must be loaded for DuckDB to
 *write* encrypted files securely; we never fall back to the unsafe crypto module.
+
+The schema version is kept in ``store_meta``; the first write connection to an older
+store migrates it in one transaction (:func:`ensure_schema`), and a store written by
+newer code is refused.
 """
 
 from __future__ import annotations
@@ -17,8 +21,10 @@ import duckdb
 from pipeline.keys import RAW_KEY_ENV, load_or_create_key
 from pipeline.settings import Settings
 
-RAW_SCHEMA_VERSION = 1
+RAW_SCHEMA_VERSION = 2
 
+# Schema v2: ``events.employee`` is a small integer surrogate id; the keyed HMAC pseudonym it
+# stands for lives once per person in ``pseudonyms`` (v1 stored the 64-char hex on every event).
 RAW_DDL = """
 CREATE TABLE IF NOT EXISTS deliveries (
     delivery_id      BIGINT PRIMARY KEY,
@@ -33,10 +39,22 @@ CREATE TABLE IF NOT EXISTS deliveries (
     rows_replaced    BIGINT NOT NULL,
     ingested_at      TIMESTAMP NOT NULL
 );
+-- One row per pseudonymised person. The provider's client_ref is never stored: only its keyed
+-- HMAC (privacy.pseudonymise, key separate from the database key). ``employee`` is a surrogate id
+-- assigned at ingest (max + 1, ..., in pseudonym order, so it carries nothing of the client_ref);
+-- a later delivery of the same client_ref gives the same HMAC and so the same id. Rows no event
+-- references any more are deleted by retention (pipeline.retention).
+-- ``pseudonym`` is unique by construction (ingest inserts only pseudonyms not yet stored, one per
+-- distinct client_ref) and tested; it has no UNIQUE index on purpose: DuckDB's ART index on
+-- 64-char strings added ~330 MB to the file and ~4 s to every large delivery (1.3M people).
+CREATE TABLE IF NOT EXISTS pseudonyms (
+    employee      BIGINT PRIMARY KEY,       -- surrogate id, referenced by events.employee
+    pseudonym     VARCHAR NOT NULL          -- HMAC-SHA256(pseudonym key, client_ref), hex; unique
+);
 CREATE TABLE IF NOT EXISTS events (
     event_id      VARCHAR NOT NULL,
     customer_id   VARCHAR NOT NULL,
-    employee      VARCHAR NOT NULL,         -- HMAC-SHA256(pseudonym key, client_ref), hex
+    employee      BIGINT NOT NULL,          -- pseudonyms.employee (no FOREIGN KEY: ingest writes both in one transaction)
     site          VARCHAR,
     department    VARCHAR NOT NULL,
     role          VARCHAR,
@@ -122,14 +140,80 @@ def connect_raw(
         con.execute("SET temp_file_encryption = true")
         con.execute("SET temp_directory = ?", [str(settings.home / "tmp")])
         if not read_only:
-            con.execute(RAW_DDL)
-            con.execute(
-                "INSERT OR IGNORE INTO store_meta VALUES ('schema_version', ?)", [str(RAW_SCHEMA_VERSION)]
-            )
+            ensure_schema(con)
     except duckdb.Error as exc:
         con.close()
         raise RawStoreError(_explain(exc, path)) from None
+    except BaseException:
+        con.close()
+        raise
     return con
+
+
+def stored_schema_version(con: duckdb.DuckDBPyConnection) -> int | None:
+    """The schema version recorded in the open store (``None`` for a new, empty store)."""
+    (has_meta,) = con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() AND table_name = 'store_meta'"
+    ).fetchone()  # type: ignore[misc]
+    if not has_meta:
+        return None
+    row = con.execute("SELECT value FROM store_meta WHERE key = 'schema_version'").fetchone()
+    return None if row is None else int(row[0])
+
+
+def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
+    """Create the schema of a new store, or migrate an older store to :data:`RAW_SCHEMA_VERSION`.
+
+    One transaction: a crash or error mid-migration leaves the store exactly as it was
+    (still at its old version, migrated again on the next write open). A store written by
+    newer code is refused rather than guessed at.
+    """
+    version = stored_schema_version(con)
+    if version is not None and version > RAW_SCHEMA_VERSION:
+        raise RawStoreError(
+            f"the raw store has schema version {version} but this code knows version {RAW_SCHEMA_VERSION}: "
+            "upgrade wellbeing to the version that wrote it; nothing was changed"
+        )
+    if version == RAW_SCHEMA_VERSION:
+        con.execute(RAW_DDL)  # idempotent (IF NOT EXISTS); no write when nothing is missing
+        return
+    con.execute("BEGIN TRANSACTION")
+    try:
+        if version == 1:
+            _migrate_v1_to_v2(con)
+        else:
+            con.execute(RAW_DDL)
+        con.execute(
+            "INSERT OR REPLACE INTO store_meta VALUES ('schema_version', ?)", [str(RAW_SCHEMA_VERSION)]
+        )
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    if version is not None:
+        con.execute("CHECKPOINT")  # the old table's blocks leave the file's live data now, not at some later write
+
+
+def _migrate_v1_to_v2(con: duckdb.DuckDBPyConnection) -> None:
+    """v1 stored the hex HMAC on every event; v2 stores it once in ``pseudonyms`` and an id on events.
+
+    Runs inside the caller's transaction. Ids are assigned in pseudonym (HMAC) order, like
+    ingest does for new people; the row count is checked before the old table is dropped.
+    """
+    con.execute("ALTER TABLE events RENAME TO _events_v1")
+    con.execute(RAW_DDL)  # creates pseudonyms and the v2 events table
+    con.execute(
+        "INSERT INTO pseudonyms SELECT row_number() OVER (ORDER BY employee), employee "
+        "FROM (SELECT DISTINCT employee FROM _events_v1)"
+    )
+    (moved,) = con.execute(
+        "INSERT INTO events SELECT e.* REPLACE (p.employee AS employee) "
+        "FROM _events_v1 e JOIN pseudonyms p ON p.pseudonym = e.employee"
+    ).fetchone()  # type: ignore[misc]
+    (before,) = con.execute("SELECT count(*) FROM _events_v1").fetchone()  # type: ignore[misc]
+    if moved != before:  # cannot happen (every v1 employee got a pseudonyms row); never drop data on a surprise
+        raise RawStoreError(f"schema migration v1 -> v2 moved {moved} of {before} events; nothing was changed")
+    con.execute("DROP TABLE _events_v1")
 
 
 def _attach_with_retry(

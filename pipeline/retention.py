@@ -2,7 +2,8 @@
 
 Privacy reason: storage limitation. Individual events, their quarantine rows and
 archived landing files (which still hold the provider's clear ``client_ref``)
-are kept only for ``retention_months`` whole months before the current month.
+are kept only for ``retention_months`` whole months before the current month; a
+person's pseudonym is kept only while an event still refers to it.
 """
 
 from __future__ import annotations
@@ -22,11 +23,13 @@ class PurgeReport:
     events_deleted: int
     quarantine_deleted: int
     archive_files_deleted: int
+    pseudonyms_deleted: int = 0  # people with no event left in the window
 
     def summary(self) -> str:
         return (
             f"purged data before {self.cutoff.isoformat()}: {self.events_deleted} events, "
-            f"{self.quarantine_deleted} quarantine rows, {self.archive_files_deleted} archived files"
+            f"{self.pseudonyms_deleted} pseudonyms, {self.quarantine_deleted} quarantine rows, "
+            f"{self.archive_files_deleted} archived files"
         )
 
 
@@ -41,7 +44,8 @@ def retention_cutoff(months: int, today: date) -> date:
 def purge_older_than(settings: Settings, months: int, *, today: date | None = None) -> PurgeReport:
     """Delete events with ``occurred_on`` before the cutoff, quarantine rows and archived files older than it.
 
-    One transaction for the store; a CHECKPOINT afterwards so the deleted rows
+    Pseudonyms that no remaining event refers to are deleted with the events. One
+    transaction for the store; a CHECKPOINT afterwards so the deleted rows
     leave the database file's live blocks.
     """
     cutoff = retention_cutoff(months, today or datetime.now(UTC).date())
@@ -49,6 +53,9 @@ def purge_older_than(settings: Settings, months: int, *, today: date | None = No
         con.execute("BEGIN TRANSACTION")
         try:
             (events,) = con.execute("DELETE FROM events WHERE occurred_on < ?", [cutoff]).fetchone()  # type: ignore[misc]
+            (pseudonyms,) = con.execute(
+                "DELETE FROM pseudonyms WHERE employee NOT IN (SELECT DISTINCT employee FROM events)"
+            ).fetchone()  # type: ignore[misc]
             (quarantine,) = con.execute(
                 "DELETE FROM quarantine WHERE CAST(quarantined_at AS DATE) < ?", [cutoff]
             ).fetchone()  # type: ignore[misc]
@@ -64,4 +71,4 @@ def purge_older_than(settings: Settings, months: int, *, today: date | None = No
                 path.unlink()
                 archived += 1
     return PurgeReport(cutoff=cutoff, events_deleted=int(events), quarantine_deleted=int(quarantine),
-                       archive_files_deleted=archived)  # fmt: skip
+                       archive_files_deleted=archived, pseudonyms_deleted=int(pseudonyms))  # fmt: skip

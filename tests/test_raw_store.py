@@ -88,3 +88,23 @@ def test_spilled_temp_files_are_encrypted_and_stay_in_the_home(settings: Setting
         con.close()
     assert values["temp_file_encryption"] == "true"
     assert values["temp_directory"] == str(settings.home / "tmp")
+
+
+def test_new_store_has_the_current_schema(settings: Settings) -> None:
+    """Schema v2: events hold an integer surrogate id; the HMAC pseudonym lives once in ``pseudonyms``."""
+    from pipeline.raw_store import RAW_SCHEMA_VERSION
+
+    con = connect_raw(settings)
+    try:
+        assert con.execute("SELECT value FROM store_meta WHERE key = 'schema_version'").fetchone() == (str(RAW_SCHEMA_VERSION),)
+        columns = dict(
+            con.execute(
+                "SELECT table_name || '.' || column_name, data_type FROM duckdb_columns() WHERE database_name = 'raw' "
+                "AND column_name IN ('employee', 'pseudonym')"
+            ).fetchall()
+        )
+    finally:
+        con.close()
+    assert RAW_SCHEMA_VERSION == 2
+    assert columns == {"events.employee": "BIGINT", "pseudonyms.employee": "BIGINT", "pseudonyms.pseudonym": "VARCHAR"}
+    connect_raw(settings).close()  # reopening an up-to-date store is a no-op

@@ -1,6 +1,7 @@
 """Atomic, idempotent load of one delivery into the raw store.
 
-One file = one transaction: delete the replaced events, insert the new ones,
+One file = one transaction: store the pseudonyms of new people (surrogate ids),
+delete the replaced events, insert the new ones (with the integer ``employee`` id),
 write quarantine rows and the ``deliveries`` row, commit. A crash before the
 commit leaves the store exactly as it was (DuckDB discards the uncommitted
 transaction on reopen).
@@ -45,7 +46,8 @@ from pipeline.ingest.rules import STAGE_TABLE, StagePlan, plan_stage, quarantine
 TEST_PAUSE_ENV = "WELLBEING_TEST_PAUSE_AFTER_STAGE"
 PAUSE_MARKER = "WELLBEING_TEST_PAUSED"
 
-_PSEUDONYMS = "_ingest_pseudonyms"
+_PSEUDONYMS = "_ingest_pseudonyms"  # registered Arrow table: client_ref -> pseudonym (HMAC hex)
+_IDS = "_ingest_ids"  # temp table: client_ref -> employee (surrogate id), new or already stored
 _OVERLAP = "_ingest_overlap"
 _EVENT_VALUE_COLUMNS = (
     "customer_id", "employee", "site", "department", "role", "service",
@@ -97,8 +99,7 @@ def ingest_file(con: duckdb.DuckDBPyConnection, path: Path, pseudonym_key: bytes
     path = Path(path)
     source = open_source(con, path)
     plan = plan_stage(source)
-    with ThreadPoolExecutor(max_workers=1) as pool:  # hash the file while DuckDB reads it
-        digest = pool.submit(_sha256, path)
+    with ThreadPoolExecutor(max_workers=1) as pool:
         try:
             try:
                 # File order must survive staging: rowid + 1 is the data row number.
@@ -115,13 +116,21 @@ def ingest_file(con: duckdb.DuckDBPyConnection, path: Path, pseudonym_key: bytes
                 raise FileRefused(path, "the file has a header but no data rows")
             # From here on order does not matter; letting DuckDB reorder makes the joins/inserts faster.
             con.execute("SET preserve_insertion_order = false")
+            # The file's SHA-256 (hashlib releases the GIL) runs on the core that the Python HMAC loop
+            # leaves idle; beside DuckDB's two threads (staging, counting) it would only compete.
             if source.kind == "events":
-                duplicates = _register_pseudonyms(con, pseudonym_key)
+                refs = con.execute(
+                    f"SELECT DISTINCT client_ref FROM {STAGE_TABLE} WHERE _problems = 0"
+                ).to_arrow_table()
+                duplicates = _count_duplicates(con, "event_id")
+                digest = pool.submit(_sha256, path)
+                _register_pseudonyms(con, pseudonym_key, refs.column(0))
             else:
+                digest = pool.submit(_sha256, path)
                 duplicates = _count_duplicates(con, _HEADCOUNT_KEY)
             return _commit(con, source, plan, rows_total, rows_bad, duplicates, digest.result())
         finally:
-            for table in (STAGE_TABLE, _OVERLAP):
+            for table in (STAGE_TABLE, _IDS, _OVERLAP):
                 con.execute(f"DROP TABLE IF EXISTS temp.{table}")
             try:
                 con.unregister(_PSEUDONYMS)
@@ -129,21 +138,40 @@ def ingest_file(con: duckdb.DuckDBPyConnection, path: Path, pseudonym_key: bytes
                 pass
 
 
-def _register_pseudonyms(con: duckdb.DuckDBPyConnection, key: bytes) -> int:
+def _register_pseudonyms(con: duckdb.DuckDBPyConnection, key: bytes, column: pa.ChunkedArray) -> None:
     """HMAC the DISTINCT client refs (not rows) in Python and expose the map to DuckDB.
 
-    Also counts the within-file duplicate rows (returned). The count runs before
-    the hashing, not beside it: a DuckDB query running while a Python loop holds
-    the GIL was measured to take as long as both in sequence.
+    The caller counts the within-file duplicates before, not beside, the hashing: a
+    DuckDB query running while a Python loop holds the GIL was measured to take as
+    long as both in sequence.
     """
-    distinct = con.execute(f"SELECT DISTINCT client_ref FROM {STAGE_TABLE} WHERE _problems = 0").to_arrow_table()
-    duplicates = _count_duplicates(con, "event_id")
-    column = distinct.column(0)
     refs = pl.Series(column).to_list()  # ~2.5x faster than pyarrow's to_pylist() for millions of strings
     hashed = pseudonyms(key, refs)
     del refs
-    con.register(_PSEUDONYMS, pa.table({"client_ref": column, "employee": pa.array(hashed, pa.string())}))
-    return duplicates
+    con.register(_PSEUDONYMS, pa.table({"client_ref": column, "pseudonym": pa.array(hashed, pa.string())}))
+
+
+def _assign_employee_ids(con: duckdb.DuckDBPyConnection) -> int:
+    """Map this delivery's client refs to surrogate ids and store the new people's pseudonyms.
+
+    Runs inside the file's transaction. A pseudonym already in ``pseudonyms`` keeps its id
+    (same client_ref, same HMAC, same id in every delivery); new ones get ``max + 1, ...`` in
+    pseudonym order, which is keyed-random, so the id carries nothing of the client_ref.
+    Returns the number of new people.
+    """
+    (base,) = con.execute("SELECT coalesce(max(employee), 0) FROM pseudonyms").fetchone()  # type: ignore[misc]
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {_IDS} AS "
+        "SELECT client_ref, pseudonym, known IS NULL AS new, "
+        "coalesce(known, $base + row_number() OVER (PARTITION BY known IS NULL ORDER BY pseudonym)) AS employee "
+        f"FROM (SELECT r.client_ref, r.pseudonym, p.employee AS known FROM {_PSEUDONYMS} r "
+        "LEFT JOIN pseudonyms p ON p.pseudonym = r.pseudonym)",
+        {"base": base},
+    )
+    (new,) = con.execute(
+        f"INSERT INTO pseudonyms SELECT employee, pseudonym FROM {_IDS} WHERE new"
+    ).fetchone()  # type: ignore[misc]
+    return int(new)
 
 
 def _count_duplicates(con: duckdb.DuckDBPyConnection, key: str) -> int:
@@ -212,15 +240,16 @@ def _commit(
 def _load_events(
     con: duckdb.DuckDBPyConnection, delivery_id: int, now: datetime, duplicate: int
 ) -> tuple[int, int, int]:
+    _assign_employee_ids(con)
     last_only = (
         f" AND s.rowid IN (SELECT max(rowid) FROM {STAGE_TABLE} WHERE _problems = 0 GROUP BY event_id)"
         if duplicate
         else ""
     )
     new_rows = (
-        "SELECT s.event_id, s.customer_id, p.employee, s.site, s.department, s.role, s.service, s.occurred_on, "
+        "SELECT s.event_id, s.customer_id, i.employee, s.site, s.department, s.role, s.service, s.occurred_on, "
         "s.duration_min, s.who5_raw, s.satisfaction, s.topic "
-        f"FROM {STAGE_TABLE} s JOIN {_PSEUDONYMS} p ON p.client_ref = s.client_ref WHERE s._problems = 0{last_only}"
+        f"FROM {STAGE_TABLE} s JOIN {_IDS} i ON i.client_ref = s.client_ref WHERE s._problems = 0{last_only}"
     )
     replaced = 0
     skip = ""

@@ -91,7 +91,7 @@ def store_snapshot(settings: Settings) -> dict[str, list[tuple[Any, ...]]]:
     try:
         return {
             t: con.execute(f"SELECT * FROM {t} ORDER BY ALL").fetchall()
-            for t in ("deliveries", "events", "quarantine", "headcount", "store_meta")
+            for t in ("deliveries", "pseudonyms", "events", "quarantine", "headcount", "store_meta")
         }
     finally:
         con.close()

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-from ingest_helpers import event, events, store_snapshot, write_csv
+from ingest_helpers import event, events, query, store_snapshot, write_csv
 
 from pipeline.ingest import ingest_files
 from pipeline.ingest.load import PAUSE_MARKER, TEST_PAUSE_ENV
@@ -22,8 +22,9 @@ REPO = Path(__file__).resolve().parents[2]
 def test_sigkill_mid_transaction_leaves_store_unchanged(settings: Settings, drop: Path) -> None:
     ingest_files(settings, [write_csv(drop / "a.csv", events(500))])
     before = store_snapshot(settings)
-    # b replaces 100 stored events, adds 5000 new ones and has a quarantined row.
-    rows = [event(i, duration_min="5") for i in range(400, 5500)] + [event(9999, who5_raw="99")]
+    # b replaces 100 stored events, adds 5000 new ones (of new people too) and has a quarantined row.
+    rows = [event(i, duration_min="5", **({"client_ref": f"NEW-{i % 11}"} if i >= 3000 else {})) for i in range(400, 5500)]
+    rows.append(event(9999, who5_raw="99"))
     b = write_csv(drop / "b.csv", rows)
     env = dict(os.environ, **{TEST_PAUSE_ENV: "60", "WELLBEING_HOME": str(settings.home)})
     proc = subprocess.Popen(
@@ -50,9 +51,10 @@ def test_sigkill_mid_transaction_leaves_store_unchanged(settings: Settings, drop
     # and the store still works: the same file goes in completely afterwards
     reports, refused = ingest_files(settings, [b])
     assert refused == [] and (reports[0].accepted, reports[0].replaced, reports[0].quarantined) == (5100, 100, 1)
+    assert query(settings, "SELECT count(*), count(DISTINCT pseudonym) FROM pseudonyms") == [(18, 18)]
 
 
-@pytest.mark.parametrize("fail_at", ["INSERT INTO quarantine", "INSERT INTO deliveries"])
+@pytest.mark.parametrize("fail_at", ["INSERT INTO events", "INSERT INTO quarantine", "INSERT INTO deliveries"])
 def test_error_inside_transaction_rolls_back(settings: Settings, drop: Path, fail_at: str) -> None:
     """An exception after the events insert (here: a failing statement) rolls the whole file back."""
     import pipeline.ingest.load as load
@@ -76,5 +78,6 @@ def test_error_inside_transaction_rolls_back(settings: Settings, drop: Path, fai
     from pipeline.raw_store import raw_connection
 
     with raw_connection(settings) as con, pytest.raises(RuntimeError, match="simulated crash"):
-        load.ingest_file(Failing(con), write_csv(drop / "b.csv", events(10, start=3)), load_pseudonym_key(settings, con))  # type: ignore[arg-type]
+        rows = [event(i, client_ref=f"NEW-{i}") for i in range(3, 13)]  # new people: pseudonyms inserted first
+        load.ingest_file(Failing(con), write_csv(drop / "b.csv", rows), load_pseudonym_key(settings, con))  # type: ignore[arg-type]
     assert store_snapshot(settings) == before

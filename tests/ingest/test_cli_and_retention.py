@@ -54,6 +54,29 @@ def test_purge_deletes_events_and_quarantine_past_window(settings: Settings, dro
     assert query(settings, "SELECT count(*) FROM quarantine") == [(0,)]
 
 
+def test_purge_deletes_pseudonyms_no_event_refers_to(settings: Settings, drop: Path) -> None:
+    """Storage limitation: a person whose every event is past the window loses the pseudonym too."""
+    rows = [
+        event(1, client_ref="GONE", occurred_on="2023-01-10"),
+        event(2, client_ref="GONE", occurred_on="2023-02-10"),
+        event(3, client_ref="STAYS", occurred_on="2023-01-10"),
+        event(4, client_ref="STAYS", occurred_on="2025-06-01"),
+    ]
+    ingest_files(settings, [write_csv(drop / "d.csv", rows)])
+    ids = dict(query(settings, "SELECT event_id, employee FROM events"))
+    report = purge_older_than(settings, 24, today=date(2025, 6, 15))
+    assert (report.events_deleted, report.pseudonyms_deleted) == (3, 1)
+    assert "1 pseudonyms" in report.summary()
+    assert query(settings, "SELECT employee FROM pseudonyms") == [(ids["EVT-000004"],)]
+    assert query(settings, "SELECT employee FROM events") == [(ids["EVT-000004"],)]
+    # the remaining person keeps the id; the purged one is a new person if they come back
+    ingest_files(settings, [write_csv(drop / "e.csv", [event(5, client_ref="STAYS"), event(6, client_ref="GONE")])])
+    after = dict(query(settings, "SELECT event_id, employee FROM events"))
+    assert after["EVT-000005"] == ids["EVT-000004"]
+    assert query(settings, "SELECT count(*), count(DISTINCT pseudonym) FROM pseudonyms") == [(2, 2)]
+    assert purge_older_than(settings, 24, today=date(2025, 6, 15)).pseudonyms_deleted == 0
+
+
 def test_purge_deletes_old_archived_landing_files(settings: Settings) -> None:
     settings.ensure_dirs()
     old = settings.archive_dir / "old.csv"

@@ -100,3 +100,25 @@ def test_report_lists_customers_and_delivery_row(settings: Settings, drop: Path,
     snap = store_snapshot(settings)
     (delivery,) = snap["deliveries"]
     assert delivery[1:2] == (f"d.{fmt}",) and delivery[3:10] == ("events", fmt, 4, 4, 0, 0, 0)
+
+
+def test_employee_ids_are_stable_across_deliveries_and_ordered_by_pseudonym(settings: Settings, drop: Path) -> None:
+    """The same client_ref gets the same surrogate id in every delivery; new people get max + 1, ..."""
+    ingest_files(settings, [write_csv(drop / "a.csv", events(10))])  # 7 people
+    first = dict(query(settings, "SELECT employee, pseudonym FROM pseudonyms"))
+    assert sorted(first) == list(range(1, 8))
+    later = [event(i, client_ref=f"CLIENTREF-{i % 7:04d}-SECRET") for i in range(100, 110)]
+    later += [event(i, client_ref=f"NEWCOMER-{i % 5}") for i in range(200, 210)]  # 5 new people
+    reports, _ = ingest_files(settings, [write_csv(drop / "b.csv", later)])
+    assert reports[0].accepted == 20
+    stored = dict(query(settings, "SELECT employee, pseudonym FROM pseudonyms"))
+    assert {k: stored[k] for k in first} == first  # nobody's id or pseudonym changed
+    assert sorted(stored) == list(range(1, 13))
+    assert len(set(stored.values())) == 12
+    by_event = dict(query(settings, "SELECT event_id, employee FROM events"))
+    for i in range(100, 110):  # same client_ref as EVT-(i % 7) of the first delivery -> same id
+        assert by_event[f"EVT-{i:06d}"] == by_event[f"EVT-{i % 7:06d}"]
+    assert {by_event[f"EVT-{i:06d}"] for i in range(200, 210)} == set(range(8, 13))
+    # within each delivery, new ids follow the (keyed-random) pseudonym order, not the file's order
+    for ids in (range(1, 8), range(8, 13)):
+        assert [stored[i] for i in ids] == sorted(stored[i] for i in ids)

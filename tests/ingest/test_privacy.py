@@ -22,11 +22,17 @@ def test_stored_pseudonym_is_keyed_hmac_of_client_ref(settings: Settings, drop: 
     rows = events(20)
     ingest_files(settings, [write_csv(drop / "d.csv", rows)])
     key = settings.pseudonym_key_file.read_text(encoding="ascii").strip().encode("ascii")
-    stored = dict(query(settings, "SELECT event_id, employee FROM events"))
+    stored = dict(query(settings, "SELECT e.event_id, p.pseudonym FROM events e JOIN pseudonyms p USING (employee)"))
+    assert len(stored) == len(rows)
     for row in rows:
         expected = hmac.new(key, row["client_ref"].encode("utf-8"), hashlib.sha256).hexdigest()
         assert stored[row["event_id"]] == expected
     assert len(set(stored.values())) == 7  # one pseudonym per client, not per row
+    assert query(settings, "SELECT count(*), count(DISTINCT pseudonym) FROM pseudonyms") == [(7, 7)]
+    (employee_type,) = query(
+        settings, "SELECT data_type FROM duckdb_columns() WHERE table_name = 'events' AND column_name = 'employee'"
+    )[0]
+    assert employee_type == "BIGINT"  # events hold the surrogate id, never the hex pseudonym
     columns = {c for (c,) in query(settings, "SELECT column_name FROM duckdb_columns() WHERE database_name = 'raw'")}
     assert "client_ref" not in columns
 
@@ -34,8 +40,8 @@ def test_stored_pseudonym_is_keyed_hmac_of_client_ref(settings: Settings, drop: 
 def test_pseudonym_key_comes_from_env_and_is_not_the_db_key(settings: Settings, drop: Path, monkeypatch) -> None:  # noqa: ANN001
     monkeypatch.setenv(PSEUDONYM_KEY_ENV, "p" * 40)
     ingest_files(settings, [write_csv(drop / "d.csv", events(1))])
-    (employee,) = query(settings, "SELECT employee FROM events")[0]
-    assert employee == pseudonym(b"p" * 40, events(1)[0]["client_ref"])
+    (stored,) = query(settings, "SELECT p.pseudonym FROM events e JOIN pseudonyms p USING (employee)")[0]
+    assert stored == pseudonym(b"p" * 40, events(1)[0]["client_ref"])
     raw_key = settings.raw_key_file.read_text(encoding="ascii").strip()
     assert raw_key.encode() != b"p" * 40 and not settings.pseudonym_key_file.exists()
 

@@ -1,11 +1,14 @@
 """Realistic synthetic raw tables (events, headcount) in an in-memory DuckDB, for privacy tests and timing.
 
-The schema is the raw store's (``pipeline.raw_store.RAW_DDL``). Test data only: numpy draws
-here build fixtures, never a release.
+The schema is the raw store's (``pipeline.raw_store.RAW_DDL``): ``events.employee`` is the
+integer surrogate id and each id gets a ``pseudonyms`` row (a stand-in hex digest, like ingest's
+HMAC). Frames may carry string labels in ``employee`` (e.g. ``"newcomer"``): they are mapped to
+ids with :func:`employee_id`. Test data only: numpy draws here build fixtures, never a release.
 """
 
 from __future__ import annotations
 
+import hashlib
 from datetime import date
 
 import duckdb
@@ -16,6 +19,18 @@ from pipeline.raw_store import RAW_DDL
 from privacy.contract import SERVICES, TOPICS
 
 SITES = ("London", "Leeds", "Cardiff", "Oban")
+
+
+def employee_id(label: str) -> int:
+    """Deterministic surrogate id for a string label (2**61 and up: apart from the generated ids)."""
+    digest = int.from_bytes(hashlib.sha256(label.encode("utf-8")).digest()[:8], "big")
+    return (1 << 61) | (digest & ((1 << 61) - 1))
+
+
+def customer_employee_base(customer: str) -> int:
+    """First id of ``customer``'s generated employees (id = base + index; room for 2**24 per customer)."""
+    digest = int.from_bytes(hashlib.sha256(customer.encode("utf-8")).digest()[:4], "big")
+    return (digest % (1 << 28) + 1) << 24
 
 
 def raw_connection() -> duckdb.DuckDBPyConnection:
@@ -61,7 +76,7 @@ def events_for_month(
         pl.col("role").repeat_by("headcount").explode(),
     )
     n = people.height
-    emp_ids = np.array([f"{customer}-e{i:06d}" for i in range(n)])
+    emp_ids = customer_employee_base(customer) + np.arange(n, dtype=np.int64)
     engaged = rng.random(n) < engaged_share
     idx = np.flatnonzero(engaged)
     counts = np.minimum(rng.geometric(1 / mean_contacts, idx.size), 80)
@@ -92,7 +107,18 @@ def events_for_month(
 
 
 def insert_events(con, events: pl.DataFrame) -> None:
+    """Insert events (string ``employee`` labels become :func:`employee_id`) and their pseudonyms rows."""
+    if events.schema["employee"] == pl.String:
+        labels = events["employee"].unique().to_list()
+        ids = pl.DataFrame(
+            {"employee": labels, "_id": [employee_id(x) for x in labels]}, schema={"employee": pl.String, "_id": pl.Int64}
+        )
+        events = events.join(ids, on="employee", how="left").with_columns(pl.col("_id").alias("employee")).drop("_id")
     con.register("_ev", events)
+    con.execute(
+        """INSERT INTO pseudonyms SELECT employee, sha256('synthetic-' || employee)
+           FROM (SELECT DISTINCT employee FROM _ev) WHERE employee NOT IN (SELECT employee FROM pseudonyms)"""
+    )
     con.execute(
         """INSERT INTO events SELECT event_id, customer_id, employee, site, department, role, service, occurred_on,
            duration_min, who5_raw, satisfaction, topic, 1, TIMESTAMP '2024-01-01' FROM _ev"""
@@ -115,10 +141,19 @@ TINY_HEADCOUNT = pl.DataFrame(
 # department -> engaged employees in 2025-03 (site from the headcount)
 TINY_ENGAGED = {"Ops": 25, "Sales": 15, "Legal": 5, "Tiny": 2, "Ghost": 3}
 TINY_SITE = {"Ops": "A", "Sales": "A", "Legal": "B", "Tiny": "B", "Ghost": "B"}
+TINY_DEPT_CODE = {"Ops": 1, "Sales": 2, "Legal": 3, "Tiny": 4, "Ghost": 5}
+
+
+def tiny_employee(department: str, i: int) -> int:
+    """Surrogate id of tiny employee ``i`` of ``department``: 1000 x department code + i (Ghost: 5000-5002)."""
+    return TINY_DEPT_CODE[department] * 1000 + i
 
 
 def tiny_events(extra: list[dict] | None = None) -> pl.DataFrame:
-    """Deterministic events: employee i of department D has (i % 4) + 1 contacts, scores on even i."""
+    """Deterministic events: employee i of department D has (i % 4) + 1 contacts, scores on even i.
+
+    ``extra`` rows may name their employee with a string label (mapped by :func:`employee_id`).
+    """
     rows = []
     for dept, n in TINY_ENGAGED.items():
         for i in range(n):
@@ -128,7 +163,7 @@ def tiny_events(extra: list[dict] | None = None) -> pl.DataFrame:
                     dict(
                         event_id=f"{emp}-{j}",
                         customer_id="tiny",
-                        employee=emp,
+                        employee=tiny_employee(dept, i),
                         site=TINY_SITE[dept],
                         department=dept,
                         role="staff",
@@ -140,8 +175,10 @@ def tiny_events(extra: list[dict] | None = None) -> pl.DataFrame:
                         topic="stress" if j % 2 == 0 else None,
                     )
                 )
-    rows.extend(extra or [])
-    return pl.DataFrame(rows, schema_overrides={"who5_raw": pl.Int8, "satisfaction": pl.Int8})
+    for row in extra or []:
+        label = row.get("employee")
+        rows.append(dict(row, employee=employee_id(label)) if isinstance(label, str) else row)
+    return pl.DataFrame(rows, schema_overrides={"employee": pl.Int64, "who5_raw": pl.Int8, "satisfaction": pl.Int8})
 
 
 def make_tiny(extra: list[dict] | None = None):
