@@ -132,7 +132,7 @@ def main() -> None:
         t4 = time.perf_counter()
         for k, v in zip(phases, (t1 - t0, t2 - t1, t3 - t2, t4 - t3)):
             phases[k].append(v)
-    print(f"   phases ({frame.height:,} reduced rows):")
+    print(f"   phases ({frame.people.height:,} people + {frame.usage.height:,} usage rows):")
     for k, v in phases.items():
         print(f"     {k:22s}{_ms(v)}")
 

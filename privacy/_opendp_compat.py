@@ -5,7 +5,8 @@ Each workaround names the upstream behaviour it covers; remove it when the pin m
 tests in ``tests/privacy`` still pass.
 
 * ``truncate_num_groups(k)`` keeps k−1 groups (dense rank starts at 1, filter is ``rank < k``):
-  we pass ``G + 1`` to keep ``G``. OpenDP then accounts ``min(G + 1, number of keys)`` cells
+  we pass ``G + 1`` to keep ``G`` (only the usage query needs a groups bound; the people
+  queries truncate to one row per employee with :func:`one_row_per_identifier`). OpenDP then accounts ``min(G + 1, number of keys)`` cells
   per employee (an over-estimate: privacy-safe, costs √((G+1)/G) in Gaussian noise).
   :func:`accounted_groups` states this, and :func:`privacy.measure` asserts OpenDP's privacy
   map equals the hand-computed loss, so a change of either behaviour fails loudly.
@@ -73,6 +74,20 @@ def truncate_cells(query: Any, identifier: str, cell: str, groups: int, columns:
         .group_by(identifier, cell)
         .agg(*[pl.col(c).sum() for c in columns])
     )
+
+
+def one_row_per_identifier(query: Any, identifier: str, cell: str, columns: Iterable[str]) -> Any:
+    """Truncate a query to one row per identifier: ``group_by(identifier)`` as the last truncation.
+
+    Each identifier keeps one row whose ``cell`` is its first cell and whose ``columns`` are the
+    sums of its rows (clipped again by ``dp.sum``), so it touches one cell of any later group-by:
+    OpenDP accounts ``L₀ = 1`` and per-cell contributions of one row (checked against the
+    hand-computed loss by :mod:`privacy.measure`). The people frame has one row per employee, so
+    the values are unchanged. This avoids ``truncate_num_groups`` and its off-by-one entirely.
+    """
+    import polars as pl
+
+    return query.group_by(identifier).agg(pl.col(cell).first(), *[pl.col(c).sum() for c in columns])
 
 
 def resolve_fixed(query: Any, dp: Any) -> tuple[Any, Any]:

@@ -12,7 +12,7 @@ real release rounds these up to whole people.
 >>> from privacy.policy import DEFAULT_POLICY
 >>> hw = expected_interval_halfwidths(DEFAULT_POLICY)
 >>> round(hw.filter(metric="engaged_employees", dimension="breakdowns")["halfwidth"][0], 1)
-11.3
+10.1
 """
 
 from __future__ import annotations

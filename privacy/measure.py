@@ -1,19 +1,28 @@
 """OpenDP measurements of one release: the only module that imports OpenDP (lazily).
 
-Privacy unit: one employee (identifier column ``employee``), across all time. The frame
-measured is the per-employee reduction (:mod:`privacy.reduce`); OpenDP re-enforces its bounds
-by truncation: at most one row per (employee, cell) and at most ``G`` cells per employee and
-query (``G`` = 4 for total/department/site/role; ``max_services_per_period +
-max_topics_per_period`` for the one query that counts engaged people per service and per topic). Every aggregate's noise scale is computed here from the
-policy and the bounds alone (data-free), passed to OpenDP explicitly, and OpenDP's own privacy
-map of every query is asserted to equal that hand-computed loss (defence against upstream
-under-accounting such as opendp#2945). One compositor per release holds exactly the release
-cost of :func:`privacy.budget.release_cost`.
+Privacy unit: one employee (identifier column ``employee``), across all time. The frames
+measured are the per-employee reduction (:mod:`privacy.reduce`); OpenDP re-enforces its bounds
+by truncation:
 
-Noise (zCDP, default): discrete Gaussian with σᵢ = bᵢ·√(L₀ / (2ρᵢ)); pure DP: discrete Laplace
-with scale bᵢ·L₀/εᵢ; ``bᵢ`` is the per-employee bound of aggregate i, ``L₀`` the number of
-cells OpenDP accounts per employee (see :func:`privacy._opendp_compat.accounted_groups`) and
-ρᵢ (εᵢ) its weight share of the release budget.
+* **people** (one query per breakdown: total, department, site, role): each query first
+  aggregates the frame to one row per employee (``group_by(employee)``, OpenDP's
+  identifier truncation), so one employee touches exactly one cell of the breakdown
+  (``L₀ = 1``); the engaged count, contacts and score sums are measured per cell;
+* **usage** (one query for services and topics): at most one row per (employee, cell) and at
+  most ``G = max_services_per_period + max_topics_per_period`` cells per employee.
+
+Every aggregate's noise scale is computed here from the policy and the bounds alone
+(data-free), passed to OpenDP explicitly, and OpenDP's own privacy map of every query is
+asserted to equal that hand-computed loss (defence against upstream under-accounting such as
+opendp#2945). The two parts are measured by two compositors over their own frames
+(sequential composition); together they hold exactly the release cost of
+:func:`privacy.budget.release_cost`.
+
+Noise (zCDP, default): discrete Gaussian with σ = b·√(L₀ / (2ρ)) for an aggregate with
+per-employee bound ``b`` and budget ρ in a query accounting ``L₀`` cells per employee; pure DP:
+discrete Laplace with scale b·L₀/ε. A people aggregate's weight share of the release budget is
+split equally over the four breakdowns (ρ/4 each, L₀ = 1); the usage count's share goes to its
+one query (L₀ from :func:`privacy._opendp_compat.accounted_groups`).
 
 Only OpenDP's ``contrib`` feature is enabled (the Polars API needs it); never
 ``floating-point`` or ``honest-but-curious``. All aggregates are integer, so no float
@@ -31,18 +40,19 @@ import polars as pl
 
 from privacy import _opendp_compat as compat
 from privacy.policy import ReleasePolicy
-from privacy.reduce import Bounds
+from privacy.reduce import METRICS, Bounds, Reduced
+from privacy.structure import BREAKDOWNS
 
-BY: list[str] = ["dimension", "group_value"]
-CELL: list[str] = ["cell"]  # integer id of a public key (dimension, group_value) inside OpenDP
-PEOPLE_GROUPS = 4  # total, department, site, role: one cell each per employee
+PEOPLE_DIMENSIONS: tuple[str, ...] = ("total", *BREAKDOWNS)  # one people query each, L₀ = 1
+CELL = "cell"  # integer id of a public key (dimension, group_value) inside OpenDP
+NO_KEY = 0  # cell id of "no public key" (a home outside the headcount): never a key, never released
 # Public upper bound on rows per cell (contract: headcount ≤ 10 million). OpenDP needs it only
 # to rule out integer overflow; sensitivities come from truncation (checked by the map assertion).
 MAX_LENGTH = 10_000_000
-# Narrow integer types for the measured columns: OpenDP serialises the whole frame into each
-# query, so bytes cost time. Each type holds MAX_LENGTH × the column's per-row bound, so OpenDP's
-# overflow check still passes (contacts up to 100 × 3 months and
-# satisfaction up to 500 per row need 64 bits).
+# Narrow integer types for the measured columns: OpenDP serialises the whole frame into its
+# compositor, so bytes cost time. Each type holds MAX_LENGTH × the column's per-row bound, so
+# OpenDP's overflow check still passes (contacts up to 100 × 3 months and satisfaction up to
+# 500 per row need 64 bits).
 NARROW_TYPES: dict[str, pl.DataType] = {
     "contacts": pl.Int64(), "who5": pl.Int32(), "has_who5": pl.Int32(), "sat": pl.Int64(), "has_sat": pl.Int32()
 }
@@ -62,15 +72,21 @@ class AggregateSpec:
     name: str
     column: str | None
     bound: int
-    budget: float  # ρᵢ (zCDP) or εᵢ (pure)
+    budget: float  # ρᵢ (zCDP) or εᵢ (pure) of this aggregate in this query
     scale: float  # σᵢ (Gaussian) or Laplace scale
 
 
 @dataclass(frozen=True)
 class QuerySpec:
-    """One OpenDP query: the rows of ``part``, ``groups`` cells per employee, public ``keys``."""
+    """One OpenDP query: a breakdown of the people frame, or the usage frame.
+
+    ``dimension`` is the breakdown of a people query (None for usage); ``groups`` the cells one
+    employee keeps; ``accounted_groups`` the cells OpenDP accounts per employee (``L₀``);
+    ``keys`` the public keys (dimension, group_value).
+    """
 
     part: str
+    dimension: str | None
     groups: int
     accounted_groups: int
     aggregates: tuple[AggregateSpec, ...]
@@ -79,6 +95,16 @@ class QuerySpec:
     @property
     def budget(self) -> float:
         return sum(a.budget for a in self.aggregates)
+
+    @property
+    def batchable(self) -> bool:
+        """Same accounting when measured in a batch of customers (whose keys add up)?
+
+        A people query accounts one cell whatever the keys; the usage query accounts
+        min(G + 1, keys), which in a batch is G + 1: equal to a single draw's iff the customer
+        has at least G + 1 keys.
+        """
+        return self.part == "people" or self.accounted_groups == compat.truncate_groups_arg(self.groups)
 
     def expected_loss(self, accounting: str) -> float:
         """Loss of the query from first principles, with the scales actually used."""
@@ -114,37 +140,40 @@ def plan_queries(
     """The queries of a release (data-free): which aggregates, their budgets and noise scales.
 
     ``total_budget`` is the release cost (ρ or ε); each aggregate gets ``total × wᵢ / Σ w`` over
-    the aggregates of the included ``tables``.
+    the aggregates of the included ``tables``; a people aggregate's share is split equally over
+    the :data:`PEOPLE_DIMENSIONS` queries. A breakdown without public keys gets a query plan
+    too (its share is simply not spent): the scales never depend on the data.
     """
     from privacy.structure import usage_keys
 
     included = [k for k, lay in AGGREGATE_LAYOUT.items() if lay[0] in tables]
     weight_sum = sum(policy.weights[k] for k in included)
     usage_dims = [d for d, t in (("service", "services"), ("topic", "topics")) if t in tables]
-    groups = {
-        "people": PEOPLE_GROUPS,
-        "usage": (bounds.services if "service" in usage_dims else 0) + (bounds.topics if "topic" in usage_dims else 0),
-    }
-    keys = {"people": people_keys}
-    if usage_dims:
-        keys["usage"] = pl.concat([usage_keys(d) for d in usage_dims])
-    specs: list[QuerySpec] = []
-    for part in ("people", "usage"):
-        members = [k for k in included if AGGREGATE_LAYOUT[k][1] == part]
-        if not members:
-            continue
-        acc_groups = compat.accounted_groups(groups[part], keys[part].height)
+
+    def aggregates(part: str, share: float, accounted: int) -> tuple[AggregateSpec, ...]:
         by_name: dict[str, list[str]] = {}
-        for key in members:
+        for key in (k for k in included if AGGREGATE_LAYOUT[k][1] == part):
             by_name.setdefault(AGGREGATE_LAYOUT[key][2], []).append(key)
-        aggs = []
+        out = []
         for name, agg_keys in by_name.items():
             _, _, _, column, bound_attr = AGGREGATE_LAYOUT[agg_keys[0]]
             bound = 1 if bound_attr is None else int(getattr(bounds, bound_attr))
-            budget = total_budget * sum(policy.weights[k] for k in agg_keys) / weight_sum
-            scale = noise_scale(bound, acc_groups, budget, policy.accounting)
-            aggs.append(AggregateSpec("+".join(agg_keys), name, column, bound, budget, scale))
-        specs.append(QuerySpec(part, groups[part], acc_groups, tuple(aggs), keys[part]))
+            budget = total_budget * sum(policy.weights[k] for k in agg_keys) / weight_sum * share
+            out.append(AggregateSpec("+".join(agg_keys), name, column, bound, budget,
+                                     noise_scale(bound, accounted, budget, policy.accounting)))
+        return tuple(out)
+
+    specs: list[QuerySpec] = []
+    if any(AGGREGATE_LAYOUT[k][1] == "people" for k in included):
+        share = 1.0 / len(PEOPLE_DIMENSIONS)
+        for dim in PEOPLE_DIMENSIONS:
+            keys = people_keys.filter(pl.col("dimension") == dim).select("dimension", "group_value")
+            specs.append(QuerySpec("people", dim, 1, 1, aggregates("people", share, 1), keys))
+    if usage_dims:
+        keys = pl.concat([usage_keys(d) for d in usage_dims])
+        groups = (bounds.services if "service" in usage_dims else 0) + (bounds.topics if "topic" in usage_dims else 0)
+        accounted = compat.accounted_groups(groups, keys.height)
+        specs.append(QuerySpec("usage", None, groups, accounted, aggregates("usage", 1.0, accounted), keys))
     return specs
 
 
@@ -155,8 +184,8 @@ class Measured:
     ``sd`` is the standard deviation of the noise (σ for Gaussian, √2·scale for Laplace).
 
     ``acc`` is OpenDP's accuracy at ``alpha`` and ``acc_half`` at ``alpha/2`` (for ratio intervals).
-    ``compositor_loss`` is the total loss the compositor was built with; ``query_losses`` OpenDP's
-    privacy map of each query.
+    ``compositor_loss`` is the total loss the compositors were built with; ``query_losses``
+    OpenDP's privacy map of each query that ran.
     """
 
     noisy: pl.DataFrame
@@ -167,23 +196,36 @@ class Measured:
 
 @lru_cache(maxsize=1)
 def _dp() -> Any:
-    import opendp.prelude as dp
+    """The OpenDP API used here, without ``opendp.prelude``.
 
-    dp.enable_features("contrib")
-    return dp
+    The prelude also imports OpenDP's scikit-learn extras (scikit-learn and SciPy: ~1.3 s of a
+    cold release); the modules below are all a release needs.
+    """
+    from types import SimpleNamespace
+
+    import opendp.context as context
+    import opendp.extras.polars as dp_polars  # registers the ``.dp`` expression namespace
+    import opendp.measurements as measurements
+    from opendp.mod import enable_features
+
+    enable_features("contrib")
+    return SimpleNamespace(
+        Context=context.Context, loss_of=context.loss_of, unit_of=context.unit_of,
+        polars=dp_polars, len=dp_polars.dp_len, m=measurements,
+    )  # fmt: skip
 
 
-def measure(frame: pl.DataFrame, specs: list[QuerySpec], policy: ReleasePolicy, total_budget: float) -> Measured:
-    """Draw the noise of one release, once: one compositor, one OpenDP query per part (people, usage).
+def measure(frame: Reduced, specs: list[QuerySpec], policy: ReleasePolicy, total_budget: float) -> Measured:
+    """Draw the noise of one release, once: one OpenDP query per planned query with public keys.
 
-    Privacy: the compositor holds ``total_budget`` (ρ under zCDP, ε under pure DP) for the
-    employee-level unit; each query's loss (OpenDP's map) must equal the hand-computed one.
+    Privacy: the compositors hold ``total_budget`` (ρ under zCDP, ε under pure DP) in total for
+    the employee-level unit; each query's loss (OpenDP's map) must equal the hand-computed one.
     """
     return _measure({None: frame}, {None: specs}, policy, total_budget)
 
 
 def measure_batch(
-    frames: Mapping[str, pl.DataFrame],
+    frames: Mapping[str, Reduced],
     specs: Mapping[str, list[QuerySpec]],
     policy: ReleasePolicy,
     total_budget: float,
@@ -194,15 +236,15 @@ def measure_batch(
     gets a leading ``customer_id`` column. The identifier is (customer, employee): every
     customer's employees are relabelled to integer ids disjoint from the other customers', and
     every public key becomes a cell of its own customer, so one person's rows touch only their
-    own customer's cells (at most ``G`` of them, enforced again by OpenDP's truncation). The
-    cells of one customer are therefore a function of that customer's data alone (parallel
-    composition), and OpenDP's privacy map for one identifier (``d_in = 1``), asserted equal to
-    the single-release loss, is exactly what each customer's ledger is charged:
-    ``total_budget`` = ``release_cost(policy, period)``.
+    own customer's cells (one per people query, at most ``G`` in the usage query, enforced again
+    by OpenDP's truncation). The cells of one customer are therefore a function of that
+    customer's data alone (parallel composition), and OpenDP's privacy map for one identifier
+    (``d_in = 1``), asserted equal to the single-release loss, is exactly what each customer's
+    ledger is charged: ``total_budget`` = ``release_cost(policy, period)``.
 
     Refused (``ValueError``) unless every customer has the same queries with the same noise
-    scales, and each query's accounted cells are ``G + 1`` (OpenDP caps them at the number of
-    keys of the whole batch, so a customer with fewer keys than that must be drawn on its own).
+    scales, and every query is :attr:`QuerySpec.batchable` (a customer with fewer usage keys
+    than the cells OpenDP would account in a batch must be drawn on its own).
     """
     if not frames or set(frames) != set(specs):
         raise ValueError("measure_batch needs one frame and one query plan per customer")
@@ -213,7 +255,7 @@ def measure_batch(
                 f"customer {customer!r} has other queries or noise scales than the rest of the batch; draw it on its own"
             )
         for spec in plan:
-            if spec.accounted_groups != compat.truncate_groups_arg(spec.groups):
+            if not spec.batchable:
                 raise ValueError(
                     f"customer {customer!r} has only {spec.keys.height} public keys in its {spec.part} query "
                     f"(fewer than the {compat.truncate_groups_arg(spec.groups)} cells OpenDP would account in a batch); "
@@ -223,95 +265,132 @@ def measure_batch(
 
 
 def _plan_signature(specs: list[QuerySpec]) -> tuple:
-    return tuple((s.part, s.groups, s.accounted_groups, s.aggregates) for s in specs)
+    return tuple((s.part, s.dimension, s.groups, s.accounted_groups, s.aggregates) for s in specs)
 
 
-def _measure(
-    frames: dict[str | None, pl.DataFrame],
-    specs_by: dict[str | None, list[QuerySpec]],
-    policy: ReleasePolicy,
-    total_budget: float,
-) -> Measured:
-    """One compositor over the frames of one or more customers (key ``None``: a single release)."""
-    dp = _dp()
-    batched = None not in frames
-    key_cols = ["customer_id", "dimension", "group_value"] if batched else BY
-    specs = specs_by[next(iter(specs_by))]  # the same queries and scales for every customer (checked)
-    parts = {s.part: i for i, s in enumerate(specs)}
-    # Identifiers are only used to group an employee's rows, so a bijective relabelling does not
-    # change the output distribution; 32-bit ids make OpenDP's (de)serialisation of the frame cheaper.
-    # In a batch each customer's employees get their own id range: the identifier is (customer,
-    # employee). Likewise each public key ((customer,) dimension, group_value) becomes one integer
-    # cell id (a public bijection applied before OpenDP, never after truncation: opendp#2949).
-    cells_by: dict[str | None, pl.DataFrame] = {}
-    coded: list[pl.DataFrame] = []
-    next_cell = next_employee = 0
+@dataclass(frozen=True)
+class _Coded:
+    """The frames of all customers with integer identifiers and cells, and the cell dictionary."""
+
+    people: pl.DataFrame  # employee, total, department, site, role (cell ids), NARROW_TYPES columns
+    usage: pl.DataFrame  # employee, cell
+    cells: pl.DataFrame  # cell, [customer_id,] dimension, group_value
+
+
+def _code(frames: dict[str | None, Reduced], specs_by: dict[str | None, list[QuerySpec]], batched: bool) -> _Coded:
+    """Relabel identifiers and public keys to integers (public bijections, applied before OpenDP).
+
+    Identifiers are only used to group an employee's rows, so a bijective relabelling does not
+    change the output distribution; 32-bit ids make OpenDP's (de)serialisation cheaper. In a
+    batch each customer's employees get their own id range (the identifier is (customer,
+    employee)) and each public key ((customer,) dimension, group_value) one cell id, never
+    after truncation (opendp#2949). A home without a public key gets :data:`NO_KEY`.
+    """
+    people, usage, all_cells = [], [], []
+    next_cell, next_employee = NO_KEY + 1, 0
     for customer, frame in frames.items():
-        compat.assert_no_nulls(frame, ["employee", "part", "dimension", "group_value", *NARROW_TYPES])
-        keys = pl.concat([s.keys.select("dimension", "group_value") for s in specs_by[customer]]).unique(maintain_order=True)
+        compat.assert_no_nulls(frame.people, ["employee", *METRICS])
+        compat.assert_no_nulls(frame.usage, ["employee", "dimension", "group_value"])
+        keys = pl.concat([s.keys for s in specs_by[customer]]).unique(maintain_order=True)
         cells = keys.select(
-            pl.int_range(next_cell, next_cell + keys.height, dtype=pl.UInt32).alias("cell"), "dimension", "group_value"
+            pl.int_range(next_cell, next_cell + keys.height, dtype=pl.UInt32).alias(CELL), "dimension", "group_value"
         )
         next_cell += keys.height
         if batched:
             cells = cells.insert_column(1, pl.lit(customer, pl.String).alias("customer_id"))
-        cells_by[customer] = cells
-        f = frame.join(cells.select("cell", "dimension", "group_value"), on=["dimension", "group_value"], how="inner").select(
-            (pl.col("employee").rank("dense").cast(pl.UInt32) + next_employee).alias("employee"),
-            pl.col("part").replace_strict(parts, default=len(parts), return_dtype=pl.UInt32),
-            "cell",
-            *[pl.col(c).cast(t) for c, t in NARROW_TYPES.items()],
+        all_cells.append(cells)
+        ids = pl.col("employee").rank("dense").cast(pl.UInt32) + next_employee  # per frame, within this range
+        people.append(
+            frame.people.select(
+                ids.alias("employee"),
+                *[_to_cell(pl.lit("all") if dim == "total" else pl.col(dim), cells, dim).alias(dim) for dim in PEOPLE_DIMENSIONS],
+                *[pl.col(c).cast(t) for c, t in NARROW_TYPES.items()],
+            )
         )
-        next_employee += int(frame["employee"].n_unique())
-        coded.append(f)
-    all_cells = pl.concat(list(cells_by.values()))
-    data = pl.concat(coded) if len(coded) > 1 else coded[0]
-    loss = dp.loss_of(rho=total_budget) if policy.accounting == "zcdp" else dp.loss_of(epsilon=total_budget)
-    # A compositor without a fixed split is a privacy filter over the whole release budget: each
-    # query asks for its planned share, and the filter refuses anything beyond the total.
-    # (split_by_weights would add a ~60-step search for the same result.)
-    ctx = dp.Context.compositor(
-        data=data.lazy(),
-        privacy_unit=dp.unit_of(contributions=1, identifier=pl.col("employee")),
-        privacy_loss=loss,
-        margins=[dp.polars.Margin(by=CELL, max_length=MAX_LENGTH)],
+        usage.append(
+            frame.usage.select(ids.alias("employee"), _to_cell(pl.col("group_value"), cells, pl.col("dimension")).alias(CELL))
+            .filter(pl.col(CELL) != NO_KEY)
+        )  # fmt: skip
+        next_employee += int(pl.concat([frame.people["employee"], frame.usage["employee"]]).n_unique())
+    return _Coded(
+        pl.concat(people) if len(people) > 1 else people[0],
+        pl.concat(usage) if len(usage) > 1 else usage[0],
+        pl.concat(all_cells),
     )
-    del data, coded
-    compositor_loss = float(ctx.d_out)
+
+
+def _to_cell(value: pl.Expr, cells: pl.DataFrame, dimension: str | pl.Expr) -> pl.Expr:
+    """The cell id of (dimension, value) in ``cells``; :data:`NO_KEY` when it is not a public key."""
+    if isinstance(dimension, str):
+        lookup = cells.filter(pl.col("dimension") == dimension)
+        return value.replace_strict(lookup["group_value"], lookup[CELL], default=NO_KEY, return_dtype=pl.UInt32)
+    sep = "\x1f"
+    joined = pl.concat_str([dimension, pl.lit(sep), value])
+    keys = cells.select(pl.concat_str(["dimension", pl.lit(sep), "group_value"]))[:, 0]
+    return joined.replace_strict(keys, cells[CELL], default=NO_KEY, return_dtype=pl.UInt32)
+
+
+def _measure(
+    frames: dict[str | None, Reduced],
+    specs_by: dict[str | None, list[QuerySpec]],
+    policy: ReleasePolicy,
+    total_budget: float,
+) -> Measured:
+    """The compositors over the frames of one or more customers (key ``None``: a single release)."""
+    dp = _dp()
+    batched = None not in frames
+    key_cols = ["customer_id", "dimension", "group_value"] if batched else ["dimension", "group_value"]
+    specs = specs_by[next(iter(specs_by))]  # the same queries and scales for every customer (checked)
+    coded = _code(frames, specs_by, batched)
+    del frames
+    budget_key = "rho" if policy.accounting == "zcdp" else "epsilon"
+    planned = sum(s.budget for s in specs)
+    if abs(planned - total_budget) > MAP_TOLERANCE * total_budget:
+        raise AccountingMismatch(f"the queries plan a loss of {planned!r}, not the release cost {total_budget!r}")
+    contexts: dict[str, Any] = {}
+    for part, data, margin_by in (("people", coded.people, []), ("usage", coded.usage, [CELL])):
+        part_budget = sum(s.budget for s in specs if s.part == part)
+        if part_budget == 0:
+            continue
+        # A compositor without a fixed split is a privacy filter over its part's budget: each
+        # query asks for its planned share, and the filter refuses anything beyond the total.
+        contexts[part] = dp.Context.compositor(
+            data=data.lazy(),
+            privacy_unit=dp.unit_of(contributions=1, identifier=pl.col("employee")),
+            privacy_loss=dp.loss_of(**{budget_key: part_budget}),
+            margins=[dp.polars.Margin(by=margin_by, max_length=MAX_LENGTH)],
+        )
+    compositor_loss = sum(float(c.d_out) for c in contexts.values())
     pieces: list[pl.LazyFrame] = []
     losses: list[float] = []
     summaries: list[pl.DataFrame] = []
     for i, spec in enumerate(specs):
-        exprs = []
-        for a in spec.aggregates:
-            if a.column is None:
-                exprs.append(dp.len(signed=True, scale=a.scale).alias(a.name))
-            else:
-                exprs.append(pl.col(a.column).dp.sum((0, a.bound), scale=a.scale).alias(a.name))
-        public_cells = pl.concat(
-            [plan[i].keys.join(cells_by[c], on=["dimension", "group_value"]).select(CELL) for c, plan in specs_by.items()]
-        )
-        query = (
-            compat.truncate_cells(
-                ctx.query(**{"rho" if policy.accounting == "zcdp" else "epsilon": spec.budget}).filter(
-                    pl.col("part") == parts[spec.part]
-                ),
-                "employee",
-                CELL[0],
-                spec.groups,
-                [a.column for a in spec.aggregates if a.column is not None],
-            )
-            .group_by(*CELL)
-            .agg(*exprs)
-            .with_keys(public_cells)
-        )
+        # every customer's cells of this query (built from each customer's own keys by _code)
+        dims = [spec.dimension] if spec.dimension is not None else spec.keys["dimension"].unique().to_list()
+        public_cells = coded.cells.filter(pl.col("dimension").is_in(dims)).select(CELL)
+        if public_cells.height == 0:
+            continue  # a breakdown without public keys: nothing to release, its share is not spent
+        base = contexts[spec.part].query(**{budget_key: spec.budget})
+        if spec.part == "people":
+            group = spec.dimension
+            columns = [a.column for a in spec.aggregates if a.column is not None]
+            truncated = compat.one_row_per_identifier(base, "employee", group, columns)
+        else:
+            group = CELL
+            truncated = compat.truncate_cells(base, "employee", CELL, spec.groups, [])
+        exprs = [
+            dp.len(signed=True, scale=a.scale).alias(a.name) if a.column is None
+            else pl.col(a.column).dp.sum((0, a.bound), scale=a.scale).alias(a.name)
+            for a in spec.aggregates
+        ]  # fmt: skip
+        query = truncated.group_by(group).agg(*exprs).with_keys(public_cells.rename({CELL: group}))
         measurement, inner = compat.resolve_fixed(query, dp)
         opendp_loss = float(measurement.map(inner._d_in))
         expected = spec.expected_loss(policy.accounting)
         if abs(opendp_loss - expected) > MAP_TOLERANCE * expected:
             raise AccountingMismatch(
-                f"OpenDP accounts {opendp_loss!r} for the {spec.part} query but the hand-computed loss is "
-                f"{expected!r}: a sensitivity differs from its bound; nothing was released"
+                f"OpenDP accounts {opendp_loss!r} for the {spec.part} query ({spec.dimension or 'services/topics'}) "
+                f"but the hand-computed loss is {expected!r}: a sensitivity differs from its bound; nothing was released"
             )
         summary, summary_half = _summaries(measurement, spec, policy)
         out = compat.release(inner, measurement)  # noise drawn here, once
@@ -331,9 +410,9 @@ def _measure(
         )
         pieces.append(
             out.lazy()
-            .select(*CELL, *[pl.col(n).cast(pl.Float64) for n in names])
+            .select(pl.col(group).alias(CELL), *[pl.col(n).cast(pl.Float64) for n in names])
             .unpivot(index=CELL, on=names, variable_name="aggregate", value_name="value")
-            .join(all_cells.lazy(), on=CELL)
+            .join(coded.cells.lazy(), on=CELL)
             .join(stats, on="aggregate")
             .select(*key_cols[:-2], pl.lit(spec.part).alias("part"), "dimension", "group_value", "aggregate", "value",
                     "scale", "sd", "acc", "acc_half")
@@ -353,7 +432,7 @@ _SUMMARIES: dict[tuple, tuple[pl.DataFrame, pl.DataFrame]] = {}
 def _summaries(measurement: Any, spec: QuerySpec, policy: ReleasePolicy) -> tuple[pl.DataFrame, pl.DataFrame]:
     from opendp.accuracy import summarize_polars_measurement
 
-    key = (spec.part, spec.groups, spec.accounted_groups, spec.aggregates, policy.accounting, policy.alpha)
+    key = (spec.part, spec.dimension, spec.groups, spec.accounted_groups, spec.aggregates, policy.accounting, policy.alpha)
     cached = _SUMMARIES.get(key)
     if cached is None:
         summary = summarize_polars_measurement(measurement, policy.alpha)

@@ -4,12 +4,14 @@ Privacy reason: every output row is a function of *one employee's own records* (
 parameters: the period, the policy's bounds, the contract lists, the public key map), so adding
 or removing one employee adds or removes only that employee's rows; the privacy unit is
 untouched and OpenDP then enforces the bounds again by truncation. The heavy per-event work
-runs in DuckDB, so OpenDP measures a frame of a few rows per engaged employee.
+runs in DuckDB, so OpenDP measures two small frames (:class:`Reduced`): one *people* row per
+engaged employee and a few *usage* rows (services, topics).
 
 Per engaged employee (≥ 1 contact in the period):
 
 * one *home* (department, site, role): the most frequent combination in the period, ties →
-  the latest contact, then alphabetical; so the employee falls in one cell per breakdown;
+  the latest contact, then alphabetical, mapped to its public keys (``key_map``, NULL when it
+  has none); so the employee falls in one cell per breakdown;
 * ``contacts`` = number of contacts, clipped to ``max_contacts_per_month × months``;
 * ``who5`` = the last WHO-5 raw score of the period × 4 (0–100), clamped; ``has_who5`` 0/1;
 * ``sat`` = the mean satisfaction of the period × 100 (100–500, rounded), ``has_sat`` 0/1;
@@ -28,23 +30,61 @@ import polars as pl
 from privacy.contract import SATISFACTION_RANGE, SERVICES, TOPICS, WHO5_RAW_RANGE
 from privacy.periods import Period
 from privacy.policy import ReleasePolicy
+from privacy.structure import BREAKDOWNS
 
 WHO5_SCALE = 4  # raw 0-25 → 0-100
 SAT_SCALE = 100  # mean 1-5 → 100-500 (hundredths)
 WHO5_BOUND = WHO5_RAW_RANGE[1] * WHO5_SCALE
 SAT_BOUND = SATISFACTION_RANGE[1] * SAT_SCALE
 
-FRAME_SCHEMA: dict[str, pl.DataType] = {
-    "employee": pl.String(),
-    "part": pl.String(),  # 'people' | 'usage' (services and topics)
-    "dimension": pl.String(),
-    "group_value": pl.String(),
+METRICS: tuple[str, ...] = ("contacts", "who5", "has_who5", "sat", "has_sat")
+# Columns of the people frame besides ``employee`` (whose type is the raw store's).
+PEOPLE_SCHEMA: dict[str, pl.DataType] = {
+    "department": pl.String(),  # public key after roll-up; NULL = no public key (total only)
+    "site": pl.String(),
+    "role": pl.String(),
     "contacts": pl.Int64(),
     "who5": pl.Int64(),
     "has_who5": pl.Int64(),
     "sat": pl.Int64(),
     "has_sat": pl.Int64(),
 }
+USAGE_SCHEMA: dict[str, pl.DataType] = {"dimension": pl.String(), "group_value": pl.String()}
+
+
+@dataclass(frozen=True)
+class Reduced:
+    """The bounded per-employee frames of one customer-period that OpenDP measures.
+
+    ``people``: one row per engaged employee: ``employee``, the public key of the employee's
+    home in each breakdown (``department``, ``site``, ``role``; NULL when the home has no public
+    key: such people count in the total only) and the bounded metrics :data:`METRICS`.
+    ``usage``: one row per (employee, kept service or topic): ``employee``, ``dimension``
+    ('service' | 'topic'), ``group_value``.
+    """
+
+    people: pl.DataFrame
+    usage: pl.DataFrame
+
+    def cells(self) -> pl.DataFrame:
+        """Long view, one row per (employee, cell touched): part, dimension, group_value, metrics.
+
+        For inspection and tests (the cells one employee can change); not the measured layout.
+        """
+        zeros = [pl.lit(0, pl.Int64).alias(m) for m in METRICS]
+        pieces = [
+            self.people.select("employee", pl.lit("people").alias("part"), pl.lit("total").alias("dimension"),
+                               pl.lit("all").alias("group_value"), *METRICS)
+        ]
+        for dim in BREAKDOWNS:
+            pieces.append(
+                self.people.filter(pl.col(dim).is_not_null()).select(
+                    "employee", pl.lit("people").alias("part"), pl.lit(dim).alias("dimension"),
+                    pl.col(dim).alias("group_value"), *METRICS)
+            )
+        pieces.append(self.usage.select("employee", pl.lit("usage").alias("part"), "dimension", "group_value", *zeros))
+        return pl.concat(pieces)
+
 
 REDUCE_SQL = """
 WITH ev AS MATERIALIZED (
@@ -87,7 +127,12 @@ top AS (
           FROM ev WHERE $with_topics AND topic IS NOT NULL AND list_contains($topics, topic) GROUP BY employee, topic)
     GROUP BY employee
 )
-SELECT 'people' AS part, per.employee, home.department, home.site, home.role, NULL::VARCHAR AS group_value,
+-- each home value -> its public key after roll-up (key_map, public): NULL when it has none (total only)
+SELECT 'people' AS part, per.employee,
+       ($department_keys::VARCHAR[])[list_position($department_sources::VARCHAR[], home.department)] AS department,
+       ($site_keys::VARCHAR[])[list_position($site_sources::VARCHAR[], home.site)] AS site,
+       ($role_keys::VARCHAR[])[list_position($role_sources::VARCHAR[], home.role)] AS role,
+       NULL::VARCHAR AS group_value,
        per.contacts::BIGINT AS contacts,
        -- DuckDB's greatest/least ignore NULLs, so test for a score explicitly: no score → 0, never a bound
        CASE WHEN who5_last IS NULL THEN 0
@@ -134,13 +179,8 @@ def reduce_period(
     *,
     with_services: bool = True,
     with_topics: bool = True,
-) -> pl.DataFrame:
-    """The bounded per-employee frame (schema :data:`FRAME_SCHEMA`) that OpenDP measures.
-
-    People rows: one per engaged employee for the total and one per breakdown whose home value
-    has a public key in ``key_map``; departments outside the headcount count in the total only.
-    Usage rows (part 'usage', dimension 'service' or 'topic'): one per (employee, kept service/topic).
-    """
+) -> Reduced:
+    """The bounded per-employee frames (:class:`Reduced`) of one customer-period."""
     raw = con.execute(
         REDUCE_SQL,
         {
@@ -160,36 +200,35 @@ def reduce_period(
             "max_topics": bounds.topics,
             "with_services": with_services,
             "with_topics": with_topics,
+            **key_lists(key_map),
         },
     ).pl()
-    return to_long_frame(raw, key_map)
+    return split_reduced(raw)
 
 
-def to_long_frame(raw: pl.DataFrame, key_map: pl.DataFrame) -> pl.DataFrame:
-    """Map each employee's home to public keys (a public function) and stack the rows."""
-    metrics = ["contacts", "who5", "has_who5", "sat", "has_sat"]
-    people = raw.filter(pl.col("part") == "people")
-    pieces = [
-        people.select(
-            "employee", "part", pl.lit("total").alias("dimension"), pl.lit("all").alias("group_value"), *metrics
-        )
-    ]
-    for dim in ("department", "site", "role"):
-        mapping = key_map.filter((pl.col("dimension") == dim) & pl.col("group_value").is_not_null()).select(
-            pl.col("source").alias(dim), "group_value", pl.lit(dim).alias("dimension")
-        )
-        pieces.append(
-            people.drop("group_value")
-            .join(mapping, on=dim, how="inner")
-            .select("employee", "part", "dimension", "group_value", *metrics)
-        )
-    # services and topics are measured in one query ('usage'); the dimension tells them apart
-    usage = raw.filter(pl.col("part") != "people").select(
-        "employee", pl.lit("usage").alias("part"), pl.col("part").alias("dimension"), "group_value", *metrics
+def key_lists(key_map: pl.DataFrame) -> dict[str, list[str]]:
+    """The public key map as SQL parameters: ``<dim>_sources`` and ``<dim>_keys`` (sources without a key left out)."""
+    out: dict[str, list[str]] = {}
+    for dim in BREAKDOWNS:
+        m = key_map.filter((pl.col("dimension") == dim) & pl.col("group_value").is_not_null())
+        out[f"{dim}_sources"] = m["source"].to_list()
+        out[f"{dim}_keys"] = m["group_value"].to_list()
+    return out
+
+
+def split_reduced(raw: pl.DataFrame) -> Reduced:
+    """Split the reduction's rows into the people and usage frames."""
+    people = raw.filter(pl.col("part") == "people").select(
+        "employee", *[pl.col(c).cast(t) for c, t in PEOPLE_SCHEMA.items()]
     )
-    pieces.append(usage)
-    return pl.concat([p.cast(FRAME_SCHEMA) for p in pieces], how="vertical")  # type: ignore[arg-type]
+    usage = raw.filter(pl.col("part") != "people").select(
+        "employee", *[pl.col(c).cast(t) for c, t in {"part": pl.String(), "group_value": pl.String()}.items()]
+    ).rename({"part": "dimension"})
+    return Reduced(people, usage)
 
 
-def empty_frame() -> pl.DataFrame:
-    return pl.DataFrame(schema=FRAME_SCHEMA)
+def empty_reduced() -> Reduced:
+    return Reduced(
+        pl.DataFrame(schema={"employee": pl.String(), **PEOPLE_SCHEMA}),
+        pl.DataFrame(schema={"employee": pl.String(), **USAGE_SCHEMA}),
+    )

@@ -23,13 +23,13 @@ import polars as pl
 from privacy.budget import Cost, release_cost
 from privacy.periods import Period, parse_period
 from privacy.policy import ReleasePolicy
-from privacy.reduce import Bounds, reduce_period
+from privacy.reduce import Bounds, Reduced, reduce_period
 from privacy.structure import PublicStructure, load_structure
 from privacy.suppression import apply_thresholds, apply_thresholds_batch
 
 # Customers per OpenDP measurement in draw_releases. Bounds the reduced rows held at once
-# (≈ 22,000 rows per customer-month of 3,000 engaged employees; a batch of 20 adds ≈ 190 MB of
-# peak RSS over single draws); the per-customer gain is mostly reached by then.
+# (≈ 3,000 people and ≈ 10,000 usage rows per customer-month of 3,000 engaged employees);
+# the per-customer gain is mostly reached by then.
 MAX_BATCH = 20
 
 
@@ -53,7 +53,7 @@ class _Prepared:
     period: Period
     cost: Cost
     structure: PublicStructure
-    frame: pl.DataFrame | None  # individual rows: dropped as soon as they are measured
+    frame: Reduced | None  # individual rows: dropped as soon as they are measured
     specs: list  # list[QuerySpec]
     total_budget: float
 
@@ -199,7 +199,5 @@ def draw_releases(
 
 
 def _batchable(prep: _Prepared) -> bool:
-    """OpenDP accounts min(G + 1, keys of the whole batch) cells: equal to this customer's own count only if its keys ≥ G + 1."""
-    from privacy import _opendp_compat as compat
-
-    return all(s.accounted_groups == compat.truncate_groups_arg(s.groups) for s in prep.specs)
+    """Would a batch account exactly this customer's single-release loss? (see ``QuerySpec.batchable``)"""
+    return all(s.batchable for s in prep.specs)

@@ -39,7 +39,7 @@ def test_importing_accuracy_and_policy_does_not_import_opendp():
 def test_halfwidths_follow_the_noise_scale():
     hw = expected_interval_halfwidths(DEFAULT_POLICY)
     engaged = hw.filter((pl.col("metric") == "engaged_employees") & (pl.col("dimension") == "breakdowns")).row(0, named=True)
-    sigma = math.sqrt(5 / (2 * 0.25 * 0.30))
+    sigma = math.sqrt(4 / (2 * 0.25 * 0.30))  # one cell in each of 4 breakdown queries, ρ/4 each
     assert engaged["sd"] == pytest.approx(sigma, rel=1e-6)
     assert engaged["halfwidth"] == pytest.approx(1.959964 * sigma, rel=1e-5)
     # four times the budget halves the interval

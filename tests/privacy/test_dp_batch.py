@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 
 import polars as pl
@@ -12,7 +13,7 @@ from privacy.budget import release_cost
 from privacy.measure import measure, measure_batch, plan_queries
 from privacy.periods import parse_period
 from privacy.policy import DEFAULT_POLICY, apply_policy_updates
-from privacy.reduce import FRAME_SCHEMA, Bounds, reduce_period
+from privacy.reduce import Bounds, Reduced, reduce_period
 from privacy.release import draw_release, draw_releases
 from privacy.structure import load_structure
 from privacy_synth import insert_events, insert_headcount
@@ -102,20 +103,23 @@ def test_a_customers_batched_cells_depend_on_its_own_employees_only():
 
 
 def test_opendp_truncation_enforces_the_bounds_on_a_frame_that_breaks_them():
-    """Defence in depth: a frame with too many cells, duplicate rows and huge values is truncated and clipped by OpenDP."""
+    """Defence in depth: a frame with several rows per employee, too many cells and huge values is truncated and clipped by OpenDP."""
     from privacy.contract import SERVICES
 
     assert len(SERVICES) > 4
     con = make_tiny()
     frame, specs, budget = _prepare(con, "tiny", budget=NEARLY_NOISELESS)
-    people_keys = specs[0].keys
-    bad_rows = [
-        dict(employee="zz-bad", part="people", dimension=d, group_value=g, contacts=1000, who5=900, has_who5=3, sat=9000, has_sat=2)
-        for d, g in people_keys.iter_rows()
-    ] * 3  # every people cell (8 > G = 4), three times
-    bad_rows += [dict(employee="zz-bad", part="usage", dimension="service", group_value=s, contacts=0, who5=0, has_who5=0,
-                      sat=0, has_sat=0) for s in SERVICES]
-    bad = pl.concat([frame, pl.DataFrame(bad_rows, schema=FRAME_SCHEMA)])
+    bad_id = 1 + int(max(frame.people["employee"].max(), frame.usage["employee"].max()))  # a new employee
+    keys_of = {s.dimension: s.keys["group_value"].to_list() for s in specs if s.part == "people"}
+    # three rows for one employee, each in other cells of every breakdown, with values far beyond the bounds
+    bad_people = pl.DataFrame(
+        [dict(employee=bad_id, department=keys_of["department"][i], site=keys_of["site"][i % len(keys_of["site"])],
+              role=keys_of["role"][0], contacts=1000, who5=900, has_who5=3, sat=9000, has_sat=2) for i in range(3)],
+        schema=frame.people.schema,
+    )
+    bad_usage = pl.DataFrame([dict(employee=bad_id, dimension="service", group_value=s) for s in SERVICES],
+                             schema=frame.usage.schema)
+    bad = Reduced(pl.concat([frame.people, bad_people]), pl.concat([frame.usage, bad_usage]))
     keys = ["part", "dimension", "group_value", "aggregate"]
     before = measure(frame, specs, DEFAULT_POLICY, budget).noisy.select(*keys, "value")
     after = measure(bad, specs, DEFAULT_POLICY, budget).noisy.select(*keys, "value")
@@ -123,8 +127,8 @@ def test_opendp_truncation_enforces_the_bounds_on_a_frame_that_breaks_them():
     bound = {"engaged": 1, "contacts": 8, "who5_sum": 100, "who5_n": 1, "satisfaction_sum": 500, "satisfaction_n": 1}
     for agg, b in bound.items():
         changed = d.filter((pl.col("part") == "people") & (pl.col("aggregate") == agg))
-        assert changed["d"].max() == b  # one row per cell, clipped to the bound
-        assert changed.filter(pl.col("d") != 0).height == 4  # at most G = 4 cells of the 8 the frame claims
+        assert changed["d"].max() == b  # one row per employee, clipped to the bound
+        assert changed.filter(pl.col("d") != 0).height == 4  # one cell per breakdown, not the 3 the frame claims
     usage = d.filter(pl.col("part") == "usage")
     assert usage["d"].max() == 1 and usage.filter(pl.col("d") != 0).height == 4  # G = 2 + 2 usage cells
 
@@ -132,8 +136,7 @@ def test_opendp_truncation_enforces_the_bounds_on_a_frame_that_breaks_them():
 def test_draw_releases_matches_draw_release_per_customer():
     con = make_tiny()
     _add_customer(con, "tiny2")
-    # a very small organisation (3 people keys < G + 1): OpenDP would account it differently in a batch,
-    # so it is drawn on its own
+    # a very small organisation (one department, one site, no roles): batched like the others
     small = pl.DataFrame([("S", "Only", None, 40)], schema=["site", "department", "role", "headcount"], orient="row")
     insert_headcount(con, "small", small, as_of=date(2025, 1, 1))
     insert_events(con, tiny_events().with_columns(customer_id=pl.lit("small"), department=pl.lit("Only"), site=pl.lit("S"),
@@ -164,6 +167,7 @@ def test_measure_batch_refuses_plans_it_cannot_account_like_single_releases():
     fb, sb, _ = _prepare(con, "tiny2", policy=quarterly)
     with pytest.raises(ValueError, match="other queries or noise scales"):
         measure_batch({"tiny": fa, "tiny2": fb}, {"tiny": sa, "tiny2": sb}, DEFAULT_POLICY, budget)
-    few = [type(s)(s.part, s.groups, s.accounted_groups - 1, s.aggregates, s.keys.head(s.accounted_groups - 1)) for s in sa]
+    few = [replace(s, accounted_groups=s.accounted_groups - 1, keys=s.keys.head(s.accounted_groups - 1))
+           if s.part == "usage" else s for s in sa]
     with pytest.raises(ValueError, match="draw it on its own"):
         measure_batch({"tiny": fa, "tiny2": fa}, {"tiny": few, "tiny2": few}, DEFAULT_POLICY, budget)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import sys
+from dataclasses import replace
 from datetime import date
 
 import polars as pl
@@ -13,7 +14,7 @@ from privacy_synth import make_tiny
 from privacy import _opendp_compat as compat
 from privacy.budget import release_cost
 from privacy.contract import SERVICES, TOPICS
-from privacy.measure import PEOPLE_GROUPS, measure, plan_queries
+from privacy.measure import PEOPLE_DIMENSIONS, measure, plan_queries
 from privacy.periods import parse_period
 from privacy.policy import DEFAULT_POLICY, apply_policy_updates
 from privacy.reduce import Bounds, reduce_period
@@ -82,18 +83,20 @@ def test_summarize_scale_equals_hand_computed_sensitivity(tiny_con):
     policy = DEFAULT_POLICY
     frame, specs, budget, _ = _prepare(tiny_con, policy)
     m = measure(frame, specs, policy, budget)
-    people = dict(zip(m.summaries[0]["column"], m.summaries[0]["scale"]))
-    # engaged count: one employee changes at most 4 cells by 1; OpenDP 0.16 accounts 4 + 1 cells
-    rho_engaged = 0.25 * 0.30
-    groups = compat.accounted_groups(PEOPLE_GROUPS, n_keys=8)
-    assert groups == 5
-    assert people["engaged"] == pytest.approx(math.sqrt(groups / (2 * rho_engaged)), rel=1e-6)
-    rho_contacts = 0.25 * 0.10
-    assert people["contacts"] == pytest.approx(policy.max_contacts_per_month * math.sqrt(groups / (2 * rho_contacts)), rel=1e-6)
-    assert people["who5_sum"] == pytest.approx(100 * math.sqrt(groups / (2 * 0.25 * 0.12)), rel=1e-6)
+    assert [sp.dimension for sp in specs] == [*PEOPLE_DIMENSIONS, None]
+    # one people query per breakdown (total, department, site, role), each truncated to one row per
+    # employee: an employee changes one cell by ≤ 1 per query, and each query gets ρᵢ / 4
+    for summary in m.summaries[:4]:
+        people = dict(zip(summary["column"], summary["scale"]))
+        rho_engaged = 0.25 * 0.30 / 4
+        assert people["engaged"] == pytest.approx(math.sqrt(1 / (2 * rho_engaged)), rel=1e-6)
+        rho_contacts = 0.25 * 0.10 / 4
+        assert people["contacts"] == pytest.approx(policy.max_contacts_per_month * math.sqrt(1 / (2 * rho_contacts)), rel=1e-6)
+        assert people["who5_sum"] == pytest.approx(100 * math.sqrt(1 / (2 * 0.25 * 0.12 / 4)), rel=1e-6)
     # services and topics: one query; an employee counts in ≤ 2 services + ≤ 2 topics (accounted 5)
-    usage = dict(zip(m.summaries[1]["column"], m.summaries[1]["scale"]))
+    usage = dict(zip(m.summaries[4]["column"], m.summaries[4]["scale"]))
     g_usage = policy.max_services_per_period + policy.max_topics_per_period + 1
+    assert compat.accounted_groups(g_usage - 1, n_keys=len(SERVICES) + len(TOPICS)) == g_usage
     assert usage["engaged"] == pytest.approx(math.sqrt(g_usage / (2 * 0.25 * (0.155 + 0.155))), rel=1e-6)
     # the scale reaches the cells: a published count's interval is OpenDP's accuracy around the value
     assert m.noisy.filter((pl.col("aggregate") == "engaged") & (pl.col("part") == "people"))["scale"].unique().to_list() == [pytest.approx(people["engaged"])]
@@ -105,7 +108,7 @@ def test_accounting_mismatch_is_refused(tiny_con, monkeypatch):
 
     frame, specs, budget, _ = _prepare(tiny_con, DEFAULT_POLICY)
     # claim a group bound OpenDP does not see: the hand-computed loss no longer matches its map
-    wrong = [type(s)(s.part, s.groups, s.accounted_groups + 1, s.aggregates, s.keys) for s in specs]
+    wrong = [replace(s, accounted_groups=s.accounted_groups + 1) for s in specs]
     with pytest.raises(measure_mod.AccountingMismatch, match="nothing was released"):
         measure(frame, wrong, DEFAULT_POLICY, budget)
 
@@ -124,7 +127,7 @@ def test_neighbouring_dataset_changes_each_cell_by_at_most_the_bound():
     cols = ["contacts", "who5", "has_who5", "sat", "has_sat"]
 
     def agg(f):
-        return f.group_by("part", "dimension", "group_value").agg(pl.len().alias("n"), *[pl.col(c).sum() for c in cols])
+        return f.cells().group_by("part", "dimension", "group_value").agg(pl.len().alias("n"), *[pl.col(c).sum() for c in cols])
 
     diff = agg(frame_n).join(agg(frame_d), on=["part", "dimension", "group_value"], how="full", coalesce=True).fill_null(0)
     bounds = {"n": 1, "contacts": policy.max_contacts_per_month, "who5": 100, "has_who5": 1, "sat": 500, "has_sat": 1}
@@ -168,8 +171,8 @@ def test_empty_period_gives_noisy_zeros_for_every_key(tiny_con):
     assert r.cells.height > 0 and r.cells["suppressed"].mean() > 0.9  # all public keys present, nearly all hidden
 
 
-def test_organisation_with_fewer_keys_than_cells_per_employee():
-    """3 public people keys (< G + 1 = 5): OpenDP caps the accounted cells at the key count; we agree."""
+def test_organisation_without_a_breakdown_releases_and_spends_nothing_for_it():
+    """No roles in the headcount: the role query has no public keys, so it is not run; the other scales are unchanged."""
     from privacy_synth import insert_events, insert_headcount, raw_connection
 
     from privacy_synth import tiny_events
@@ -181,5 +184,9 @@ def test_organisation_with_fewer_keys_than_cells_per_employee():
     r = draw_release(con, "tiny", "2025-03", DEFAULT_POLICY)
     assert set(r.cells.filter(pl.col("dimension").is_in(["total", "department", "site", "role"]))["group_value"]) == {"all", "Only", "S"}
     frame, specs, budget, _ = _prepare(con, DEFAULT_POLICY)
-    assert specs[0].accounted_groups == 3
-    assert sum(measure(frame, specs, DEFAULT_POLICY, budget).query_losses) == pytest.approx(0.25, rel=1e-6)
+    _, tiny_specs, _, _ = _prepare(make_tiny(), DEFAULT_POLICY)
+    assert [s.aggregates for s in specs] == [s.aggregates for s in tiny_specs]  # scales never depend on the data
+    m = measure(frame, specs, DEFAULT_POLICY, budget)
+    assert m.compositor_loss == pytest.approx(budget, rel=1e-12)  # the release is charged its full cost
+    spent = sum(s.budget for s in specs if s.dimension != "role")
+    assert len(m.query_losses) == len(specs) - 1 and sum(m.query_losses) == pytest.approx(spent, rel=1e-6)

@@ -7,10 +7,10 @@ from datetime import date
 import polars as pl
 import pytest
 
-from privacy_synth import TINY_HEADCOUNT, make_tiny
+from privacy_synth import TINY_HEADCOUNT, employee_id, make_tiny, tiny_employee
 from privacy.periods import parse_period
 from privacy.policy import DEFAULT_POLICY
-from privacy.reduce import SAT_BOUND, WHO5_BOUND, Bounds, reduce_period
+from privacy.reduce import METRICS, SAT_BOUND, WHO5_BOUND, Bounds, reduce_period
 from privacy.structure import SMALL_TEAMS, StructureError, build_structure, load_structure, small_teams_label
 from privacy_synth import insert_headcount, raw_connection
 
@@ -66,38 +66,46 @@ def test_reduction_bounds_each_employee_and_never_imputes_scores():
     period = parse_period("2025-03")
     s = load_structure(con, "tiny", "2025-03", 10)
     bounds = Bounds.for_period(DEFAULT_POLICY, period)
-    frame = reduce_period(con, "tiny", period, bounds, s.key_map)
-    me = frame.filter(pl.col("employee") == "heavy")
-    people = me.filter(pl.col("part") == "people")
-    # one cell per breakdown: total, department (Ops: the most frequent), site A, role
-    assert sorted(people["dimension"]) == ["department", "role", "site", "total"]
-    assert people.filter(pl.col("dimension") == "department")["group_value"].item() == "Ops"
-    assert people["contacts"].max() == DEFAULT_POLICY.max_contacts_per_month
-    assert people["who5"].unique().to_list() == [100] and people["has_who5"].unique().to_list() == [1]
-    assert people["has_sat"].unique().to_list() == [0] and people["sat"].unique().to_list() == [0]
-    assert me.filter(pl.col("dimension") == "service").height == DEFAULT_POLICY.max_services_per_period
-    assert me.filter(pl.col("dimension") == "topic").height == DEFAULT_POLICY.max_topics_per_period
-    assert set(me.filter(pl.col("dimension") == "service")["group_value"]) <= {"one_to_one", "app", "group", "webinar", "crisis_support"}
-    # every employee: bounded rows, no nulls in measured columns, values within bounds
-    per = frame.group_by("employee", "part").len()
-    assert per.filter(pl.col("part") == "people")["len"].max() <= 4
-    assert frame.null_count().sum_horizontal().item() == 0
-    assert frame["who5"].max() <= WHO5_BOUND and frame["sat"].max() <= SAT_BOUND
+    red = reduce_period(con, "tiny", period, bounds, s.key_map)
+    me = red.people.filter(pl.col("employee") == employee_id("heavy"))
+    # one people row: the home (Ops: the most frequent department, site A, role staff) as public keys
+    assert me.height == 1
+    assert me.select("department", "site", "role").row(0) == ("Ops", "A", "staff")
+    assert me["contacts"].item() == DEFAULT_POLICY.max_contacts_per_month
+    assert (me["who5"].item(), me["has_who5"].item()) == (100, 1)
+    assert (me["sat"].item(), me["has_sat"].item()) == (0, 0)
+    mine = red.usage.filter(pl.col("employee") == employee_id("heavy"))
+    assert mine.filter(pl.col("dimension") == "service").height == DEFAULT_POLICY.max_services_per_period
+    assert mine.filter(pl.col("dimension") == "topic").height == DEFAULT_POLICY.max_topics_per_period
+    assert set(mine.filter(pl.col("dimension") == "service")["group_value"]) <= {"one_to_one", "app", "group", "webinar", "crisis_support"}
+    # every employee: one people row, no nulls in measured columns, values within bounds
+    assert red.people["employee"].is_unique().all()
+    assert red.people.select(METRICS).null_count().sum_horizontal().item() == 0
+    assert red.usage.null_count().sum_horizontal().item() == 0
+    assert red.usage.select("employee", "dimension", "group_value").is_unique().all()
+    assert red.people["who5"].max() <= WHO5_BOUND and red.people["sat"].max() <= SAT_BOUND
     # null scores stay absent: only even-numbered tiny employees have a WHO-5 score
-    totals = frame.filter(pl.col("dimension") == "total")
-    assert totals["has_who5"].sum() == sum((n + 1) // 2 for n in (25, 15, 5, 2, 3)) + 1
+    assert red.people["has_who5"].sum() == sum((n + 1) // 2 for n in (25, 15, 5, 2, 3)) + 1
     # the reduction is a function of each employee's own records: it does not depend on the others
     alone = raw_connection()
     insert_headcount(alone, "tiny", TINY_HEADCOUNT, as_of=date(2025, 1, 1))
     from privacy_synth import insert_events
     insert_events(alone, pl.DataFrame(heavy, schema_overrides={"who5_raw": pl.Int8, "satisfaction": pl.Int8}))
-    frame_alone = reduce_period(alone, "tiny", period, bounds, s.key_map)
-    assert frame_alone.sort(frame_alone.columns).equals(me.sort(me.columns))
+    red_alone = reduce_period(alone, "tiny", period, bounds, s.key_map)
+    assert red_alone.people.equals(me)
+    assert red_alone.usage.sort(red_alone.usage.columns).equals(mine.sort(mine.columns))
 
 
 def test_departments_outside_the_headcount_count_in_totals_only(tiny_con):
     s = load_structure(tiny_con, "tiny", "2025-03", 10)
-    frame = reduce_period(tiny_con, "tiny", parse_period("2025-03"), Bounds.for_period(DEFAULT_POLICY, parse_period("2025-03")), s.key_map)
-    ghost = frame.filter(pl.col("employee").str.starts_with("ghost") & (pl.col("part") == "people"))
-    assert set(ghost["dimension"]) == {"total", "site", "role"}  # site B and role are public; department is not
-    assert "Ghost" not in frame["group_value"].to_list()
+    red = reduce_period(tiny_con, "tiny", parse_period("2025-03"), Bounds.for_period(DEFAULT_POLICY, parse_period("2025-03")), s.key_map)
+    ghosts = [tiny_employee("Ghost", i) for i in range(3)]
+    ghost = red.people.filter(pl.col("employee").is_in(ghosts))
+    assert ghost.height == 3
+    # department 'Ghost' is not in the headcount: no public key (NULL), so it counts in the total only;
+    # site B and the role are public
+    assert ghost["department"].null_count() == 3
+    assert (ghost["site"] == "B").all() and ghost["role"].null_count() == 0
+    assert "Ghost" not in red.people["department"].to_list()
+    cells = red.cells()
+    assert set(cells.filter(pl.col("employee").is_in(ghosts) & (pl.col("part") == "people"))["dimension"]) == {"total", "site", "role"}
