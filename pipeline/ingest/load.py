@@ -28,17 +28,15 @@ import hashlib
 import os
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
 import duckdb
-import polars as pl
-import pyarrow as pa
 
-from privacy.pseudonymise import pseudonyms
+from privacy.pseudonymise import hmac_sql, hmac_sql_params
 
 from pipeline.ingest.readers import FileRefused, Source, open_source, refusal_for_read_error
 from pipeline.ingest.rules import STAGE_TABLE, StagePlan, plan_stage, quarantine_select
@@ -46,7 +44,6 @@ from pipeline.ingest.rules import STAGE_TABLE, StagePlan, plan_stage, quarantine
 TEST_PAUSE_ENV = "WELLBEING_TEST_PAUSE_AFTER_STAGE"
 PAUSE_MARKER = "WELLBEING_TEST_PAUSED"
 
-_PSEUDONYMS = "_ingest_pseudonyms"  # registered Arrow table: client_ref -> pseudonym (HMAC hex)
 _IDS = "_ingest_ids"  # temp table: client_ref -> employee (surrogate id), new or already stored
 _OVERLAP = "_ingest_overlap"
 _EVENT_VALUE_COLUMNS = (
@@ -109,64 +106,44 @@ def ingest_file(con: duckdb.DuckDBPyConnection, path: Path, pseudonym_key: bytes
                 raise  # resource problems are not refusals (their messages hold no cell values)
             except duckdb.Error as exc:
                 raise refusal_for_read_error(path, source.format, exc) from None
-            rows_total, rows_bad = con.execute(
-                f"SELECT count(*), count(*) FILTER (WHERE _problems <> 0) FROM {STAGE_TABLE}"
+            key = "event_id" if source.kind == "events" else _HEADCOUNT_KEY
+            rows_total, rows_bad, valid, distinct_hashes = con.execute(
+                f"SELECT count(*), count(*) FILTER (WHERE _problems <> 0), count(*) FILTER (WHERE _problems = 0), "
+                f"count(DISTINCT hash({key})) FILTER (WHERE _problems = 0) FROM {STAGE_TABLE}"
             ).fetchone()  # type: ignore[misc]
             if rows_total == 0:
                 raise FileRefused(path, "the file has a header but no data rows")
             # From here on order does not matter; letting DuckDB reorder makes the joins/inserts faster.
             con.execute("SET preserve_insertion_order = false")
-            # The file's SHA-256 (hashlib releases the GIL) runs on the core that the Python HMAC loop
-            # leaves idle; beside DuckDB's two threads (staging, counting) it would only compete.
-            if source.kind == "events":
-                refs = con.execute(
-                    f"SELECT DISTINCT client_ref FROM {STAGE_TABLE} WHERE _problems = 0"
-                ).to_arrow_table()
-                duplicates = _count_duplicates(con, "event_id")
-                digest = pool.submit(_sha256, path)
-                _register_pseudonyms(con, pseudonym_key, refs.column(0))
-            else:
-                digest = pool.submit(_sha256, path)
-                duplicates = _count_duplicates(con, _HEADCOUNT_KEY)
-            return _commit(con, source, plan, rows_total, rows_bad, duplicates, digest.result())
+            digest = pool.submit(_sha256, path)  # hashlib releases the GIL: beside DuckDB's work
+            duplicates = _count_duplicates(con, key, valid, distinct_hashes)
+            return _commit(con, source, plan, rows_total, rows_bad, duplicates, digest, pseudonym_key)
         finally:
             for table in (STAGE_TABLE, _IDS, _OVERLAP):
                 con.execute(f"DROP TABLE IF EXISTS temp.{table}")
-            try:
-                con.unregister(_PSEUDONYMS)
-            except duckdb.Error:
-                pass
 
 
-def _register_pseudonyms(con: duckdb.DuckDBPyConnection, key: bytes, column: pa.ChunkedArray) -> None:
-    """HMAC the DISTINCT client refs (not rows) in Python and expose the map to DuckDB.
+def _assign_employee_ids(con: duckdb.DuckDBPyConnection, key: bytes) -> int:
+    """Pseudonymise this delivery's client refs, map them to surrogate ids, store the new people.
 
-    The caller counts the within-file duplicates before, not beside, the hashing: a
-    DuckDB query running while a Python loop holds the GIL was measured to take as
-    long as both in sequence.
-    """
-    refs = pl.Series(column).to_list()  # ~2.5x faster than pyarrow's to_pylist() for millions of strings
-    hashed = pseudonyms(key, refs)
-    del refs
-    con.register(_PSEUDONYMS, pa.table({"client_ref": column, "pseudonym": pa.array(hashed, pa.string())}))
-
-
-def _assign_employee_ids(con: duckdb.DuckDBPyConnection) -> int:
-    """Map this delivery's client refs to surrogate ids and store the new people's pseudonyms.
-
-    Runs inside the file's transaction. A pseudonym already in ``pseudonyms`` keeps its id
-    (same client_ref, same HMAC, same id in every delivery); new ones get ``max + 1, ...`` in
-    pseudonym order, which is keyed-random, so the id carries nothing of the client_ref.
-    Returns the number of new people.
+    Runs inside the file's transaction. The DISTINCT client refs (not rows) of the valid staged
+    rows are hashed inside DuckDB (:func:`privacy.pseudonymise.hmac_sql`); the map client_ref ->
+    id is a temporary table of this connection, dropped after the file, so the client_ref never
+    reaches a stored table. A pseudonym already in ``pseudonyms`` keeps its id (same client_ref,
+    same HMAC, same id in every delivery); new ones get ``max + 1, ...`` in pseudonym order,
+    which is keyed-random, so the id carries nothing of the client_ref. Returns the number of
+    new people.
     """
     (base,) = con.execute("SELECT coalesce(max(employee), 0) FROM pseudonyms").fetchone()  # type: ignore[misc]
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE {_IDS} AS "
         "SELECT client_ref, pseudonym, known IS NULL AS new, "
         "coalesce(known, $base + row_number() OVER (PARTITION BY known IS NULL ORDER BY pseudonym)) AS employee "
-        f"FROM (SELECT r.client_ref, r.pseudonym, p.employee AS known FROM {_PSEUDONYMS} r "
+        f"FROM (SELECT r.client_ref, r.pseudonym, p.employee AS known "
+        f"FROM (SELECT client_ref, {hmac_sql('client_ref')} AS pseudonym "
+        f"FROM (SELECT DISTINCT client_ref FROM {STAGE_TABLE} WHERE _problems = 0)) r "
         "LEFT JOIN pseudonyms p ON p.pseudonym = r.pseudonym)",
-        {"base": base},
+        {"base": base, **hmac_sql_params(key)},
     )
     (new,) = con.execute(
         f"INSERT INTO pseudonyms SELECT employee, pseudonym FROM {_IDS} WHERE new"
@@ -174,17 +151,14 @@ def _assign_employee_ids(con: duckdb.DuckDBPyConnection) -> int:
     return int(new)
 
 
-def _count_duplicates(con: duckdb.DuckDBPyConnection, key: str) -> int:
+def _count_duplicates(con: duckdb.DuckDBPyConnection, key: str, valid: int, distinct_hashes: int) -> int:
     """Valid staged rows minus distinct keys: the earlier occurrences that the last one supersedes.
 
-    Exact, with a cheap first pass: distinct 64-bit hashes of the key are at most the
-    distinct keys, which are at most the rows, so equal counts prove there is no
-    duplicate (the usual case) without aggregating millions of strings. Otherwise
-    the keys themselves are counted.
+    Exact, with a cheap first pass (``distinct_hashes``, counted with the rows): distinct
+    64-bit hashes of the key are at most the distinct keys, which are at most the rows, so
+    equal counts prove there is no duplicate (the usual case) without aggregating millions of
+    strings. Otherwise the keys themselves are counted.
     """
-    (valid, distinct_hashes) = con.execute(
-        f"SELECT count(*), count(DISTINCT hash({key})) FROM {STAGE_TABLE} WHERE _problems = 0"
-    ).fetchone()  # type: ignore[misc]
     if distinct_hashes == valid:
         return 0
     (distinct,) = con.execute(
@@ -200,14 +174,15 @@ def _commit(
     rows_total: int,
     rows_bad: int,
     duplicate: int,
-    sha: str,
+    digest: Future[str],
+    pseudonym_key: bytes,
 ) -> FileReport:
     now = datetime.now(UTC).replace(tzinfo=None)
     con.execute("BEGIN TRANSACTION")
     try:
         (delivery_id,) = con.execute("SELECT coalesce(max(delivery_id), 0) + 1 FROM deliveries").fetchone()  # type: ignore[misc]
         if source.kind == "events":
-            accepted, duplicate, replaced = _load_events(con, delivery_id, now, duplicate)
+            accepted, duplicate, replaced = _load_events(con, delivery_id, now, duplicate, pseudonym_key)
         else:
             accepted, replaced = _load_headcount(con, delivery_id)
         _pause_for_tests()
@@ -217,7 +192,7 @@ def _commit(
         )
         con.execute(
             "INSERT INTO deliveries VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [delivery_id, source.path.name, sha, source.kind, source.format, rows_total,
+            [delivery_id, source.path.name, digest.result(), source.kind, source.format, rows_total,
              accepted, rows_bad, duplicate, replaced, now],
         )  # fmt: skip
         customers = tuple(
@@ -238,9 +213,9 @@ def _commit(
 
 
 def _load_events(
-    con: duckdb.DuckDBPyConnection, delivery_id: int, now: datetime, duplicate: int
+    con: duckdb.DuckDBPyConnection, delivery_id: int, now: datetime, duplicate: int, pseudonym_key: bytes
 ) -> tuple[int, int, int]:
-    _assign_employee_ids(con)
+    _assign_employee_ids(con, pseudonym_key)
     last_only = (
         f" AND s.rowid IN (SELECT max(rowid) FROM {STAGE_TABLE} WHERE _problems = 0 GROUP BY event_id)"
         if duplicate

@@ -15,7 +15,7 @@ from pipeline.ingest import PseudonymKeyError, ingest_files
 from pipeline.keys import PSEUDONYM_KEY_ENV, RAW_KEY_ENV
 from pipeline.raw_store import RawStoreError
 from pipeline.settings import Settings
-from privacy.pseudonymise import key_check, pseudonym, pseudonyms
+from privacy.pseudonymise import hmac_sql, hmac_sql_params, key_check, pseudonym, pseudonyms
 
 
 def test_stored_pseudonym_is_keyed_hmac_of_client_ref(settings: Settings, drop: Path) -> None:
@@ -127,3 +127,24 @@ def test_bulk_pseudonyms_equal_the_standard_hmac_for_any_key_length(key_len: int
     refs = ["C-1", "", "é" * 100, "x" * 300, "CLIENTREF-0001-SECRET"]
     assert pseudonyms(key, refs) == [hmac.new(key, r.encode("utf-8"), hashlib.sha256).hexdigest() for r in refs]
     assert pseudonyms(key, []) == []
+
+
+@pytest.mark.parametrize("key_len", [16, 40, 63, 64, 65, 200])
+def test_duckdb_hmac_equals_the_standard_hmac_for_any_key_length(key_len: int) -> None:
+    """Ingest hashes inside DuckDB (RFC 2104 over its sha256): byte-for-byte the standard library's HMAC."""
+    import duckdb
+
+    key = bytes((7 * i + 3) % 256 for i in range(key_len))
+    refs = ["C-1", "", "é" * 100, "x" * 300, "CLIENTREF-0001-SECRET", "中文-ü-\u0000-end", "a'b\"c"]
+    con = duckdb.connect()
+    try:
+        got = con.execute(
+            f"SELECT {hmac_sql('r')} FROM unnest($refs) WITH ORDINALITY t(r, i) ORDER BY i",
+            {"refs": refs, **hmac_sql_params(key)},
+        ).fetchall()
+    finally:
+        con.close()
+    assert [g[0] for g in got] == [hmac.new(key, r.encode("utf-8"), hashlib.sha256).hexdigest() for r in refs]
+    assert not any(key.hex() in g[0] for g in got)
+    with pytest.raises(ValueError, match="at least"):
+        hmac_sql_params(b"short")
