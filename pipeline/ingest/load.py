@@ -1,10 +1,33 @@
 """Atomic, idempotent load of one delivery into the raw store.
 
-One file = one transaction: store the pseudonyms of new people (surrogate ids),
-delete the replaced events, insert the new ones (with the integer ``employee`` id),
-write quarantine rows and the ``deliveries`` row, commit. A crash before the
-commit leaves the store exactly as it was (DuckDB discards the uncommitted
-transaction on reopen).
+One file = one transaction. The file is never materialised: the staging SELECT of
+:mod:`pipeline.ingest.rules` (typed columns + ``_problems`` mask) is read several
+times, each a streaming, parallel read of the file:
+
+1. count (events: per distinct ``(client_ref, customer_id)``, into a small temp table, with
+   the 64-bit hashes of the valid rows' ``event_id``): rows, bad rows, valid rows, distinct
+   key hashes, customers. Read errors surface here and become refusals, as does a file with
+   a header but no rows. The DISTINCT ``client_ref`` of the valid rows are then
+   pseudonymised and mapped to surrogate ids (new people stored) from that table, without
+   reading the file again;
+2. only when the key hashes show a possible duplicate: the exact count of distinct keys;
+3. load: (events) stored events with the same ``event_id`` are looked up (only if the store
+   holds events: one more pass), then the valid rows joined with their ids are inserted;
+   (headcount) the valid rows replace the stored structure of their (customer, month).
+   With duplicates, rows are numbered in file order (``row_number() OVER ()`` under
+   ``preserve_insertion_order``) and the last occurrence of each key is kept;
+4. only when pass 1 found bad rows: quarantine rows, numbered in file order the same way;
+
+then the ``deliveries`` row (with the file's SHA-256, hashed in a thread beside DuckDB's
+work) and COMMIT. A crash before the commit leaves the store exactly as it was (DuckDB
+discards the uncommitted transaction on reopen).
+
+Because the file is read more than once, it must not change meanwhile: its size and
+mtime are recorded before the first pass and checked again before COMMIT, and the rows
+loaded (accepted + duplicate) must equal the valid rows counted by pass 1 (and the
+quarantine pass must find the bad rows of pass 1). Otherwise the transaction is rolled
+back and the file refused ("the file changed while it was being ingested: deliver it
+again"): nothing stored.
 
 Duplicate / replacement rule (also in docs/data-contract.md):
 
@@ -14,7 +37,7 @@ Duplicate / replacement rule (also in docs/data-contract.md):
   the stored row (last delivery wins) and counts as ``replaced``; if the stored
   row is identical it is left untouched and counts as ``duplicate``;
 * a headcount delivery replaces every stored row of the same customer and
-  ``as_of`` month.
+  ``as_of`` month (last occurrence of a group in the file wins).
 
 Test hook: when ``WELLBEING_TEST_PAUSE_AFTER_STAGE`` is set to a number of
 seconds, the loader prints ``WELLBEING_TEST_PAUSED`` to stderr after inserting
@@ -28,7 +51,7 @@ import hashlib
 import os
 import sys
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -39,13 +62,14 @@ import duckdb
 from privacy.pseudonymise import hmac_sql, hmac_sql_params
 
 from pipeline.ingest.readers import FileRefused, Source, open_source, refusal_for_read_error
-from pipeline.ingest.rules import STAGE_TABLE, StagePlan, plan_stage, quarantine_select
+from pipeline.ingest.rules import StagePlan, numbered, plan_stage, quarantine_select
 
 TEST_PAUSE_ENV = "WELLBEING_TEST_PAUSE_AFTER_STAGE"
 PAUSE_MARKER = "WELLBEING_TEST_PAUSED"
 
+_REFS = "_ingest_refs"  # temp table: (client_ref, customer_id) -> rows, valid rows, hashes of their keys
 _IDS = "_ingest_ids"  # temp table: client_ref -> employee (surrogate id), new or already stored
-_OVERLAP = "_ingest_overlap"
+_OVERLAP = "_ingest_overlap"  # temp table: stored events with an event_id of this delivery
 _EVENT_VALUE_COLUMNS = (
     "customer_id", "employee", "site", "department", "role", "service",
     "occurred_on", "duration_min", "who5_raw", "satisfaction", "topic",
@@ -94,45 +118,130 @@ def ingest_file(con: duckdb.DuckDBPyConnection, path: Path, pseudonym_key: bytes
     pseudonym key (:func:`pipeline.ingest.load_pseudonym_key` checks it).
     """
     path = Path(path)
+    before = _file_state(path)
     source = open_source(con, path)
     plan = plan_stage(source)
+    (order_setting,) = con.execute("SELECT current_setting('preserve_insertion_order')").fetchone()  # type: ignore[misc]
     with ThreadPoolExecutor(max_workers=1) as pool:
+        con.execute("BEGIN TRANSACTION")
         try:
-            try:
-                # File order must survive staging: rowid + 1 is the data row number.
-                con.execute("SET preserve_insertion_order = true")
-                con.execute(plan.sql)
-            except _NOT_THE_FILES_FAULT:
-                raise  # resource problems are not refusals (their messages hold no cell values)
-            except duckdb.Error as exc:
-                raise refusal_for_read_error(path, source.format, exc) from None
-            key = "event_id" if source.kind == "events" else _HEADCOUNT_KEY
-            rows_total, rows_bad, valid, distinct_hashes = con.execute(
-                f"SELECT count(*), count(*) FILTER (WHERE _problems <> 0), count(*) FILTER (WHERE _problems = 0), "
-                f"count(DISTINCT hash({key})) FILTER (WHERE _problems = 0) FROM {STAGE_TABLE}"
-            ).fetchone()  # type: ignore[misc]
-            if rows_total == 0:
-                raise FileRefused(path, "the file has a header but no data rows")
-            # From here on order does not matter; letting DuckDB reorder makes the joins/inserts faster.
-            con.execute("SET preserve_insertion_order = false")
-            digest = pool.submit(_sha256, path)  # hashlib releases the GIL: beside DuckDB's work
-            duplicates = _count_duplicates(con, key, valid, distinct_hashes)
-            return _commit(con, source, plan, rows_total, rows_bad, duplicates, digest, pseudonym_key)
+            report = _passes(con, source, plan, before, pool, pseudonym_key)
+            con.execute("COMMIT")
+            return report
+        except BaseException as exc:
+            con.execute("ROLLBACK")
+            if isinstance(exc, duckdb.Error) and _file_state(path) != before:
+                raise _changed(path) from None  # e.g. a later pass met a truncated file
+            raise
         finally:
-            for table in (STAGE_TABLE, _IDS, _OVERLAP):
+            for table in (_REFS, _IDS, _OVERLAP):
                 con.execute(f"DROP TABLE IF EXISTS temp.{table}")
+            con.execute(f"SET preserve_insertion_order = {bool(order_setting)}")
+
+
+def _file_state(path: Path) -> tuple[int, int]:
+    st = path.stat()
+    return st.st_size, st.st_mtime_ns
+
+
+def _changed(path: Path) -> FileRefused:
+    return FileRefused(path, "the file changed while it was being ingested: deliver it again")
+
+
+def _passes(
+    con: duckdb.DuckDBPyConnection,
+    source: Source,
+    plan: StagePlan,
+    before: tuple[int, int],
+    pool: ThreadPoolExecutor,
+    pseudonym_key: bytes,
+) -> FileReport:
+    """All passes over the file, inside the open transaction; the caller commits."""
+    # Aggregates and joins do not need file order; only the numbered passes do (they switch it on).
+    con.execute("SET preserve_insertion_order = false")
+    key = "event_id" if source.kind == "events" else _HEADCOUNT_KEY
+    try:  # the first pass meets any read error of the file; later passes read the same bytes
+        rows_total, rows_bad, valid, distinct_hashes, customers = _first_pass(con, source, plan, key)
+    except _NOT_THE_FILES_FAULT:
+        raise  # resource problems are not refusals (their messages hold no cell values)
+    except duckdb.Error as exc:
+        raise refusal_for_read_error(source.path, source.format, exc) from None
+    if rows_total == 0:
+        raise FileRefused(source.path, "the file has a header but no data rows")
+    digest = pool.submit(_sha256, source.path)  # hashlib releases the GIL: beside DuckDB's work
+    duplicate = _count_duplicates(con, plan, key, valid, distinct_hashes)
+    now = datetime.now(UTC).replace(tzinfo=None)
+    (delivery_id,) = con.execute("SELECT coalesce(max(delivery_id), 0) + 1 FROM deliveries").fetchone()  # type: ignore[misc]
+    if source.kind == "events":
+        accepted, duplicate, replaced = _load_events(con, plan, delivery_id, now, duplicate, pseudonym_key)
+    else:
+        accepted, replaced = _load_headcount(con, plan, delivery_id, duplicate)
+    _pause_for_tests()
+    if rows_bad:
+        con.execute("SET preserve_insertion_order = true")
+        (quarantined,) = con.execute(
+            "INSERT INTO quarantine SELECT ?, ?, row_number, column_name, reason, ? "
+            f"FROM ({quarantine_select(plan)})",
+            [delivery_id, source.path.name, now],
+        ).fetchone()  # type: ignore[misc]
+        if quarantined < rows_bad:  # every bad row breaks at least one rule
+            raise _changed(source.path)
+    con.execute(
+        "INSERT INTO deliveries VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [delivery_id, source.path.name, digest.result(), source.kind, source.format, rows_total,
+         accepted, rows_bad, duplicate, replaced, now],
+    )  # fmt: skip
+    # The passes saw one and the same file: unchanged on disk, and every valid row of pass 1 loaded or counted.
+    if _file_state(source.path) != before or accepted + duplicate != valid:
+        raise _changed(source.path)
+    return FileReport(
+        path=source.path, kind=source.kind, rows_total=rows_total, accepted=accepted, quarantined=rows_bad,
+        duplicate=duplicate, replaced=replaced, customers=tuple(customers), delivery_id=delivery_id,
+        file_format=source.format,
+    )  # fmt: skip
+
+
+def _first_pass(
+    con: duckdb.DuckDBPyConnection, source: Source, plan: StagePlan, key: str
+) -> tuple[int, int, int, int, list[str]]:
+    """Rows, bad rows, valid rows, distinct 64-bit hashes of the valid rows' keys, customers of valid rows.
+
+    For events the same pass keeps, per distinct (client_ref, customer_id), the row counts and the
+    list of event_id hashes of its valid rows (8 bytes a row, not the rows) in a temp table: the ids
+    are assigned from it, and the hashes counted, without reading the file again.
+    """
+    if source.kind == "events":
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {_REFS} AS SELECT client_ref, customer_id, count(*) AS n, "
+            "count(*) FILTER (WHERE _problems = 0) AS valid, "
+            f"list(hash({key})) FILTER (WHERE _problems = 0) AS key_hashes FROM ({plan.select}) GROUP BY ALL"
+        )
+        rows_total, valid, customers = con.execute(
+            f"SELECT sum(n), sum(valid), list(DISTINCT customer_id) FILTER (WHERE valid > 0) FROM {_REFS}"
+        ).fetchone()  # type: ignore[misc]
+        (distinct_hashes,) = con.execute(
+            f"SELECT count(DISTINCT h) FROM (SELECT unnest(key_hashes) AS h FROM {_REFS})"
+        ).fetchone()  # type: ignore[misc]
+    else:
+        rows_total, valid, distinct_hashes, customers = con.execute(
+            "SELECT count(*), count(*) FILTER (WHERE _problems = 0), "
+            f"count(DISTINCT hash({key})) FILTER (WHERE _problems = 0), "
+            f"list(DISTINCT customer_id) FILTER (WHERE _problems = 0) FROM ({plan.select})"
+        ).fetchone()  # type: ignore[misc]
+    rows_total, valid = int(rows_total or 0), int(valid or 0)
+    return rows_total, rows_total - valid, valid, int(distinct_hashes), sorted(customers or ())
 
 
 def _assign_employee_ids(con: duckdb.DuckDBPyConnection, key: bytes) -> int:
     """Pseudonymise this delivery's client refs, map them to surrogate ids, store the new people.
 
-    Runs inside the file's transaction. The DISTINCT client refs (not rows) of the valid staged
-    rows are hashed inside DuckDB (:func:`privacy.pseudonymise.hmac_sql`); the map client_ref ->
-    id is a temporary table of this connection, dropped after the file, so the client_ref never
-    reaches a stored table. A pseudonym already in ``pseudonyms`` keeps its id (same client_ref,
-    same HMAC, same id in every delivery); new ones get ``max + 1, ...`` in pseudonym order,
-    which is keyed-random, so the id carries nothing of the client_ref. Returns the number of
-    new people.
+    Runs inside the file's transaction, without reading the file again: the DISTINCT client refs
+    (not rows) of the valid rows, collected by the first pass, are hashed inside DuckDB
+    (:func:`privacy.pseudonymise.hmac_sql`); the map client_ref -> id is a temporary table of this
+    connection, dropped after the file, so the client_ref never reaches a stored table. A pseudonym
+    already in ``pseudonyms`` keeps its id (same client_ref, same HMAC, same id in every delivery);
+    new ones get ``max + 1, ...`` in pseudonym order, which is keyed-random, so the id carries
+    nothing of the client_ref. Returns the number of new people.
     """
     (base,) = con.execute("SELECT coalesce(max(employee), 0) FROM pseudonyms").fetchone()  # type: ignore[misc]
     con.execute(
@@ -141,7 +250,7 @@ def _assign_employee_ids(con: duckdb.DuckDBPyConnection, key: bytes) -> int:
         "coalesce(known, $base + row_number() OVER (PARTITION BY known IS NULL ORDER BY pseudonym)) AS employee "
         f"FROM (SELECT r.client_ref, r.pseudonym, p.employee AS known "
         f"FROM (SELECT client_ref, {hmac_sql('client_ref')} AS pseudonym "
-        f"FROM (SELECT DISTINCT client_ref FROM {STAGE_TABLE} WHERE _problems = 0)) r "
+        f"FROM (SELECT DISTINCT client_ref FROM {_REFS} WHERE valid > 0)) r "
         "LEFT JOIN pseudonyms p ON p.pseudonym = r.pseudonym)",
         {"base": base, **hmac_sql_params(key)},
     )
@@ -151,80 +260,49 @@ def _assign_employee_ids(con: duckdb.DuckDBPyConnection, key: bytes) -> int:
     return int(new)
 
 
-def _count_duplicates(con: duckdb.DuckDBPyConnection, key: str, valid: int, distinct_hashes: int) -> int:
-    """Valid staged rows minus distinct keys: the earlier occurrences that the last one supersedes.
+def _count_duplicates(
+    con: duckdb.DuckDBPyConnection, plan: StagePlan, key: str, valid: int, distinct_hashes: int
+) -> int:
+    """Valid rows minus distinct keys: the earlier occurrences that the last one supersedes.
 
-    Exact, with a cheap first pass (``distinct_hashes``, counted with the rows): distinct
-    64-bit hashes of the key are at most the distinct keys, which are at most the rows, so
-    equal counts prove there is no duplicate (the usual case) without aggregating millions of
-    strings. Otherwise the keys themselves are counted.
+    Exact, with a cheap first look (``distinct_hashes``, from the first pass): distinct 64-bit
+    hashes of the key are at most the distinct keys, which are at most the rows, so equal counts
+    prove there is no duplicate (the usual case) without aggregating millions of strings.
+    Otherwise the keys themselves are counted, in a pass over the file of its own.
     """
     if distinct_hashes == valid:
         return 0
     (distinct,) = con.execute(
-        f"SELECT count(DISTINCT ({key})) FROM {STAGE_TABLE} WHERE _problems = 0"
+        f"SELECT count(DISTINCT ({key})) FROM ({plan.select}) WHERE _problems = 0"
     ).fetchone()  # type: ignore[misc]
     return int(valid - distinct)
 
 
-def _commit(
-    con: duckdb.DuckDBPyConnection,
-    source: Source,
-    plan: StagePlan,
-    rows_total: int,
-    rows_bad: int,
-    duplicate: int,
-    digest: Future[str],
-    pseudonym_key: bytes,
-) -> FileReport:
-    now = datetime.now(UTC).replace(tzinfo=None)
-    con.execute("BEGIN TRANSACTION")
-    try:
-        (delivery_id,) = con.execute("SELECT coalesce(max(delivery_id), 0) + 1 FROM deliveries").fetchone()  # type: ignore[misc]
-        if source.kind == "events":
-            accepted, duplicate, replaced = _load_events(con, delivery_id, now, duplicate, pseudonym_key)
-        else:
-            accepted, replaced = _load_headcount(con, delivery_id)
-        _pause_for_tests()
-        con.execute(
-            f"INSERT INTO quarantine SELECT ?, ?, row_number, column_name, reason, ? FROM ({quarantine_select(plan)})",
-            [delivery_id, source.path.name, now],
-        )
-        con.execute(
-            "INSERT INTO deliveries VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [delivery_id, source.path.name, digest.result(), source.kind, source.format, rows_total,
-             accepted, rows_bad, duplicate, replaced, now],
-        )  # fmt: skip
-        customers = tuple(
-            r[0]
-            for r in con.execute(
-                f"SELECT DISTINCT customer_id FROM {STAGE_TABLE} WHERE _problems = 0 ORDER BY 1"
-            ).fetchall()
-        )
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
-    return FileReport(
-        path=source.path, kind=source.kind, rows_total=rows_total, accepted=accepted, quarantined=rows_bad,
-        duplicate=duplicate, replaced=replaced, customers=customers, delivery_id=delivery_id,
-        file_format=source.format,
-    )  # fmt: skip
+def _valid_rows(con: duckdb.DuckDBPyConnection, plan: StagePlan, key: str, duplicate: int) -> str:
+    """Relation of the valid rows, reduced to the last occurrence of each ``key`` when there are duplicates.
+
+    With duplicates the rows are numbered in file order (:func:`pipeline.ingest.rules.numbered`),
+    which needs ``preserve_insertion_order``; it is switched on here for the rest of the file.
+    """
+    if not duplicate:
+        return f"SELECT * FROM ({plan.select}) WHERE _problems = 0"
+    con.execute("SET preserve_insertion_order = true")
+    return (
+        f"SELECT * EXCLUDE (_row) FROM ({numbered(plan)}) WHERE _problems = 0 "
+        f"QUALIFY _row = max(_row) OVER (PARTITION BY {key})"
+    )
 
 
 def _load_events(
-    con: duckdb.DuckDBPyConnection, delivery_id: int, now: datetime, duplicate: int, pseudonym_key: bytes
-) -> tuple[int, int, int]:
+    con: duckdb.DuckDBPyConnection, plan: StagePlan, delivery_id: int, now: datetime, duplicate: int,
+    pseudonym_key: bytes,
+) -> tuple[int, int, int]:  # fmt: skip
+    """Replace / add the valid events (the last occurrence of each event_id), joined with their ids."""
     _assign_employee_ids(con, pseudonym_key)
-    last_only = (
-        f" AND s.rowid IN (SELECT max(rowid) FROM {STAGE_TABLE} WHERE _problems = 0 GROUP BY event_id)"
-        if duplicate
-        else ""
-    )
     new_rows = (
         "SELECT s.event_id, s.customer_id, i.employee, s.site, s.department, s.role, s.service, s.occurred_on, "
         "s.duration_min, s.who5_raw, s.satisfaction, s.topic "
-        f"FROM {STAGE_TABLE} s JOIN {_IDS} i ON i.client_ref = s.client_ref WHERE s._problems = 0{last_only}"
+        f"FROM ({_valid_rows(con, plan, 'event_id', duplicate)}) s JOIN {_IDS} i ON i.client_ref = s.client_ref"
     )
     replaced = 0
     skip = ""
@@ -249,17 +327,18 @@ def _load_events(
     return int(accepted), int(duplicate), int(replaced)
 
 
-def _load_headcount(con: duckdb.DuckDBPyConnection, delivery_id: int) -> tuple[int, int]:
+def _load_headcount(
+    con: duckdb.DuckDBPyConnection, plan: StagePlan, delivery_id: int, duplicate: int
+) -> tuple[int, int]:
     """Replace the customer's structure for every (customer, as_of month) in the delivery."""
     (replaced,) = con.execute(
         "DELETE FROM headcount h USING "
-        f"(SELECT DISTINCT customer_id, as_of FROM {STAGE_TABLE} WHERE _problems = 0) n "
+        f"(SELECT DISTINCT customer_id, as_of FROM ({plan.select}) WHERE _problems = 0) n "
         "WHERE h.customer_id = n.customer_id AND h.as_of = n.as_of"
     ).fetchone()  # type: ignore[misc]
     cols = ", ".join(_HEADCOUNT_COLUMNS)
     (accepted,) = con.execute(
-        f"INSERT INTO headcount SELECT {cols}, ? FROM {STAGE_TABLE} WHERE _problems = 0 AND rowid IN "
-        f"(SELECT max(rowid) FROM {STAGE_TABLE} WHERE _problems = 0 GROUP BY {_HEADCOUNT_KEY})",
+        f"INSERT INTO headcount SELECT {cols}, ? FROM ({_valid_rows(con, plan, _HEADCOUNT_KEY, duplicate)})",
         [delivery_id],
     ).fetchone()  # type: ignore[misc]
     return int(accepted), int(replaced)

@@ -1,8 +1,10 @@
 """Row-level rules of the data contract, as one DuckDB set operation.
 
-Every rule is a SQL condition. The staging query evaluates all of them in one pass
-over the file and keeps a bit mask ``_problems`` per row (0 = valid). Quarantine
-rows are produced from the mask and the rule list: (row number, column, reason).
+Every rule is a SQL condition. The staging SELECT (:attr:`StagePlan.select`) reads
+the file and yields the typed contract columns plus a bit mask ``_problems`` per
+row (0 = valid); it is never materialised: the loader reads it several times, each
+a streaming, parallel read of the file. Quarantine rows are produced from the mask
+and the rule list: (row number, column, reason).
 
 Privacy reason: a reason names the column and the rule ("who5_raw out of range
 0-25"), never the offending value, so the quarantine table holds no cell content.
@@ -16,7 +18,6 @@ from privacy.contract import EVENT_COLUMNS, HEADCOUNT_COLUMNS, Column
 
 from pipeline.ingest.readers import FileRefused, Source, sql_string
 
-STAGE_TABLE = "_ingest_stage"
 MAX_TEXT_BYTES = 200  # longer identifiers/labels are free text, not contract values
 
 _INT_TYPES = {
@@ -46,9 +47,16 @@ class Rule:
 
 @dataclass(frozen=True)
 class StagePlan:
-    """The staging statement for one source and the rules encoded in its ``_problems`` mask."""
+    """The staging SELECT for one source and the rules encoded in its ``_problems`` mask.
 
-    sql: str
+    ``select`` is a relation usable in FROM (parenthesised): the typed final columns and
+    ``_problems``, one row per data row of the file. :func:`numbered` adds ``_row``, the 1-based
+    data row number (header excluded), counted in file order: run it only under
+    ``SET preserve_insertion_order = true`` (DuckDB then streams ``row_number() OVER ()``
+    over the reader in file order, also when it reads in parallel; a test guards it).
+    """
+
+    select: str
     rules: tuple[Rule, ...]
     columns: tuple[str, ...]
 
@@ -79,7 +87,7 @@ def _q(name: str) -> str:
 
 
 def plan_stage(source: Source) -> StagePlan:
-    """Build the one-pass staging query (typed columns + problem mask) for ``source``."""
+    """Build the staging SELECT (typed columns + problem mask) for ``source``."""
     columns = EVENT_COLUMNS if source.kind == "events" else HEADCOUNT_COLUMNS
     raw_exprs: list[str] = []
     typed_exprs: list[str] = []
@@ -117,13 +125,25 @@ def plan_stage(source: Source) -> StagePlan:
 
     rules = tuple(Rule(1 << i, c, reason, cond) for i, (c, reason, cond) in enumerate(pending))
     mask = " + ".join(f"(CASE WHEN {rule.condition} THEN {rule.bit} ELSE 0 END)" for rule in rules) or "0"
-    sql = (
-        f"CREATE OR REPLACE TEMP TABLE {STAGE_TABLE} AS SELECT {', '.join(final_exprs)}, "
-        f"CAST({mask} AS BIGINT) AS _problems FROM ("
+    select = (
+        f"SELECT {', '.join(final_exprs)}, CAST({mask} AS BIGINT) AS _problems FROM ("
         f"SELECT *, {', '.join(typed_exprs)} FROM ("
         f"SELECT {', '.join(raw_exprs)} FROM {source.relation}))"
     )
-    return StagePlan(sql=sql, rules=rules, columns=tuple(c.name for c in columns))
+    return StagePlan(select=select, rules=rules, columns=tuple(c.name for c in columns))
+
+
+def numbered(plan: StagePlan) -> str:
+    """``plan.select`` plus ``_row``, the 1-based data row number in file order.
+
+    Needs ``SET preserve_insertion_order = true``: ``row_number() OVER ()`` directly over the
+    reader is then a streaming window fed in file order. A filter on the result stays above
+    the window (DuckDB does not push filters through it), so ``_row`` counts every data row.
+    The staging SELECT must stay pure projection for this: no joins below the window, and no
+    ``x IN (long list)``, which DuckDB turns into a join that loses file order; hence
+    ``list_contains``. Tests on multi-MB CSV and Parquet files guard it.
+    """
+    return f"SELECT *, row_number() OVER () AS _row FROM ({plan.select})"
 
 
 def _typed(
@@ -186,17 +206,16 @@ def _typed(
 
 
 def quarantine_select(plan: StagePlan) -> str:
-    """SELECT of (row_number, column_name, reason) for every broken rule of every bad staged row.
+    """SELECT of (row_number, column_name, reason) for every broken rule of every bad row.
 
-    The staged table keeps file order (DuckDB preserves insertion order), so
-    ``rowid + 1`` is the 1-based data row number (header excluded). This holds
-    only while the staging plan is pure projection (BATCH_CREATE_TABLE_AS over the
-    reader): no joins, and no ``x IN (long list)`` which DuckDB turns into a join
-    that loses file order; hence ``list_contains``. A test guards it.
+    A pass of its own over the file (the loader runs it only when the counting pass found
+    bad rows), under ``preserve_insertion_order = true``: rows are numbered in file order by
+    :func:`numbered` before the bad ones are kept, so ``row_number`` is the 1-based data row
+    number (header excluded). Mask bits are joined to the rule list for the reasons.
     """
     values = ", ".join(f"({r.bit}, {sql_string(r.column)}, {sql_string(r.reason)})" for r in plan.rules)
     return (
-        f"SELECT s.rowid + 1 AS row_number, q.column_name, q.reason FROM {STAGE_TABLE} s "
+        f"SELECT s._row AS row_number, q.column_name, q.reason FROM ({numbered(plan)}) s "
         f"JOIN (VALUES {values}) q(bit, column_name, reason) ON (s._problems & q.bit) <> 0 "
         "WHERE s._problems <> 0"
     )

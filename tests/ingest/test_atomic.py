@@ -79,5 +79,6 @@ def test_error_inside_transaction_rolls_back(settings: Settings, drop: Path, fai
 
     with raw_connection(settings) as con, pytest.raises(RuntimeError, match="simulated crash"):
         rows = [event(i, client_ref=f"NEW-{i}") for i in range(3, 13)]  # new people: pseudonyms inserted first
+        rows.append(event(99, who5_raw="99"))  # a bad row: the quarantine insert runs only when there is one
         load.ingest_file(Failing(con), write_csv(drop / "b.csv", rows), load_pseudonym_key(settings, con))  # type: ignore[arg-type]
     assert store_snapshot(settings) == before
