@@ -100,8 +100,8 @@ def child_one(home: str, customer: str, period: str) -> dict[str, object]:
     from pipeline.raw_store import raw_connection
 
     settings = Settings.from_env(home)
-    # process start-up, not per release: importing opendp.prelude (~2 s: it pulls scikit-learn and
-    # scipy) happens lazily on the first draw. Measured separately as "cold".
+    # process start-up, not per release: OpenDP is imported lazily on the first draw (its modules
+    # only, not opendp.prelude, which would pull scikit-learn). Measured separately as "cold".
     t_cold = time.perf_counter()
     with raw_connection(settings, read_only=True) as con:
         draw_release(con, customer, period, DEFAULT_POLICY)  # nothing stored, nothing spent
