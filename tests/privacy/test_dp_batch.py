@@ -171,3 +171,17 @@ def test_measure_batch_refuses_plans_it_cannot_account_like_single_releases():
            if s.part == "usage" else s for s in sa]
     with pytest.raises(ValueError, match="draw it on its own"):
         measure_batch({"tiny": fa, "tiny2": fa}, {"tiny": few, "tiny2": few}, DEFAULT_POLICY, budget)
+
+
+def test_draw_releases_prepares_on_cursors_and_restores_the_thread_setting():
+    con = make_tiny()
+    _add_customer(con, "tiny2")
+    _add_customer(con, "tiny3")
+    con.execute("SET threads = 3")
+    out = draw_releases(con, [("tiny3", PERIOD), ("tiny", PERIOD), ("tiny2", PERIOD)], DEFAULT_POLICY)
+    assert [r.customer_id for r in out] == ["tiny3", "tiny", "tiny2"]  # the order of the requests
+    assert con.execute("SELECT current_setting('threads')").fetchone()[0] == 3
+    # each customer's draw has its own public structure (prepared on whichever cursor)
+    for r in out:
+        assert (r.public_headcount["customer_id"] == r.customer_id).all()
+        assert r.cells.filter((pl.col("dimension") == "total") & (pl.col("metric") == "engaged_employees")).height == 1
