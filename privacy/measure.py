@@ -343,6 +343,9 @@ def _measure(
     specs = specs_by[next(iter(specs_by))]  # the same queries and scales for every customer (checked)
     coded = _code(frames, specs_by, batched)
     del frames
+    if max(coded.people.height, coded.usage.height) > MAX_LENGTH:
+        # the margins below claim at most MAX_LENGTH rows (OpenDP's overflow reasoning rests on it)
+        raise ValueError(f"more than {MAX_LENGTH:,} reduced rows in one measurement; draw fewer customers at a time")
     budget_key = "rho" if policy.accounting == "zcdp" else "epsilon"
     planned = sum(s.budget for s in specs)
     if abs(planned - total_budget) > MAP_TOLERANCE * total_budget:

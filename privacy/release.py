@@ -183,7 +183,6 @@ def draw_releases(
     Faster than one :func:`draw_release` per request because the per-measurement work (OpenDP
     compositor, plan checks, the threshold statement) is paid once per batch.
     """
-    from privacy.measure import measure_batch
 
     if max_batch < 1:
         raise ValueError(f"max_batch must be at least 1 (got {max_batch})")
@@ -204,32 +203,38 @@ def draw_releases(
             batchable = [p for p in preps if _batchable(p)]
             if len(batchable) < 2:
                 batchable = []
-            for prep in preps:
-                if not any(prep is b for b in batchable):
-                    drawn[(prep.customer_id, label)] = _draw_one(prep, policy)
-            if not batchable:
-                continue
-            measured = measure_batch(
-                {p.customer_id: p.frame for p in batchable},
-                {p.customer_id: p.specs for p in batchable},
-                policy,
-                batchable[0].total_budget,
-            )
-            for prep in batchable:
-                prep.frame = None  # individual rows go no further than the measurement
-            cells = apply_thresholds_batch(
-                measured.noisy,
-                pl.concat([p.structure.public_headcount for p in batchable]),
-                period=label,
-                k=policy.k,
-                k_scores=policy.k_scores,
-                z=policy.z,
-            )
-            by_customer = cells.partition_by("customer_id", as_dict=True, maintain_order=True)
-            for prep in batchable:
-                part = by_customer.get((prep.customer_id,))
-                drawn[(prep.customer_id, label)] = _drawn(prep, part if part is not None else cells.clear())
+            alone = [p for p in preps if not any(p is b for b in batchable)]
+            if batchable:
+                _draw_batch(batchable, label, policy, drawn)
+            for prep in alone:  # after the batch: a failing batch leaves nothing drawn
+                drawn[(prep.customer_id, label)] = _draw_one(prep, policy)
     return [drawn[pair] for pair in normalised]
+
+
+def _draw_batch(batchable: list[_Prepared], label: str, policy: ReleasePolicy, drawn: dict) -> None:
+    """One OpenDP measurement for the customers of ``batchable`` (same period); results into ``drawn``."""
+    from privacy.measure import measure_batch
+
+    measured = measure_batch(
+        {p.customer_id: p.frame for p in batchable},
+        {p.customer_id: p.specs for p in batchable},
+        policy,
+        batchable[0].total_budget,
+    )
+    for prep in batchable:
+        prep.frame = None  # individual rows go no further than the measurement
+    cells = apply_thresholds_batch(
+        measured.noisy,
+        pl.concat([p.structure.public_headcount for p in batchable]),
+        period=label,
+        k=policy.k,
+        k_scores=policy.k_scores,
+        z=policy.z,
+    )
+    by_customer = cells.partition_by("customer_id", as_dict=True, maintain_order=True)
+    for prep in batchable:
+        part = by_customer.get((prep.customer_id,))
+        drawn[(prep.customer_id, label)] = _drawn(prep, part if part is not None else cells.clear())
 
 
 def _batchable(prep: _Prepared) -> bool:

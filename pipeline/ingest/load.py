@@ -22,10 +22,10 @@ then the ``deliveries`` row (with the file's SHA-256, hashed in a thread beside 
 work) and COMMIT. A crash before the commit leaves the store exactly as it was (DuckDB
 discards the uncommitted transaction on reopen).
 
-Because the file is read more than once, it must not change meanwhile: its size and
-mtime are recorded before the first pass and checked again before COMMIT, and the rows
+Because the file is read more than once, it must not change meanwhile: its size, mtime,
+inode and ctime are recorded before the first pass and checked again before COMMIT, and the rows
 loaded (accepted + duplicate) must equal the valid rows counted by pass 1 (and the
-quarantine pass must find the bad rows of pass 1). Otherwise the transaction is rolled
+quarantine pass must find exactly the bad rows of pass 1). Otherwise the transaction is rolled
 back and the file refused ("the file changed while it was being ingested: deliver it
 again"): nothing stored.
 
@@ -132,6 +132,12 @@ def ingest_file(con: duckdb.DuckDBPyConnection, path: Path, pseudonym_key: bytes
             con.execute("ROLLBACK")
             if isinstance(exc, duckdb.Error) and _file_state(path) != before:
                 raise _changed(path) from None  # e.g. a later pass met a truncated file
+            if isinstance(exc, duckdb.Error) and not isinstance(exc, _NOT_THE_FILES_FAULT):
+                # A DuckDB message can quote a line of the file or a key value: never pass it on.
+                raise FileRefused(
+                    path, f"could not be loaded ({type(exc).__name__} in a later pass): "
+                    "deliver it again, and report it if it happens again"
+                ) from None
             raise
         finally:
             for table in (_REFS, _IDS, _OVERLAP):
@@ -139,9 +145,10 @@ def ingest_file(con: duckdb.DuckDBPyConnection, path: Path, pseudonym_key: bytes
             con.execute(f"SET preserve_insertion_order = {bool(order_setting)}")
 
 
-def _file_state(path: Path) -> tuple[int, int]:
+def _file_state(path: Path) -> tuple[int, int, int, int]:
+    """Size, mtime, inode and ctime: a rewrite or a rename-over changes at least one (ctime cannot be set back)."""
     st = path.stat()
-    return st.st_size, st.st_mtime_ns
+    return st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns
 
 
 def _changed(path: Path) -> FileRefused:
@@ -179,12 +186,15 @@ def _passes(
     _pause_for_tests()
     if rows_bad:
         con.execute("SET preserve_insertion_order = true")
-        (quarantined,) = con.execute(
+        con.execute(
             "INSERT INTO quarantine SELECT ?, ?, row_number, column_name, reason, ? "
             f"FROM ({quarantine_select(plan)})",
             [delivery_id, source.path.name, now],
+        )
+        (bad_rows,) = con.execute(
+            "SELECT count(DISTINCT row_number) FROM quarantine WHERE delivery_id = ?", [delivery_id]
         ).fetchone()  # type: ignore[misc]
-        if quarantined < rows_bad:  # every bad row breaks at least one rule
+        if bad_rows != rows_bad:  # the bad rows of this pass are exactly those of pass 1
             raise _changed(source.path)
     con.execute(
         "INSERT INTO deliveries VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -324,6 +334,12 @@ def _load_events(
     (accepted,) = con.execute(
         f"INSERT INTO events SELECT n.*, ?, ? FROM ({new_rows}) n{skip}", [delivery_id, now]
     ).fetchone()  # type: ignore[misc]
+    if duplicate:  # a person seen only in superseded copies has no event: keep no pseudonym for them
+        con.execute(
+            f"DELETE FROM pseudonyms WHERE employee IN (SELECT employee FROM {_IDS} WHERE new) "
+            "AND employee NOT IN (SELECT employee FROM events WHERE delivery_id = ?)",
+            [delivery_id],
+        )
     return int(accepted), int(duplicate), int(replaced)
 
 

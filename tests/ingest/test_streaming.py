@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import duckdb
 import polars as pl
 import pytest
 from ingest_helpers import event, events, query, store_snapshot, write_csv
@@ -139,3 +140,31 @@ def test_stored_event_repeated_in_file_last_occurrence_decides(settings: Setting
     assert query(settings, "SELECT * FROM events WHERE event_id <> 'EVT-000007' ORDER BY event_id") == before
     assert query(settings, "SELECT count(*) FROM pseudonyms") == [(4,)]  # 3 people of a.csv + NEW-PERSON, once
     assert query(settings, "SELECT count(*), max(delivery_id) FROM deliveries") == [(2, 2)]
+
+
+def test_an_error_in_a_later_pass_is_refused_without_the_database_message(
+    settings: Settings, drop: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DuckDB messages can quote a line of the file or a key: a later pass's error never passes one on."""
+    ingest_files(settings, [write_csv(drop / "a.csv", events(5))])
+    before = store_snapshot(settings)
+
+    def failing(*args):  # noqa: ANN002, ANN202
+        raise duckdb.ConstraintException('Duplicate key "client_ref: CLIENTREF-0003-SECRET" violates a constraint')
+
+    monkeypatch.setattr(load, "_assign_employee_ids", failing)
+    reports, refused = ingest_files(settings, [write_csv(drop / "b.csv", events(9, start=20))])
+    assert reports == [] and len(refused) == 1
+    text = str(refused[0])
+    assert text.startswith("b.csv: refused, nothing stored: could not be loaded (ConstraintException")
+    assert "SECRET" not in text and "CLIENTREF" not in text
+    assert store_snapshot(settings) == before
+
+
+def test_a_person_seen_only_in_superseded_copies_gets_no_pseudonym(settings: Settings, drop: Path) -> None:
+    """Last occurrence wins; a client whose only row was superseded leaves no pseudonym behind."""
+    rows = [event(1, client_ref="ONLY-IN-THE-FIRST-COPY"), event(2), event(1, client_ref="KEPT-CLIENT")]
+    (report,), refused = ingest_files(settings, [write_csv(drop / "d.csv", rows)])
+    assert not refused and (report.accepted, report.duplicate) == (2, 1)
+    assert query(settings, "SELECT count(*) FROM pseudonyms") == [(2,)]
+    assert query(settings, "SELECT count(*) FROM pseudonyms WHERE employee NOT IN (SELECT employee FROM events)") == [(0,)]

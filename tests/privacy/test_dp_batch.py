@@ -185,3 +185,14 @@ def test_draw_releases_prepares_on_cursors_and_restores_the_thread_setting():
     for r in out:
         assert (r.public_headcount["customer_id"] == r.customer_id).all()
         assert r.cells.filter((pl.col("dimension") == "total") & (pl.col("metric") == "engaged_employees")).height == 1
+
+
+def test_a_measurement_beyond_the_public_row_bound_is_refused(monkeypatch):
+    """The margins claim at most MAX_LENGTH rows (OpenDP's overflow reasoning): more is refused, nothing drawn."""
+    from privacy import measure as measure_mod
+
+    con = make_tiny()
+    frame, specs, budget = _prepare(con, "tiny")
+    monkeypatch.setattr(measure_mod, "MAX_LENGTH", 10)
+    with pytest.raises(ValueError, match="reduced rows in one measurement"):
+        measure(frame, specs, DEFAULT_POLICY, budget)
