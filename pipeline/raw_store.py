@@ -41,7 +41,7 @@ CREATE TABLE IF NOT EXISTS deliveries (
 );
 -- One row per pseudonymised person. The provider's client_ref is never stored: only its keyed
 -- HMAC (privacy.pseudonymise, key separate from the database key). ``employee`` is a surrogate id
--- assigned at ingest (max + 1, ..., in pseudonym order, so it carries nothing of the client_ref);
+-- assigned at ingest (highest id ever given + 1, ..., in pseudonym order, so it carries nothing of the client_ref);
 -- a later delivery of the same client_ref gives the same HMAC and so the same id. Rows no event
 -- references any more are deleted by retention (pipeline.retention).
 -- ``pseudonym`` is unique by construction (ingest inserts only pseudonyms not yet stored, one per

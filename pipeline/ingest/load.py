@@ -69,6 +69,7 @@ PAUSE_MARKER = "WELLBEING_TEST_PAUSED"
 
 _REFS = "_ingest_refs"  # temp table: (client_ref, customer_id) -> rows, valid rows, hashes of their keys
 _IDS = "_ingest_ids"  # temp table: client_ref -> employee (surrogate id), new or already stored
+_ID_HIGH_WATER = "employee_id_high_water"  # store_meta key: the highest surrogate id ever given
 _OVERLAP = "_ingest_overlap"  # temp table: stored events with an event_id of this delivery
 _EVENT_VALUE_COLUMNS = (
     "customer_id", "employee", "site", "department", "role", "service",
@@ -251,9 +252,13 @@ def _assign_employee_ids(con: duckdb.DuckDBPyConnection, key: bytes) -> int:
     connection, dropped after the file, so the client_ref never reaches a stored table. A pseudonym
     already in ``pseudonyms`` keeps its id (same client_ref, same HMAC, same id in every delivery);
     new ones get ``max + 1, ...`` in pseudonym order, which is keyed-random, so the id carries
-    nothing of the client_ref. Returns the number of new people.
+    nothing of the client_ref. ``max`` is the highest id ever given (``store_meta``), so an id
+    freed by retention is never given to another person. Returns the number of new people.
     """
-    (base,) = con.execute("SELECT coalesce(max(employee), 0) FROM pseudonyms").fetchone()  # type: ignore[misc]
+    (base,) = con.execute(
+        "SELECT greatest((SELECT coalesce(max(employee), 0) FROM pseudonyms), "
+        f"(SELECT coalesce(max(value::BIGINT), 0) FROM store_meta WHERE key = '{_ID_HIGH_WATER}'))"
+    ).fetchone()  # type: ignore[misc]
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE {_IDS} AS "
         "SELECT client_ref, pseudonym, known IS NULL AS new, "
@@ -267,6 +272,8 @@ def _assign_employee_ids(con: duckdb.DuckDBPyConnection, key: bytes) -> int:
     (new,) = con.execute(
         f"INSERT INTO pseudonyms SELECT employee, pseudonym FROM {_IDS} WHERE new"
     ).fetchone()  # type: ignore[misc]
+    if new:
+        con.execute("INSERT OR REPLACE INTO store_meta VALUES (?, ?)", [_ID_HIGH_WATER, str(int(base) + int(new))])
     return int(new)
 
 

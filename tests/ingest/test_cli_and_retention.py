@@ -77,6 +77,16 @@ def test_purge_deletes_pseudonyms_no_event_refers_to(settings: Settings, drop: P
     assert purge_older_than(settings, 24, today=date(2025, 6, 15)).pseudonyms_deleted == 0
 
 
+def test_an_id_freed_by_retention_is_never_given_to_another_person(settings: Settings, drop: Path) -> None:
+    rows = [event(1, client_ref="OLD-A", occurred_on="2023-01-10"), event(2, client_ref="OLD-B", occurred_on="2023-02-10")]
+    ingest_files(settings, [write_csv(drop / "f.csv", rows)])
+    old_ids = {r[0] for r in query(settings, "SELECT employee FROM pseudonyms")}
+    assert purge_older_than(settings, 24, today=date(2025, 6, 15)).pseudonyms_deleted == 2
+    ingest_files(settings, [write_csv(drop / "g.csv", [event(3, client_ref="NEW-C", occurred_on="2025-06-01")])])
+    (new_id,) = query(settings, "SELECT employee FROM pseudonyms")[0]
+    assert new_id == max(old_ids) + 1  # not 1 again, although no stored row holds a higher id
+
+
 def test_purge_deletes_old_archived_landing_files(settings: Settings) -> None:
     settings.ensure_dirs()
     old = settings.archive_dir / "old.csv"
