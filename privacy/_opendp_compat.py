@@ -56,23 +56,22 @@ def truncate_groups_arg(groups: int) -> int:
     return groups + 1
 
 
-def truncate_cells(query: Any, identifier: str, cell: str, groups: int, columns: Iterable[str]) -> Any:
+def truncate_cells(query: Any, identifier: str, cell: str, groups: int) -> Any:
     """Truncate a query to ``groups`` cells per identifier and one row per (identifier, cell).
 
     Same contribution bounds as ``.truncate_per_group(1, by=[cell]).truncate_num_groups(groups
     + 1, by=[cell], keep="first")`` (the +1 is the off-by-one above: ``rank < groups + 1``
     keeps ``groups`` cells and OpenDP accounts ``groups + 1``): the per-group bound comes from
     the group-by truncation (OpenDP requires it to be the last truncation and its keys to cover
-    the filter truncation's ``by``), so each (employee, cell) contributes one row whose
-    ``columns`` are the sums of that employee's rows in the cell (clipped again by ``dp.sum``).
-    The reduction already emits one row per (employee, cell), so the values are unchanged.
+    the filter truncation's ``by``), so each (employee, cell) contributes one row (the query
+    counts rows only). The reduction already emits one row per (employee, cell).
     """
     import polars as pl
 
     return (
         query.filter(pl.col(cell).rank("dense").over(identifier) < truncate_groups_arg(groups))
         .group_by(identifier, cell)
-        .agg(*[pl.col(c).sum() for c in columns])
+        .agg()
     )
 
 

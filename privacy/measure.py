@@ -380,7 +380,7 @@ def _measure(
             truncated = compat.one_row_per_identifier(base, "employee", group, columns)
         else:
             group = CELL
-            truncated = compat.truncate_cells(base, "employee", CELL, spec.groups, [])
+            truncated = compat.truncate_cells(base, "employee", CELL, spec.groups)
         exprs = [
             dp.len(signed=True, scale=a.scale).alias(a.name) if a.column is None
             else pl.col(a.column).dp.sum((0, a.bound), scale=a.scale).alias(a.name)

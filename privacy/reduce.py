@@ -226,9 +226,3 @@ def split_reduced(raw: pl.DataFrame) -> Reduced:
     ).rename({"part": "dimension"})
     return Reduced(people, usage)
 
-
-def empty_reduced() -> Reduced:
-    return Reduced(
-        pl.DataFrame(schema={"employee": pl.String(), **PEOPLE_SCHEMA}),
-        pl.DataFrame(schema={"employee": pl.String(), **USAGE_SCHEMA}),
-    )
