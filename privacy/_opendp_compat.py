@@ -4,22 +4,15 @@ Imported only by :mod:`privacy.measure`; every function here takes OpenDP object
 Each workaround names the upstream behaviour it covers; remove it when the pin moves and the
 tests in ``tests/privacy`` still pass.
 
-* ``truncate_num_groups(k)`` keeps k−1 groups (dense rank starts at 1, filter is ``rank < k``):
-  we pass ``G + 1`` to keep ``G`` (only the usage query needs a groups bound; the people
-  queries truncate to one row per employee with :func:`one_row_per_identifier`). OpenDP then accounts ``min(G + 1, number of keys)`` cells
-  per employee (an over-estimate: privacy-safe, costs √((G+1)/G) in Gaussian noise).
-  :func:`accounted_groups` states this, and :func:`privacy.measure` asserts OpenDP's privacy
-  map equals the hand-computed loss, so a change of either behaviour fails loudly.
-* ``keep="sample"`` (the default) crashes on polars 1.36.1: use ``keep="first"``.
-* Speed: ``truncate_per_group`` is a window ``int_range(len).over(id, *by) < k`` and
-  ``truncate_num_groups`` ranks ``pl.struct(*by)``; in polars 1.36 both windows cost about
-  0.7 µs per row each (≈ 20 ms per query on 3,000 employees). :func:`truncate_cells` writes the
-  two truncations in the other forms OpenDP's plan matcher
-  (``make_stable_lazyframe/truncate/matching``) accepts, with the same bounds: a dense rank of
-  the bare cell column over the identifier (``num_groups``), then a group-by on
-  (identifier, cell) as the last truncation (``per_group = 1``), which aggregates each
-  employee's rows of a cell and is ~15× cheaper than a window. The bounds OpenDP derives are
-  unchanged, and :mod:`privacy.measure` still asserts its privacy map equals ours.
+* ``truncate_num_groups(k)`` keeps k−1 groups (dense rank starts at 1, filter is ``rank < k``)
+  but OpenDP accounts k, and its default ``keep="sample"`` crashes on polars 1.36.1. Neither
+  is used: the usage query bounds the cells per employee by its *rows* instead
+  (:func:`truncate_cells`: ``int_range(len).over(employee) < G``, which OpenDP reads as at most
+  G rows per employee, exactly, hence at most G cells) and the people queries truncate to one
+  row per employee (:func:`one_row_per_identifier`). OpenDP then accounts
+  ``min(G, number of keys)`` cells per employee (:func:`accounted_groups`), and
+  :mod:`privacy.measure` asserts its privacy map equals the hand-computed loss, so a change of
+  either behaviour fails loudly.
 * ``LazyFrameQuery.resolve()`` always runs a ~50-step binary search over a global scale
   (≈ 2 s per query) even when every aggregate has an explicit ``scale``. With explicit scales
   the measurement is fully determined, so :func:`resolve_fixed` builds it once with
@@ -39,37 +32,30 @@ from typing import Any, Iterable
 
 import polars as pl
 
-TRUNCATE_KEEP = "first"
-
-
 def accounted_groups(groups: int, n_keys: int) -> int:
-    """Number of cells per employee OpenDP 0.16 accounts after ``truncate_num_groups(groups + 1)``.
+    """Number of cells per employee OpenDP 0.16 accounts after :func:`truncate_cells` (``groups`` rows).
 
-    ``groups + 1`` (the off-by-one above), capped by the number of public keys of the query:
-    an employee cannot touch more cells than exist. Same under zCDP and pure DP.
+    At most ``groups`` rows, so at most ``groups`` cells, capped by the number of public keys of
+    the query: an employee cannot touch more cells than exist. Same under zCDP and pure DP.
     """
-    return min(groups + 1, n_keys)
-
-
-def truncate_groups_arg(groups: int) -> int:
-    """The ``k`` to pass to ``truncate_num_groups`` so that ``groups`` groups are kept."""
-    return groups + 1
+    return min(groups, n_keys)
 
 
 def truncate_cells(query: Any, identifier: str, cell: str, groups: int) -> Any:
-    """Truncate a query to ``groups`` cells per identifier and one row per (identifier, cell).
+    """Truncate a query to ``groups`` rows per identifier and one row per (identifier, cell).
 
-    Same contribution bounds as ``.truncate_per_group(1, by=[cell]).truncate_num_groups(groups
-    + 1, by=[cell], keep="first")`` (the +1 is the off-by-one above: ``rank < groups + 1``
-    keeps ``groups`` cells and OpenDP accounts ``groups + 1``): the per-group bound comes from
-    the group-by truncation (OpenDP requires it to be the last truncation and its keys to cover
-    the filter truncation's ``by``), so each (employee, cell) contributes one row (the query
-    counts rows only). The reduction already emits one row per (employee, cell).
+    Two truncations OpenDP's plan matcher (``make_stable_lazyframe/truncate/matching``)
+    recognises: ``int_range(len).over(identifier) < groups`` keeps the first ``groups`` rows of
+    each identifier (``per_group = groups`` over no grouping columns, so at most ``groups`` cells:
+    ``L₀ = groups``, no off-by-one), then a group-by on (identifier, cell) as the last truncation
+    (OpenDP requires it last) gives one row per (identifier, cell): ``L∞ = 1`` for a count. The
+    reduction already emits at most ``groups`` rows per employee, one per cell, so nothing is
+    dropped. The bounds are OpenDP's own; :mod:`privacy.measure` asserts its privacy map.
     """
     import polars as pl
 
     return (
-        query.filter(pl.col(cell).rank("dense").over(identifier) < truncate_groups_arg(groups))
+        query.filter(pl.int_range(pl.len()).over(identifier) < groups)
         .group_by(identifier, cell)
         .agg()
     )

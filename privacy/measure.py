@@ -9,7 +9,8 @@ by truncation:
   identifier truncation), so one employee touches exactly one cell of the breakdown
   (``L₀ = 1``); the engaged count, contacts and score sums are measured per cell;
 * **usage** (one query for services and topics): at most one row per (employee, cell) and at
-  most ``G = max_services_per_period + max_topics_per_period`` cells per employee.
+  most ``G = max_services_per_period + max_topics_per_period`` rows, hence cells, per employee
+  (``L₀ = G``).
 
 Every aggregate's noise scale is computed here from the policy and the bounds alone
 (data-free), passed to OpenDP explicitly, and OpenDP's own privacy map of every query is
@@ -32,9 +33,10 @@ arithmetic is involved.
 from __future__ import annotations
 
 import math
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import polars as pl
 
@@ -100,11 +102,11 @@ class QuerySpec:
     def batchable(self) -> bool:
         """Same accounting when measured in a batch of customers (whose keys add up)?
 
-        A people query accounts one cell whatever the keys; the usage query accounts
-        min(G + 1, keys), which in a batch is G + 1: equal to a single draw's iff the customer
-        has at least G + 1 keys.
+        A query accounts min(groups, keys) cells per employee, which in a batch is ``groups``:
+        equal to a single draw's iff the customer has at least ``groups`` keys (always true of a
+        people query, whose ``groups`` is 1).
         """
-        return self.part == "people" or self.accounted_groups == compat.truncate_groups_arg(self.groups)
+        return self.accounted_groups == self.groups
 
     def expected_loss(self, accounting: str) -> float:
         """Loss of the query from first principles, with the scales actually used."""
@@ -114,7 +116,7 @@ class QuerySpec:
 
 
 # aggregate key -> (table, part, output name, column, bound attribute of Bounds or None for 1).
-# Services and topics share one 'usage' count query (one truncation, one off-by-one penalty).
+# Services and topics share one 'usage' count query (one truncation).
 AGGREGATE_LAYOUT: dict[str, tuple[str, str, str, str | None, str | None]] = {
     "engaged": ("engagement", "people", "engaged", None, None),
     "contacts": ("engagement", "people", "contacts", "contacts", "contacts"),
@@ -221,7 +223,26 @@ def measure(frame: Reduced, specs: list[QuerySpec], policy: ReleasePolicy, total
     Privacy: the compositors hold ``total_budget`` (ρ under zCDP, ε under pure DP) in total for
     the employee-level unit; each query's loss (OpenDP's map) must equal the hand-computed one.
     """
-    return _measure({None: frame}, {None: specs}, policy, total_budget)
+    return _measure({"people": lambda: {None: frame.people}, "usage": lambda: {None: frame.usage}},
+                    {None: specs}, policy, total_budget)
+
+
+def measure_loading(
+    load_people: Callable[[], pl.DataFrame],
+    load_usage: Callable[[], pl.DataFrame],
+    specs: list[QuerySpec],
+    policy: ReleasePolicy,
+    total_budget: float,
+) -> Measured:
+    """:func:`measure` with each part's frame produced by its loader, inside that part's thread.
+
+    The people and usage parts are independent (own frame, own compositor), so the usage part
+    (its DuckDB reduction, then its OpenDP query) runs beside the people part from the start.
+    ``load_usage`` runs in a second thread: give it its own DuckDB connection (a cursor). A
+    loader is called at most once, and not at all for a part with no budget.
+    """
+    return _measure({"people": lambda: {None: load_people()}, "usage": lambda: {None: load_usage()}},
+                    {None: specs}, policy, total_budget)
 
 
 def measure_batch(
@@ -258,10 +279,12 @@ def measure_batch(
             if not spec.batchable:
                 raise ValueError(
                     f"customer {customer!r} has only {spec.keys.height} public keys in its {spec.part} query "
-                    f"(fewer than the {compat.truncate_groups_arg(spec.groups)} cells OpenDP would account in a batch); "
+                    f"(fewer than the {spec.groups} cells OpenDP would account in a batch); "
                     "draw it on its own"
                 )
-    return _measure(dict(frames), dict(specs), policy, total_budget)
+    frames = dict(frames)
+    return _measure({"people": lambda: {c: f.people for c, f in frames.items()},
+                     "usage": lambda: {c: f.usage for c, f in frames.items()}}, dict(specs), policy, total_budget)
 
 
 def _plan_signature(specs: list[QuerySpec]) -> tuple:
@@ -270,28 +293,27 @@ def _plan_signature(specs: list[QuerySpec]) -> tuple:
 
 @dataclass(frozen=True)
 class _Coded:
-    """The frames of all customers with integer identifiers and cells, and the cell dictionary."""
+    """One part's frame of all customers with integer identifiers and cells, and its cell dictionary."""
 
-    people: pl.DataFrame  # employee, total, department, site, role (cell ids), NARROW_TYPES columns
-    usage: pl.DataFrame  # employee, cell
+    data: pl.DataFrame  # people: employee, total, department, site, role (cell ids), NARROW_TYPES; usage: employee, cell
     cells: pl.DataFrame  # cell, [customer_id,] dimension, group_value
 
 
-def _code(frames: dict[str | None, Reduced], specs_by: dict[str | None, list[QuerySpec]], batched: bool) -> _Coded:
-    """Relabel identifiers and public keys to integers (public bijections, applied before OpenDP).
+def _code(part: str, frames: dict[str | None, pl.DataFrame], specs_by: dict[str | None, list[QuerySpec]], batched: bool) -> _Coded:
+    """Relabel one part's identifiers and public keys to integers (public bijections, applied before OpenDP).
 
     Identifiers are only used to group an employee's rows, so a bijective relabelling does not
     change the output distribution; 32-bit ids make OpenDP's (de)serialisation cheaper. In a
     batch each customer's employees get their own id range (the identifier is (customer,
     employee)) and each public key ((customer,) dimension, group_value) one cell id, never
-    after truncation (opendp#2949). A home without a public key gets :data:`NO_KEY`.
+    after truncation (opendp#2949). A people home without a public key gets :data:`NO_KEY`; a
+    usage row whose value is not a public key is dropped. Each part has its own id spaces: the
+    parts are measured by separate compositors over separate frames.
     """
-    people, usage, all_cells = [], [], []
+    pieces, all_cells = [], []
     next_cell, next_employee = NO_KEY + 1, 0
     for customer, frame in frames.items():
-        compat.assert_no_nulls(frame.people, ["employee", *METRICS])
-        compat.assert_no_nulls(frame.usage, ["employee", "dimension", "group_value"])
-        keys = pl.concat([s.keys for s in specs_by[customer]]).unique(maintain_order=True)
+        keys = pl.concat([s.keys for s in specs_by[customer] if s.part == part]).unique(maintain_order=True)
         cells = keys.select(
             pl.int_range(next_cell, next_cell + keys.height, dtype=pl.UInt32).alias(CELL), "dimension", "group_value"
         )
@@ -299,81 +321,113 @@ def _code(frames: dict[str | None, Reduced], specs_by: dict[str | None, list[Que
         if batched:
             cells = cells.insert_column(1, pl.lit(customer, pl.String).alias("customer_id"))
         all_cells.append(cells)
-        ids = pl.col("employee").rank("dense").cast(pl.UInt32) + next_employee  # per frame, within this range
-        people.append(
-            frame.people.select(
-                ids.alias("employee"),
-                *[_to_cell(pl.lit("all") if dim == "total" else pl.col(dim), cells, dim).alias(dim) for dim in PEOPLE_DIMENSIONS],
-                *[pl.col(c).cast(t) for c, t in NARROW_TYPES.items()],
+        ids = (pl.col("employee").rank("dense").cast(pl.UInt32) + next_employee).alias("employee")
+        if part == "people":
+            compat.assert_no_nulls(frame, ["employee", *METRICS])
+            pieces.append(
+                frame.select(
+                    ids,
+                    *[_to_cell(pl.lit("all") if dim == "total" else pl.col(dim), cells, dim).alias(dim) for dim in PEOPLE_DIMENSIONS],
+                    *[pl.col(c).cast(t) for c, t in NARROW_TYPES.items()],
+                )
             )
-        )
-        usage.append(
-            frame.usage.select(ids.alias("employee"), _to_cell(pl.col("group_value"), cells, pl.col("dimension")).alias(CELL))
-            .filter(pl.col(CELL) != NO_KEY)
-        )  # fmt: skip
-        next_employee += int(pl.concat([frame.people["employee"], frame.usage["employee"]]).n_unique())
-    return _Coded(
-        pl.concat(people) if len(people) > 1 else people[0],
-        pl.concat(usage) if len(usage) > 1 else usage[0],
-        pl.concat(all_cells),
-    )
+        else:
+            compat.assert_no_nulls(frame, ["employee", "dimension", "group_value"])
+            pieces.append(
+                frame.lazy()
+                .with_columns(ids)
+                .join(cells.lazy().select(CELL, "dimension", "group_value"), on=["dimension", "group_value"],
+                      how="inner", maintain_order="left")
+                .select("employee", CELL)
+                .collect()
+            )  # fmt: skip
+        next_employee += frame["employee"].n_unique()  # the ranks are 1..(distinct employees)
+    data = pl.concat(pieces) if len(pieces) > 1 else pieces[0]
+    if data.height > MAX_LENGTH:
+        # the margins claim at most MAX_LENGTH rows (OpenDP's overflow reasoning rests on it)
+        raise ValueError(f"more than {MAX_LENGTH:,} reduced rows in one measurement; draw fewer customers at a time")
+    return _Coded(data, pl.concat(all_cells))
 
 
-def _to_cell(value: pl.Expr, cells: pl.DataFrame, dimension: str | pl.Expr) -> pl.Expr:
+def _to_cell(value: pl.Expr, cells: pl.DataFrame, dimension: str) -> pl.Expr:
     """The cell id of (dimension, value) in ``cells``; :data:`NO_KEY` when it is not a public key."""
-    if isinstance(dimension, str):
-        lookup = cells.filter(pl.col("dimension") == dimension)
-        return value.replace_strict(lookup["group_value"], lookup[CELL], default=NO_KEY, return_dtype=pl.UInt32)
-    sep = "\x1f"
-    joined = pl.concat_str([dimension, pl.lit(sep), value])
-    keys = cells.select(pl.concat_str(["dimension", pl.lit(sep), "group_value"]))[:, 0]
-    return joined.replace_strict(keys, cells[CELL], default=NO_KEY, return_dtype=pl.UInt32)
+    lookup = cells.filter(pl.col("dimension") == dimension)
+    return value.replace_strict(lookup["group_value"], lookup[CELL], default=NO_KEY, return_dtype=pl.UInt32)
+
+
+Loaders = dict[str, Callable[[], dict[str | None, pl.DataFrame]]]
 
 
 def _measure(
-    frames: dict[str | None, Reduced],
+    loaders: Loaders,
     specs_by: dict[str | None, list[QuerySpec]],
     policy: ReleasePolicy,
     total_budget: float,
 ) -> Measured:
-    """The compositors over the frames of one or more customers (key ``None``: a single release)."""
-    dp = _dp()
-    batched = None not in frames
-    key_cols = ["customer_id", "dimension", "group_value"] if batched else ["dimension", "group_value"]
+    """Both parts of one or more customers' releases (customer key ``None``: a single release).
+
+    ``loaders[part]()`` gives the part's frame of every customer. The people and the usage
+    part each have their own compositor over their own frame and are independent, so the usage
+    part (load, code, measure) runs in a second thread beside the people part (OpenDP's and
+    DuckDB's native calls release the GIL). Outputs are in the order of the query plan.
+    """
+    batched = None not in specs_by
     specs = specs_by[next(iter(specs_by))]  # the same queries and scales for every customer (checked)
-    coded = _code(frames, specs_by, batched)
-    del frames
-    if max(coded.people.height, coded.usage.height) > MAX_LENGTH:
-        # the margins below claim at most MAX_LENGTH rows (OpenDP's overflow reasoning rests on it)
-        raise ValueError(f"more than {MAX_LENGTH:,} reduced rows in one measurement; draw fewer customers at a time")
-    budget_key = "rho" if policy.accounting == "zcdp" else "epsilon"
     planned = sum(s.budget for s in specs)
     if abs(planned - total_budget) > MAP_TOLERANCE * total_budget:
         raise AccountingMismatch(f"the queries plan a loss of {planned!r}, not the release cost {total_budget!r}")
-    contexts: dict[str, Any] = {}
-    for part, data, margin_by in (("people", coded.people, []), ("usage", coded.usage, [CELL])):
-        part_budget = sum(s.budget for s in specs if s.part == part)
-        if part_budget == 0:
-            continue
-        # A compositor without a fixed split is a privacy filter over its part's budget: each
-        # query asks for its planned share, and the filter refuses anything beyond the total.
-        contexts[part] = dp.Context.compositor(
-            data=data.lazy(),
-            privacy_unit=dp.unit_of(contributions=1, identifier=pl.col("employee")),
-            privacy_loss=dp.loss_of(**{budget_key: part_budget}),
-            margins=[dp.polars.Margin(by=margin_by, max_length=MAX_LENGTH)],
-        )
-    compositor_loss = sum(float(c.d_out) for c in contexts.values())
-    pieces: list[pl.LazyFrame] = []
-    losses: list[float] = []
-    summaries: list[pl.DataFrame] = []
-    for i, spec in enumerate(specs):
+    parts = [(part, [s for s in specs if s.part == part]) for part in ("people", "usage")]
+    parts = [(part, part_specs) for part, part_specs in parts if sum(s.budget for s in part_specs) > 0]
+    _dp()  # import and enable OpenDP once, before any thread uses it
+
+    def run(part: str, part_specs: list[QuerySpec]) -> _PartResult:
+        coded = _code(part, loaders[part](), specs_by, batched)
+        return _measure_part(part, part_specs, coded, policy, batched)
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        later = [pool.submit(run, part, part_specs) for part, part_specs in parts[1:]]
+        done = [run(*parts[0]), *[f.result() for f in later]] if parts else []
+    pieces = [piece for part in done for piece in part.pieces]
+    return Measured(
+        pl.concat(pieces).collect() if pieces else pl.DataFrame(),
+        sum(part.compositor_loss for part in done),
+        tuple(loss for part in done for loss in part.losses),
+        tuple(summary for part in done for summary in part.summaries),
+    )
+
+
+@dataclass(frozen=True)
+class _PartResult:
+    compositor_loss: float
+    pieces: list[pl.LazyFrame]
+    losses: list[float]
+    summaries: list[pl.DataFrame]
+
+
+def _measure_part(
+    part: str, specs: list[QuerySpec], coded: _Coded, policy: ReleasePolicy, batched: bool
+) -> _PartResult:
+    """One compositor (the part's budget, over the part's frame) and the part's queries, in plan order."""
+    dp = _dp()
+    budget_key = "rho" if policy.accounting == "zcdp" else "epsilon"
+    key_cols = ["customer_id", "dimension", "group_value"] if batched else ["dimension", "group_value"]
+    margin_by = [] if part == "people" else [CELL]
+    # A compositor without a fixed split is a privacy filter over its part's budget: each
+    # query asks for its planned share, and the filter refuses anything beyond the total.
+    context = dp.Context.compositor(
+        data=coded.data.lazy(),
+        privacy_unit=dp.unit_of(contributions=1, identifier=pl.col("employee")),
+        privacy_loss=dp.loss_of(**{budget_key: sum(s.budget for s in specs)}),
+        margins=[dp.polars.Margin(by=margin_by, max_length=MAX_LENGTH)],
+    )
+    result = _PartResult(float(context.d_out), [], [], [])
+    for spec in specs:
         # every customer's cells of this query (built from each customer's own keys by _code)
         dims = [spec.dimension] if spec.dimension is not None else spec.keys["dimension"].unique().to_list()
         public_cells = coded.cells.filter(pl.col("dimension").is_in(dims)).select(CELL)
         if public_cells.height == 0:
             continue  # a breakdown without public keys: nothing to release, its share is not spent
-        base = contexts[spec.part].query(**{budget_key: spec.budget})
+        base = context.query(**{budget_key: spec.budget})
         if spec.part == "people":
             group = spec.dimension
             columns = [a.column for a in spec.aggregates if a.column is not None]
@@ -397,8 +451,8 @@ def _measure(
             )
         summary, summary_half = _summaries(measurement, spec, policy)
         out = compat.release(inner, measurement)  # noise drawn here, once
-        losses.append(opendp_loss)
-        summaries.append(summary)
+        result.losses.append(opendp_loss)
+        result.summaries.append(summary)
         acc = dict(zip(summary["column"], summary["accuracy"]))
         acc_half = dict(zip(summary_half["column"], summary_half["accuracy"]))
         names = [a.name for a in spec.aggregates]
@@ -411,7 +465,7 @@ def _measure(
                 "acc_half": [float(acc_half[n]) for n in names],
             }
         )
-        pieces.append(
+        result.pieces.append(
             out.lazy()
             .select(pl.col(group).alias(CELL), *[pl.col(n).cast(pl.Float64) for n in names])
             .unpivot(index=CELL, on=names, variable_name="aggregate", value_name="value")
@@ -420,8 +474,7 @@ def _measure(
             .select(*key_cols[:-2], pl.lit(spec.part).alias("part"), "dimension", "group_value", "aggregate", "value",
                     "scale", "sd", "acc", "acc_half")
         )
-    noisy = pl.concat(pieces).collect() if pieces else pl.DataFrame()
-    return Measured(noisy, compositor_loss, tuple(losses), tuple(summaries))
+    return result
 
 
 # Query plan signature -> OpenDP's summaries (scales, accuracies) at alpha and alpha/2.

@@ -86,15 +86,19 @@ class Reduced:
         return pl.concat(pieces)
 
 
-REDUCE_SQL = """
-WITH ev AS MATERIALIZED (
+# The events of one customer-period; ``age`` ascending = latest first.
+_EVENTS_CTE = """
+ev AS MATERIALIZED (
     SELECT employee, department, site, role, service, topic, occurred_on, event_id, who5_raw, satisfaction,
-           date_diff('day', occurred_on, DATE '9999-12-31') AS age  -- ascending age = latest first
+           date_diff('day', occurred_on, DATE '9999-12-31') AS age
     FROM events
     WHERE customer_id = $customer AND occurred_on >= $start AND occurred_on < $end
-),
--- Every choice below is an aggregate of one employee's rows (no window): arg_min over a struct
--- key orders lexicographically, so the key spells out the documented order.
+)"""
+
+# One row per engaged employee. Every choice below is an aggregate of one employee's rows (no
+# window): arg_min over a struct key orders lexicographically, so the key spells out the
+# documented order.
+PEOPLE_SQL = "WITH " + _EVENTS_CTE + """,
 -- home: most frequent (department, site, role), ties -> latest contact, then alphabetical (NULLs last)
 home AS (
     SELECT employee, h.department, h.site, h.role
@@ -113,8 +117,26 @@ per AS (
                 FILTER (WHERE who5_raw IS NOT NULL) AS who5_last,
            avg(satisfaction) AS sat_mean
     FROM ev GROUP BY employee
-),
--- the max_services most used services, ties -> latest, then alphabetical
+)
+-- each home value -> its public key after roll-up (key_map, public): NULL when it has none (total only)
+SELECT per.employee,
+       ($department_keys::VARCHAR[])[list_position($department_sources::VARCHAR[], home.department)] AS department,
+       ($site_keys::VARCHAR[])[list_position($site_sources::VARCHAR[], home.site)] AS site,
+       ($role_keys::VARCHAR[])[list_position($role_sources::VARCHAR[], home.role)] AS role,
+       per.contacts::BIGINT AS contacts,
+       -- DuckDB's greatest/least ignore NULLs, so test for a score explicitly: no score → 0, never a bound
+       CASE WHEN who5_last IS NULL THEN 0
+            ELSE least(greatest(who5_last, $who5_lo), $who5_hi)::BIGINT * $who5_scale END AS who5,
+       (who5_last IS NOT NULL)::BIGINT AS has_who5,
+       CASE WHEN sat_mean IS NULL THEN 0
+            ELSE round(least(greatest(sat_mean, $sat_lo), $sat_hi) * $sat_scale)::BIGINT END AS sat,
+       (sat_mean IS NOT NULL)::BIGINT AS has_sat
+FROM per JOIN home USING (employee)
+"""
+
+# The max_services most used services and max_topics most used topics of each employee, ties ->
+# latest, then alphabetical; only values of the contract lists.
+USAGE_SQL = "WITH " + _EVENTS_CTE + """,
 svc AS (
     SELECT employee, unnest(arg_min(service, {'n': -n, 'age': age, 'v': service}, $max_services)) AS group_value
     FROM (SELECT employee, service, count(*) AS n, min(age) AS age
@@ -127,25 +149,9 @@ top AS (
           FROM ev WHERE $with_topics AND topic IS NOT NULL AND list_contains($topics, topic) GROUP BY employee, topic)
     GROUP BY employee
 )
--- each home value -> its public key after roll-up (key_map, public): NULL when it has none (total only)
-SELECT 'people' AS part, per.employee,
-       ($department_keys::VARCHAR[])[list_position($department_sources::VARCHAR[], home.department)] AS department,
-       ($site_keys::VARCHAR[])[list_position($site_sources::VARCHAR[], home.site)] AS site,
-       ($role_keys::VARCHAR[])[list_position($role_sources::VARCHAR[], home.role)] AS role,
-       NULL::VARCHAR AS group_value,
-       per.contacts::BIGINT AS contacts,
-       -- DuckDB's greatest/least ignore NULLs, so test for a score explicitly: no score → 0, never a bound
-       CASE WHEN who5_last IS NULL THEN 0
-            ELSE least(greatest(who5_last, $who5_lo), $who5_hi)::BIGINT * $who5_scale END AS who5,
-       (who5_last IS NOT NULL)::BIGINT AS has_who5,
-       CASE WHEN sat_mean IS NULL THEN 0
-            ELSE round(least(greatest(sat_mean, $sat_lo), $sat_hi) * $sat_scale)::BIGINT END AS sat,
-       (sat_mean IS NOT NULL)::BIGINT AS has_sat
-FROM per JOIN home USING (employee)
+SELECT employee, 'service' AS dimension, group_value FROM svc
 UNION ALL
-SELECT 'service', employee, NULL, NULL, NULL, group_value, 0, 0, 0, 0, 0 FROM svc
-UNION ALL
-SELECT 'topic', employee, NULL, NULL, NULL, group_value, 0, 0, 0, 0, 0 FROM top
+SELECT employee, 'topic', group_value FROM top
 """
 
 
@@ -181,29 +187,67 @@ def reduce_period(
     with_topics: bool = True,
 ) -> Reduced:
     """The bounded per-employee frames (:class:`Reduced`) of one customer-period."""
-    raw = con.execute(
-        REDUCE_SQL,
-        {
-            "customer": customer_id,
-            "start": period.start,
-            "end": period.end,
-            "max_contacts": bounds.contacts,
-            "who5_lo": WHO5_RAW_RANGE[0],
-            "who5_hi": WHO5_RAW_RANGE[1],
-            "who5_scale": WHO5_SCALE,
-            "sat_lo": SATISFACTION_RANGE[0],
-            "sat_hi": SATISFACTION_RANGE[1],
-            "sat_scale": SAT_SCALE,
-            "services": list(SERVICES),
-            "topics": list(TOPICS),
-            "max_services": bounds.services,
-            "max_topics": bounds.topics,
-            "with_services": with_services,
-            "with_topics": with_topics,
-            **key_lists(key_map),
-        },
-    ).pl()
-    return split_reduced(raw)
+    return Reduced(
+        reduce_people(con, customer_id, period, bounds, key_map),
+        reduce_usage(con, customer_id, period, bounds, with_services=with_services, with_topics=with_topics),
+    )
+
+
+def reduce_people(
+    con: duckdb.DuckDBPyConnection, customer_id: str, period: Period, bounds: Bounds, key_map: pl.DataFrame
+) -> pl.DataFrame:
+    """The people frame of :class:`Reduced`: one row per engaged employee (:data:`PEOPLE_SQL`)."""
+    raw = con.execute(PEOPLE_SQL, people_params(customer_id, period, bounds, key_map)).pl()
+    return raw.select("employee", *[pl.col(c).cast(t) for c, t in PEOPLE_SCHEMA.items()])
+
+
+def reduce_usage(
+    con: duckdb.DuckDBPyConnection,
+    customer_id: str,
+    period: Period,
+    bounds: Bounds,
+    *,
+    with_services: bool = True,
+    with_topics: bool = True,
+) -> pl.DataFrame:
+    """The usage frame of :class:`Reduced`: one row per (employee, kept service or topic) (:data:`USAGE_SQL`)."""
+    params = usage_params(customer_id, period, bounds, with_services=with_services, with_topics=with_topics)
+    raw = con.execute(USAGE_SQL, params).pl()
+    return raw.select("employee", *[pl.col(c).cast(t) for c, t in USAGE_SCHEMA.items()])
+
+
+def people_params(customer_id: str, period: Period, bounds: Bounds, key_map: pl.DataFrame) -> dict[str, object]:
+    """The parameters of :data:`PEOPLE_SQL` (all public)."""
+    return {
+        "customer": customer_id,
+        "start": period.start,
+        "end": period.end,
+        "max_contacts": bounds.contacts,
+        "who5_lo": WHO5_RAW_RANGE[0],
+        "who5_hi": WHO5_RAW_RANGE[1],
+        "who5_scale": WHO5_SCALE,
+        "sat_lo": SATISFACTION_RANGE[0],
+        "sat_hi": SATISFACTION_RANGE[1],
+        "sat_scale": SAT_SCALE,
+        **key_lists(key_map),
+    }
+
+
+def usage_params(
+    customer_id: str, period: Period, bounds: Bounds, *, with_services: bool = True, with_topics: bool = True
+) -> dict[str, object]:
+    """The parameters of :data:`USAGE_SQL` (all public)."""
+    return {
+        "customer": customer_id,
+        "start": period.start,
+        "end": period.end,
+        "max_services": bounds.services,
+        "max_topics": bounds.topics,
+        "with_services": with_services,
+        "with_topics": with_topics,
+        "services": list(SERVICES),
+        "topics": list(TOPICS),
+    }
 
 
 def key_lists(key_map: pl.DataFrame) -> dict[str, list[str]]:
@@ -214,15 +258,3 @@ def key_lists(key_map: pl.DataFrame) -> dict[str, list[str]]:
         out[f"{dim}_sources"] = m["source"].to_list()
         out[f"{dim}_keys"] = m["group_value"].to_list()
     return out
-
-
-def split_reduced(raw: pl.DataFrame) -> Reduced:
-    """Split the reduction's rows into the people and usage frames."""
-    people = raw.filter(pl.col("part") == "people").select(
-        "employee", *[pl.col(c).cast(t) for c, t in PEOPLE_SCHEMA.items()]
-    )
-    usage = raw.filter(pl.col("part") != "people").select(
-        "employee", *[pl.col(c).cast(t) for c, t in {"part": pl.String(), "group_value": pl.String()}.items()]
-    ).rename({"part": "dimension"})
-    return Reduced(people, usage)
-

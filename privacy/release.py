@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any, Sequence
 
 import duckdb
 import polars as pl
@@ -24,7 +24,7 @@ import polars as pl
 from privacy.budget import Cost, release_cost
 from privacy.periods import Period, parse_period
 from privacy.policy import ReleasePolicy
-from privacy.reduce import Bounds, Reduced, reduce_period
+from privacy.reduce import Bounds, Reduced, reduce_people, reduce_period, reduce_usage
 from privacy.structure import PublicStructure, load_structure
 from privacy.suppression import apply_thresholds, apply_thresholds_batch
 
@@ -54,31 +54,43 @@ class _Prepared:
     period: Period
     cost: Cost
     structure: PublicStructure
+    bounds: Bounds
+    tables: tuple[str, ...]
     frame: Reduced | None  # individual rows: dropped as soon as they are measured
     specs: list  # list[QuerySpec]
     total_budget: float
 
 
-def _prepare(con: duckdb.DuckDBPyConnection, customer_id: str, period: str, policy: ReleasePolicy) -> _Prepared:
+def _plan(con: duckdb.DuckDBPyConnection, customer_id: str, period: str, policy: ReleasePolicy) -> _Prepared:
+    """Everything of one request that is public (cost, structure, query plan); no individual rows yet."""
     from privacy.measure import plan_queries
 
     p = parse_period(period)
     cost = release_cost(policy, p.label)  # also refuses a period with nothing to release
     tables = policy.tables_for(p.granularity)
     total_budget = cost.rho if policy.accounting == "zcdp" else cost.epsilon
-    structure = load_structure(con, customer_id, p.label, policy.k)
+    structure = load_structure(con, customer_id, p.label, policy.k)  # refuses a customer without a headcount
     bounds = Bounds.for_period(policy, p)
-    frame = reduce_period(
-        con,
-        customer_id,
-        p,
-        bounds,
-        structure.key_map,
-        with_services="services" in tables,
-        with_topics="topics" in tables,
-    )
     specs = plan_queries(policy, tables, bounds, structure.people_keys(), total_budget)
-    return _Prepared(customer_id, p, cost, structure, frame, specs, total_budget)
+    return _Prepared(customer_id, p, cost, structure, bounds, tables, None, specs, total_budget)
+
+
+def _prepare(con: duckdb.DuckDBPyConnection, customer_id: str, period: str, policy: ReleasePolicy) -> _Prepared:
+    """:func:`_plan` plus the reduced frame."""
+    prep = _plan(con, customer_id, period, policy)
+    prep.frame = reduce_period(
+        con, customer_id, prep.period, prep.bounds, prep.structure.key_map,
+        with_services="services" in prep.tables, with_topics="topics" in prep.tables,
+    )  # fmt: skip
+    return prep
+
+
+def _reading_cursor(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
+    """Another connection to ``con``'s database (for a second thread), on the same default catalog."""
+    (catalog,) = con.execute("SELECT current_database()").fetchone()  # type: ignore[misc]
+    cursor = con.cursor()
+    cursor.execute(f'USE "{catalog}"')
+    return cursor
 
 
 PREPARE_WORKERS = 2  # the machine's cores
@@ -96,13 +108,11 @@ def _prepare_all(
     """
     if len(customers) < 2:
         return [_prepare(con, c, period, policy) for c in customers]
-    (catalog, threads) = con.execute("SELECT current_database(), current_setting('threads')").fetchone()  # type: ignore[misc]
-    cursors = [con.cursor() for _ in range(PREPARE_WORKERS)]
+    (threads,) = con.execute("SELECT current_setting('threads')").fetchone()  # type: ignore[misc]
+    cursors = [_reading_cursor(con) for _ in range(PREPARE_WORKERS)]
     chunks = [list(customers[k::PREPARE_WORKERS]) for k in range(PREPARE_WORKERS)]
     try:
         con.execute("SET threads = 1")
-        for cur in cursors:
-            cur.execute(f'USE "{catalog}"')
         with ThreadPoolExecutor(max_workers=PREPARE_WORKERS) as pool:
             done = list(pool.map(lambda k: [_prepare(cursors[k], c, period, policy) for c in chunks[k]],
                                  range(PREPARE_WORKERS)))
@@ -134,7 +144,20 @@ def draw_release(
     ε-DP), split over the tables released at the period's granularity by ``policy.weights``.
     Bounds: ``policy.max_*`` contribution bounds, scores clamped to their contract ranges.
     """
-    return _draw_one(_prepare(con, customer_id, period, policy), policy)
+    from privacy.measure import measure_loading
+
+    prep = _plan(con, customer_id, period, policy)  # public checks first: nothing is read or drawn if they fail
+    cursor = _reading_cursor(con)  # the usage part runs in a second thread, on its own connection
+    try:
+        measured = measure_loading(
+            lambda: reduce_people(con, customer_id, prep.period, prep.bounds, prep.structure.key_map),
+            lambda: reduce_usage(cursor, customer_id, prep.period, prep.bounds,
+                                 with_services="services" in prep.tables, with_topics="topics" in prep.tables),
+            prep.specs, policy, prep.total_budget,
+        )  # fmt: skip
+    finally:
+        cursor.close()
+    return _thresholds_one(prep, measured, policy)
 
 
 def _draw_one(prep: _Prepared, policy: ReleasePolicy) -> DrawnRelease:
@@ -142,6 +165,10 @@ def _draw_one(prep: _Prepared, policy: ReleasePolicy) -> DrawnRelease:
 
     measured = measure(prep.frame, prep.specs, policy, prep.total_budget)
     prep.frame = None  # individual rows go no further than the measurement
+    return _thresholds_one(prep, measured, policy)
+
+
+def _thresholds_one(prep: _Prepared, measured: Any, policy: ReleasePolicy) -> DrawnRelease:
     cells = apply_thresholds(
         measured.noisy,
         prep.structure.public_headcount,

@@ -93,10 +93,12 @@ def test_summarize_scale_equals_hand_computed_sensitivity(tiny_con):
         rho_contacts = 0.25 * 0.10 / 4
         assert people["contacts"] == pytest.approx(policy.max_contacts_per_month * math.sqrt(1 / (2 * rho_contacts)), rel=1e-6)
         assert people["who5_sum"] == pytest.approx(100 * math.sqrt(1 / (2 * 0.25 * 0.12 / 4)), rel=1e-6)
-    # services and topics: one query; an employee counts in ≤ 2 services + ≤ 2 topics (accounted 5)
+    # services and topics: one query; an employee counts in ≤ 2 services + ≤ 2 topics, accounted
+    # exactly (L₀ = 4: a row bound, no truncate_num_groups off-by-one)
     usage = dict(zip(m.summaries[4]["column"], m.summaries[4]["scale"]))
-    g_usage = policy.max_services_per_period + policy.max_topics_per_period + 1
-    assert compat.accounted_groups(g_usage - 1, n_keys=len(SERVICES) + len(TOPICS)) == g_usage
+    g_usage = policy.max_services_per_period + policy.max_topics_per_period
+    assert compat.accounted_groups(g_usage, n_keys=len(SERVICES) + len(TOPICS)) == g_usage == 4
+    assert m.query_losses[4] == pytest.approx(0.25 * (0.155 + 0.155), rel=1e-6)
     assert usage["engaged"] == pytest.approx(math.sqrt(g_usage / (2 * 0.25 * (0.155 + 0.155))), rel=1e-6)
     # the scale reaches the cells: a published count's interval is OpenDP's accuracy around the value
     assert m.noisy.filter((pl.col("aggregate") == "engaged") & (pl.col("part") == "people"))["scale"].unique().to_list() == [pytest.approx(people["engaged"])]
