@@ -1,8 +1,28 @@
-"""The plain, non-private DuckDB SQL computing the same aggregates as one release (the speed baseline).
+"""The non-private baselines of the release benchmarks: plain DuckDB SQL, no noise, no thresholds.
 
-Exact counts, unbounded contacts and plain means over one customer-month: what a release would
-cost without differential privacy. Used by bench_release.py and bench_dp_core.py.
+* :func:`exact_cells` (the target's baseline) computes the exact values of *the same
+  aggregates* a release publishes, for the same cells: engaged employees, contacts (bounded per
+  employee), uptake against the public headcount, the WHO-5 and satisfaction means over employees
+  with a score, per public group of every breakdown (the headcount's groups after roll-up, each
+  employee in their home group; empty groups as zeros), and engaged employees per service and
+  topic. It uses the release's own per-employee definitions (``privacy.reduce``'s SQL) and public
+  structure, then plain GROUP BYs; ``tests/privacy/test_baseline_sql.py`` checks that its values
+  equal a release's at negligible noise. Used by bench_release.py and bench_dp_core.py.
+* :data:`PLAIN_SQL` (for information) is the simplest look-alike: plain GROUP BYs over the raw
+  events (raw departments, an employee counted in every group they touched, unbounded contacts,
+  means over contacts, no uptake). Cheaper, but not the same aggregates.
 """
+
+from __future__ import annotations
+
+import duckdb
+import polars as pl
+
+from privacy.contract import SERVICES, TOPICS
+from privacy.periods import parse_period
+from privacy.policy import ReleasePolicy
+from privacy.reduce import PEOPLE_SQL, SAT_SCALE, USAGE_SQL, Bounds, people_params, usage_params
+from privacy.structure import load_structure
 
 PLAIN_SQL = """
 WITH e AS (
@@ -19,3 +39,53 @@ UNION ALL SELECT 'role', role, count(DISTINCT employee), count(*), avg(who5_raw)
 UNION ALL SELECT 'service', service, count(DISTINCT employee), NULL, NULL, NULL FROM e GROUP BY service
 UNION ALL SELECT 'topic', topic, count(DISTINCT employee), NULL, NULL, NULL FROM e WHERE topic IS NOT NULL GROUP BY topic
 """
+
+EXACT_SQL = f"""
+WITH people AS ({PEOPLE_SQL}),
+usage AS ({USAGE_SQL}),
+public_groups AS (
+    SELECT unnest($hc_dimension) AS dimension, unnest($hc_group_value) AS group_value, unnest($hc_headcount) AS headcount
+    UNION ALL SELECT 'service', unnest($services), NULL
+    UNION ALL SELECT 'topic', unnest($topics), NULL
+),
+people_cells AS (
+    SELECT 'total' AS dimension, 'all' AS group_value, count(*) AS engaged, sum(contacts) AS contacts,
+           sum(who5) AS who5_sum, sum(has_who5) AS who5_n, sum(sat) AS sat_sum, sum(has_sat) AS sat_n
+    FROM people
+    UNION ALL SELECT 'department', department, count(*), sum(contacts), sum(who5), sum(has_who5), sum(sat), sum(has_sat) FROM people WHERE department IS NOT NULL GROUP BY ALL
+    UNION ALL SELECT 'site', site, count(*), sum(contacts), sum(who5), sum(has_who5), sum(sat), sum(has_sat) FROM people WHERE site IS NOT NULL GROUP BY ALL
+    UNION ALL SELECT 'role', role, count(*), sum(contacts), sum(who5), sum(has_who5), sum(sat), sum(has_sat) FROM people WHERE role IS NOT NULL GROUP BY ALL
+),
+usage_cells AS (
+    SELECT dimension, group_value, count(*) AS engaged FROM usage GROUP BY ALL
+)
+SELECT g.dimension, g.group_value,
+       coalesce(p.engaged, u.engaged, 0) AS engaged_employees,
+       coalesce(p.contacts, 0) AS contacts,
+       coalesce(p.engaged, 0) / g.headcount AS uptake_rate,
+       p.who5_sum / nullif(p.who5_n, 0) AS who5_mean,
+       p.sat_sum / nullif(p.sat_n, 0) / {SAT_SCALE} AS satisfaction_mean
+FROM public_groups g
+LEFT JOIN people_cells p USING (dimension, group_value)
+LEFT JOIN usage_cells u USING (dimension, group_value)
+"""
+
+
+def exact_cells(con: duckdb.DuckDBPyConnection, customer_id: str, period: str, policy: ReleasePolicy) -> pl.DataFrame:
+    """The exact values of one release's cells (dimension, group_value, one column per metric)."""
+    p = parse_period(period)
+    structure = load_structure(con, customer_id, p.label, policy.k)
+    bounds = Bounds.for_period(policy, p)
+    hc = structure.public_headcount
+    params = {
+        **people_params(customer_id, p, bounds, structure.key_map),
+        **usage_params(customer_id, p, bounds),
+        "hc_dimension": hc["dimension"].to_list(),
+        "hc_group_value": hc["group_value"].to_list(),
+        "hc_headcount": hc["headcount"].to_list(),
+        "services": list(SERVICES),
+        "topics": list(TOPICS),
+    }
+    return con.execute(EXACT_SQL, params).pl()
+
+

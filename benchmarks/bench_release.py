@@ -9,12 +9,15 @@ process (wall time of the measured call and peak RSS of that process, see ``_mea
    stored with its ledger row, one publish at the end — target <= 120 s;
 2. (b) one customer-month through ``run_release(..., reissue=True)`` (policy load, budget
    check, draw, store, publish) — target <= 2 s; also a served-from-store re-run;
-3. (c) the DP release vs plain, non-private DuckDB SQL computing the same aggregates
-   (distinct engaged, contacts, WHO-5 and satisfaction means per total/department/site/role,
-   engaged per service and topic) for one month of every customer, in the same process:
-   ``draw_release`` once per customer and ``draw_releases`` once for all of them (the
-   all-due path), each against the plain SQL run once per customer; median of
-   ``RATIO_REPEAT`` rounds — target ratio <= 5x;
+3. (c) the DP release vs the plain, non-private DuckDB SQL that computes the same aggregates
+   for the same cells (``_baseline_sql.exact_cells``: engaged, bounded contacts, uptake against
+   the public headcount, WHO-5 and satisfaction means over people with a score, per public
+   group of total/department/site/role, engaged per service and topic; checked equal to a
+   noiseless release by ``tests/privacy/test_baseline_sql.py``), for one month of every
+   customer, in the same process: ``draw_release`` once per customer and ``draw_releases`` once
+   for all of them (the all-due path), each against the exact SQL run once per customer; median
+   of ``RATIO_REPEAT`` rounds — target ratio <= 5x. For information, also against the simplest
+   look-alike GROUP BY (``_baseline_sql.PLAIN_SQL``: raw groups, not the same aggregates);
 4. peak RSS of every step — target <= 3 GB.
 
 Usage::
@@ -37,11 +40,12 @@ import time
 from datetime import date
 from pathlib import Path
 
-from _baseline_sql import PLAIN_SQL
 from _measure import REPO_ROOT, ChildFailed, load_summary, machine_summary, print_table, run_call, verdict
 
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
+
+from _baseline_sql import PLAIN_SQL, exact_cells  # noqa: E402  (imports privacy/: after the sys.path set-up)
 
 FULL_EVENTS = 10_000_000
 CUSTOMERS = 20
@@ -136,15 +140,22 @@ def child_ratio(home: str, customers: list[str], period: str) -> dict[str, objec
         con.execute(PLAIN_SQL, {"c": customer, "start": p.start, "end": p.end}).pl()
         return time.perf_counter() - t
 
+    def exact(customer: str) -> float:
+        t = time.perf_counter()
+        exact_cells(con, customer, period, DEFAULT_POLICY)
+        return time.perf_counter() - t
+
     try:
         draw_release(con, customers[0], period, DEFAULT_POLICY)  # warm-up: OpenDP's lazy initialisation
         draw_releases(con, requests[:2], DEFAULT_POLICY)
         plain(customers[0])
+        exact(customers[0])
         rounds = []
         for _ in range(RATIO_REPEAT):  # nothing is stored: read-only connection, draws are discarded
-            plain_s = single_s = 0.0
-            for customer in customers:  # interleaved, so background load hits both alike
+            plain_s = exact_s = single_s = 0.0
+            for customer in customers:  # interleaved, so background load hits all alike
                 plain_s += plain(customer)
+                exact_s += exact(customer)
                 t = time.perf_counter()
                 draw_release(con, customer, period, DEFAULT_POLICY)
                 single_s += time.perf_counter() - t
@@ -152,7 +163,7 @@ def child_ratio(home: str, customers: list[str], period: str) -> dict[str, objec
             drawn = draw_releases(con, requests, DEFAULT_POLICY)
             batched_s = time.perf_counter() - t
             assert [(d.customer_id, d.period) for d in drawn] == requests
-            rounds.append({"plain_s": plain_s, "single_s": single_s, "batched_s": batched_s})
+            rounds.append({"plain_s": plain_s, "exact_s": exact_s, "single_s": single_s, "batched_s": batched_s})
     finally:
         con.close()
     median = {k: statistics.median(r[k] for r in rounds) for k in rounds[0]}
@@ -239,21 +250,27 @@ def main(argv: list[str] | None = None) -> int:
                  f"{verdict(o['reissue_s'] <= TARGET_ONE_S)} (<= {TARGET_ONE_S:.0f} s)"])
     q = ratio.result
     n = q["n"]
-    single_x = q["single_s"] / q["plain_s"] if q["plain_s"] else float("inf")
-    batched_x = q["batched_s"] / q["plain_s"] if q["plain_s"] else float("inf")
-    common = f"{n} customers x {q['period']}, median of {q['rounds']} rounds; plain SQL {q['plain_s'] / n * 1000:.0f} ms/customer"
-    rows.append(["(c) DP vs plain SQL: draw_release x n", f"{q['single_s']:.2f} / {q['plain_s']:.2f}",
+    single_x = q["single_s"] / q["exact_s"] if q["exact_s"] else float("inf")
+    batched_x = q["batched_s"] / q["exact_s"] if q["exact_s"] else float("inf")
+    common = (f"{n} customers x {q['period']}, median of {q['rounds']} rounds; exact SQL of the same cells "
+              f"{q['exact_s'] / n * 1000:.0f} ms/customer")
+    rows.append(["(c) DP vs exact SQL: draw_release x n", f"{q['single_s']:.2f} / {q['exact_s']:.2f}",
                  f"{ratio.peak_rss_gb:.2f}", f"{common}; DP {q['single_s'] / n * 1000:.0f} ms/release; ratio {single_x:.1f}x",
                  f"{verdict(single_x <= TARGET_RATIO)} (<= {TARGET_RATIO:.0f}x)"])
-    rows.append(["(c) DP vs plain SQL: draw_releases (batched)", f"{q['batched_s']:.2f} / {q['plain_s']:.2f}",
+    rows.append(["(c) DP vs exact SQL: draw_releases (batched)", f"{q['batched_s']:.2f} / {q['exact_s']:.2f}",
                  f"{ratio.peak_rss_gb:.2f}", f"{common}; DP {q['batched_s'] / n * 1000:.0f} ms/release; ratio {batched_x:.1f}x",
                  f"{verdict(batched_x <= TARGET_RATIO)} (<= {TARGET_RATIO:.0f}x)"])
+    look_alike = f"simplest GROUP BY look-alike (raw groups, not the same aggregates) {q['plain_s'] / n * 1000:.0f} ms/customer"
+    rows.append(["(c) info: DP vs the GROUP BY look-alike", f"{q['single_s']:.2f} / {q['plain_s']:.2f}", "",
+                 f"{look_alike}; one by one {q['single_s'] / q['plain_s']:.1f}x, batched {q['batched_s'] / q['plain_s']:.1f}x",
+                 "(info)"])
     peak = max(m.peak_rss_gb for m in (all_due, one, ratio))
     rows.append(["peak RSS (release steps)", "", f"{peak:.2f}", "", f"{verdict(peak <= TARGET_RSS_GB)} (<= 3 GB)"])
     print(f"events: {info['n_events']:,}")
     print_table(["step", "wall s", "peak GB", "details", "target"], rows)
     print(f"at end: {load_summary()} (above {os.cpu_count()} cores, other work skews the wall times)")
-    missed = not (ok_all and o["reissue_s"] <= TARGET_ONE_S and batched_x <= TARGET_RATIO and peak <= TARGET_RSS_GB)
+    missed = not (ok_all and o["reissue_s"] <= TARGET_ONE_S and max(single_x, batched_x) <= TARGET_RATIO
+                  and peak <= TARGET_RSS_GB)
     return 1 if (args.strict and missed) else 0
 
 
