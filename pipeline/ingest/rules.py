@@ -111,13 +111,10 @@ def plan_stage(source: Source) -> StagePlan:
         raw_exprs.append(f"CAST({src} AS VARCHAR) AS {r}" if (col.type == "string" and cat == "int") else f"{src} AS {r}")
         present = f"({r} IS NOT NULL AND {r} <> '')" if cat == "string" else f"({r} IS NOT NULL)"
         if col.required:
-            # DuckDB's trim() strips spaces only, so a blank value is '' or starts with a space; testing that
-            # first keeps trim() (which copies the string) off the ~all rows that are not blank.
-            empty = (
-                f"({r} IS NULL OR {r} = '' OR (starts_with({r}, ' ') AND trim({r}) = ''))"
-                if cat == "string"
-                else f"({r} IS NULL)"
-            )
+            # DuckDB's trim() strips spaces only, so a blank value is '' or starts with a space: it
+            # sorts before '!' (byte order), one comparison that keeps trim() (which copies the
+            # string) off the ~all rows that are not blank.
+            empty = f"({r} IS NULL OR ({r} < '!' AND trim({r}) = ''))" if cat == "string" else f"({r} IS NULL)"
             pending.append((col.name, f"{col.name} is empty (required)", empty))
         typed, final = _typed(col, cat, r, t, present, pending)
         typed_exprs.append(f"{typed} AS {t}")
@@ -203,6 +200,29 @@ def _typed(
     else:
         typed = r
     return typed, f"CAST(date_trunc('month', {t}) AS DATE)"
+
+
+def stored_rule_check(columns: tuple[Column, ...]) -> str:
+    """SQL aggregate over the *stored* typed columns: true when some row breaks a value rule.
+
+    The rules that survive typing, as aggregates (a column's min and max against its range, its
+    distinct values against the allowed list, the latest date against tomorrow), which is
+    several times cheaper than a predicate per row. A required value that no longer parses is
+    NULL, which the table's NOT NULL constraints refuse. Used after a load that skipped the rule
+    mask because the first pass found no bad row (defence in depth: a file changed between the
+    passes cannot slip an out-of-range or unknown value into the store unnoticed).
+    """
+    checks: list[str] = []
+    for col in columns:
+        c = _q(col.name)
+        if col.allowed is not None:
+            allowed = ", ".join(sql_string(v) for v in col.allowed)
+            checks.append(f"NOT list_has_all([{allowed}], coalesce(list(DISTINCT {c}) FILTER (WHERE {c} IS NOT NULL), []))")
+        if col.range is not None:
+            checks.append(f"coalesce(min({c}) < {col.range[0]} OR max({c}) > {col.range[1]}, false)")
+        if col.type == "date":
+            checks.append(f"coalesce(max({c}) > current_date + 1, false)")
+    return " OR ".join(checks) or "false"
 
 
 def quarantine_select(plan: StagePlan) -> str:

@@ -53,24 +53,44 @@ def test_row_appended_between_passes_refuses_the_file(
     assert store_snapshot(settings) == before
 
 
-def test_same_size_rewrite_with_old_mtime_is_caught_by_the_row_counts(
+def _rewrite_valid_row_as_bad(path: Path) -> None:
+    """Same size, same mtime: a valid row turns bad (who5_raw 12 -> 99)."""
+    st = path.stat()
+    data = path.read_bytes()
+    assert b",12,4," in data
+    path.write_bytes(data.replace(b",12,4,", b",99,4,", 1))
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert (path.stat().st_size, path.stat().st_mtime_ns) == (st.st_size, st.st_mtime_ns)
+
+
+def test_same_size_rewrite_with_old_mtime_is_caught_by_the_ctime(
     settings: Settings, drop: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Size and mtime can be forged; the rows loaded must still match the valid rows counted first."""
-
-    def rewrite(path: Path) -> None:
-        st = path.stat()
-        data = path.read_bytes()
-        assert b",12,4," in data
-        path.write_bytes(data.replace(b",12,4,", b",99,4,", 1))  # a valid row turns bad
-        os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
-        assert (path.stat().st_size, path.stat().st_mtime_ns) == (st.st_size, st.st_mtime_ns)
-
-    _between_passes(monkeypatch, rewrite)
+    """Size and mtime can be forged; the ctime cannot (a write always moves it)."""
+    _between_passes(monkeypatch, _rewrite_valid_row_as_bad)
     reports, refused = ingest_files(settings, [write_csv(drop / "c.csv", events(20))])
     assert reports == [] and [r.problem for r in refused] == [CHANGED]
     assert query(settings, "SELECT (SELECT count(*) FROM events), (SELECT count(*) FROM pseudonyms), "
                  "(SELECT count(*) FROM deliveries)") == [(0, 0, 0)]  # fmt: skip
+
+
+@pytest.mark.parametrize("dirty", [False, True], ids=["clean file: stored-row check", "file with bad rows: row counts"])
+def test_a_change_the_file_state_misses_is_still_caught(
+    settings: Settings, drop: Path, monkeypatch: pytest.MonkeyPatch, dirty: bool
+) -> None:
+    """Defence in depth, as on a file system whose times say nothing: the rows themselves give it away.
+
+    A clean first pass lets the load skip the rule mask; the stored rows are then checked against
+    the value rules. With bad rows the mask runs again, and the valid rows loaded no longer match
+    the count of the first pass.
+    """
+    monkeypatch.setattr(load, "_file_state", lambda path: (0, 0, 0, 0))
+    _between_passes(monkeypatch, _rewrite_valid_row_as_bad)
+    rows = events(20) + ([event(50, who5_raw="77")] if dirty else [])
+    reports, refused = ingest_files(settings, [write_csv(drop / "c.csv", rows)])
+    assert reports == [] and [r.problem for r in refused] == [CHANGED]
+    assert query(settings, "SELECT (SELECT count(*) FROM events), (SELECT count(*) FROM pseudonyms), "
+                 "(SELECT count(*) FROM deliveries), (SELECT count(*) FROM quarantine)") == [(0, 0, 0, 0)]  # fmt: skip
 
 
 def test_unchanged_file_is_loaded_with_the_check_in_place(settings: Settings, drop: Path) -> None:
