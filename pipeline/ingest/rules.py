@@ -202,29 +202,6 @@ def _typed(
     return typed, f"CAST(date_trunc('month', {t}) AS DATE)"
 
 
-def stored_rule_check(columns: tuple[Column, ...]) -> str:
-    """SQL aggregate over the *stored* typed columns: true when some row breaks a value rule.
-
-    The rules that survive typing, as aggregates (a column's min and max against its range, its
-    distinct values against the allowed list, the latest date against tomorrow), which is
-    several times cheaper than a predicate per row. A required value that no longer parses is
-    NULL, which the table's NOT NULL constraints refuse. Used after a load that skipped the rule
-    mask because the first pass found no bad row (defence in depth: a file changed between the
-    passes cannot slip an out-of-range or unknown value into the store unnoticed).
-    """
-    checks: list[str] = []
-    for col in columns:
-        c = _q(col.name)
-        if col.allowed is not None:
-            allowed = ", ".join(sql_string(v) for v in col.allowed)
-            checks.append(f"NOT list_has_all([{allowed}], coalesce(list(DISTINCT {c}) FILTER (WHERE {c} IS NOT NULL), []))")
-        if col.range is not None:
-            checks.append(f"coalesce(min({c}) < {col.range[0]} OR max({c}) > {col.range[1]}, false)")
-        if col.type == "date":
-            checks.append(f"coalesce(max({c}) > current_date + 1, false)")
-    return " OR ".join(checks) or "false"
-
-
 def quarantine_select(plan: StagePlan) -> str:
     """SELECT of (row_number, column_name, reason) for every broken rule of every bad row.
 

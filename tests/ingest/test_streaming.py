@@ -74,23 +74,91 @@ def test_same_size_rewrite_with_old_mtime_is_caught_by_the_ctime(
                  "(SELECT count(*) FROM deliveries)") == [(0, 0, 0)]  # fmt: skip
 
 
-@pytest.mark.parametrize("dirty", [False, True], ids=["clean file: stored-row check", "file with bad rows: row counts"])
-def test_a_change_the_file_state_misses_is_still_caught(
-    settings: Settings, drop: Path, monkeypatch: pytest.MonkeyPatch, dirty: bool
-) -> None:
-    """Defence in depth, as on a file system whose times say nothing: the rows themselves give it away.
-
-    A clean first pass lets the load skip the rule mask; the stored rows are then checked against
-    the value rules. With bad rows the mask runs again, and the valid rows loaded no longer match
-    the count of the first pass.
-    """
+def _blind_file_state(monkeypatch: pytest.MonkeyPatch) -> None:
+    """As on a file system whose times say nothing: only the rows themselves can give a change away."""
     monkeypatch.setattr(load, "_file_state", lambda path: (0, 0, 0, 0))
-    _between_passes(monkeypatch, _rewrite_valid_row_as_bad)
-    rows = events(20) + ([event(50, who5_raw="77")] if dirty else [])
-    reports, refused = ingest_files(settings, [write_csv(drop / "c.csv", rows)])
-    assert reports == [] and [r.problem for r in refused] == [CHANGED]
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        (b",12,4,", b",99,4,"),  # out of range
+        (b",50,12,", b",51,12,"),  # another valid value
+        (b",50,12,", b",5.5,12,"),  # not an integer (would be rounded)
+        (b",50,12,", b",40000,12,"),  # too big for the stored type (would be NULL)
+        (b"DEPT-FINANCE", b" " * 12),  # a required value turned blank
+        (b"DEPT-FINANCE", b"X" * 300),  # longer than any contract value
+        (b"EVT-000003", b"EVT-000099"),  # another event
+    ],
+    ids=["out of range", "valid value", "not an integer", "too big", "blank", "too long", "other event_id"],
+)
+def test_a_clean_file_changed_unseen_is_caught_by_the_row_checksum(
+    settings: Settings, drop: Path, monkeypatch: pytest.MonkeyPatch, old: bytes, new: bytes
+) -> None:
+    """A clean first pass lets the load skip the rule mask; the stored rows must then have the checksum of the rows it validated."""
+    _blind_file_state(monkeypatch)
+
+    def change(path: Path) -> None:
+        data = path.read_bytes()
+        assert old in data
+        path.write_bytes(data.replace(old, new, 1))
+
+    _between_passes(monkeypatch, change)
+    reports, refused = ingest_files(settings, [write_csv(drop / "c.csv", events(20))])
+    assert reports == [] and len(refused) == 1
     assert query(settings, "SELECT (SELECT count(*) FROM events), (SELECT count(*) FROM pseudonyms), "
-                 "(SELECT count(*) FROM deliveries), (SELECT count(*) FROM quarantine)") == [(0, 0, 0, 0)]  # fmt: skip
+                 "(SELECT count(*) FROM deliveries)") == [(0, 0, 0)]  # fmt: skip
+
+
+def test_the_row_checksum_holds_when_identical_stored_rows_are_left_in_place(settings: Settings, drop: Path) -> None:
+    """A re-delivery overlapping stored events (identical rows are kept, not rewritten) is still loaded."""
+    ingest_files(settings, [write_csv(drop / "a.csv", events(10))])
+    rows = events(15)  # 10 identical to the stored ones, 5 new
+    rows[3] = event(3, who5_raw="20")  # one corrected
+    reports, refused = ingest_files(settings, [write_csv(drop / "b.csv", rows)])
+    assert refused == []
+    r = reports[0]
+    assert (r.accepted, r.duplicate, r.replaced) == (6, 9, 1)
+
+
+def test_a_file_with_bad_rows_changed_unseen_is_caught_by_the_row_counts(
+    settings: Settings, drop: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With bad rows the mask runs again, and the valid rows loaded no longer match the first pass's count."""
+    _blind_file_state(monkeypatch)
+    _between_passes(monkeypatch, _rewrite_valid_row_as_bad)
+    reports, refused = ingest_files(settings, [write_csv(drop / "c.csv", events(20) + [event(50, who5_raw="77")])])
+    assert reports == [] and [r.problem for r in refused] == [CHANGED]
+    assert query(settings, "SELECT (SELECT count(*) FROM events), (SELECT count(*) FROM quarantine), "
+                 "(SELECT count(*) FROM deliveries)") == [(0, 0, 0)]  # fmt: skip
+
+
+def test_a_headcount_file_changed_unseen_is_caught(
+    settings: Settings, drop: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Headcount files are always loaded through the rule mask (they are small)."""
+    from ingest_helpers import headcount_row
+
+    _blind_file_state(monkeypatch)
+    seen: list[Path] = []
+    original_plan, original_load = load.plan_stage, load._load_headcount
+
+    def plan_stage(source):  # noqa: ANN001, ANN202
+        seen.append(source.path)
+        return original_plan(source)
+
+    def load_headcount(*args):  # noqa: ANN002, ANN202
+        data = seen[0].read_bytes()
+        assert b",40," in data
+        seen[0].write_bytes(data.replace(b",40,", b",-9,", 1))
+        return original_load(*args)
+
+    monkeypatch.setattr(load, "plan_stage", plan_stage)
+    monkeypatch.setattr(load, "_load_headcount", load_headcount)
+    rows = [headcount_row(department=f"D{i}") for i in range(5)]
+    reports, refused = ingest_files(settings, [write_csv(drop / "h.csv", rows)])
+    assert reports == [] and [r.problem for r in refused] == [CHANGED]
+    assert query(settings, "SELECT count(*) FROM headcount") == [(0,)]
 
 
 def test_unchanged_file_is_loaded_with_the_check_in_place(settings: Settings, drop: Path) -> None:
