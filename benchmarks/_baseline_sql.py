@@ -7,7 +7,11 @@
   employee in their home group; empty groups as zeros), and engaged employees per service and
   topic. It uses the release's own per-employee definitions (``privacy.reduce``'s SQL) and public
   structure, then plain GROUP BYs; ``tests/privacy/test_baseline_sql.py`` checks that its values
-  equal a release's at negligible noise. Used by bench_release.py and bench_dp_core.py.
+  equal a release's at negligible noise. One scan of the customer-period's events feeds both
+  parts. To reproduce the published numbers it keeps the release's definitions, including the
+  ones that exist for differential privacy (at most 2 services and 2 topics per employee,
+  contacts capped per employee, scores clamped to their ranges), steps a report without privacy
+  would not need. Used by bench_release.py and bench_dp_core.py.
 * :data:`PLAIN_SQL` (for information) is the simplest look-alike: plain GROUP BYs over the raw
   events (raw departments, an employee counted in every group they touched, unbounded contacts,
   means over contacts, no uptake). Cheaper, but not the same aggregates.
@@ -21,7 +25,7 @@ import polars as pl
 from privacy.contract import SERVICES, TOPICS
 from privacy.periods import parse_period
 from privacy.policy import ReleasePolicy
-from privacy.reduce import PEOPLE_SQL, SAT_SCALE, USAGE_SQL, Bounds, people_params, usage_params
+from privacy.reduce import REDUCTION_CTES, SAT_SCALE, Bounds, people_params, usage_params
 from privacy.structure import load_structure
 
 PLAIN_SQL = """
@@ -41,8 +45,7 @@ UNION ALL SELECT 'topic', topic, count(DISTINCT employee), NULL, NULL, NULL FROM
 """
 
 EXACT_SQL = f"""
-WITH people AS ({PEOPLE_SQL}),
-usage AS ({USAGE_SQL}),
+WITH {REDUCTION_CTES},
 public_groups AS (
     SELECT unnest($hc_dimension) AS dimension, unnest($hc_group_value) AS group_value, unnest($hc_headcount) AS headcount
     UNION ALL SELECT 'service', unnest($services), NULL
@@ -74,12 +77,13 @@ LEFT JOIN usage_cells u USING (dimension, group_value)
 def exact_cells(con: duckdb.DuckDBPyConnection, customer_id: str, period: str, policy: ReleasePolicy) -> pl.DataFrame:
     """The exact values of one release's cells (dimension, group_value, one column per metric)."""
     p = parse_period(period)
+    tables = policy.tables_for(p.granularity)
     structure = load_structure(con, customer_id, p.label, policy.k)
     bounds = Bounds.for_period(policy, p)
     hc = structure.public_headcount
     params = {
         **people_params(customer_id, p, bounds, structure.key_map),
-        **usage_params(customer_id, p, bounds),
+        **usage_params(customer_id, p, bounds, with_services="services" in tables, with_topics="topics" in tables),
         "hc_dimension": hc["dimension"].to_list(),
         "hc_group_value": hc["group_value"].to_list(),
         "hc_headcount": hc["headcount"].to_list(),

@@ -174,6 +174,9 @@ def plan_queries(
     if usage_dims:
         keys = pl.concat([usage_keys(d) for d in usage_dims])
         groups = (bounds.services if "service" in usage_dims else 0) + (bounds.topics if "topic" in usage_dims else 0)
+        # an employee has at most one row per key: keeping more rows than keys keeps nothing more, and
+        # truncating at the smaller bound accounts the same cells alone and in a batch (always batchable)
+        groups = min(groups, keys.height)
         accounted = compat.accounted_groups(groups, keys.height)
         specs.append(QuerySpec("usage", None, groups, accounted, aggregates("usage", 1.0, accounted), keys))
     return specs
@@ -239,7 +242,9 @@ def measure_loading(
     The people and usage parts are independent (own frame, own compositor), so the usage part
     (its DuckDB reduction, then its OpenDP query) runs beside the people part from the start.
     ``load_usage`` runs in a second thread: give it its own DuckDB connection (a cursor). A
-    loader is called at most once, and not at all for a part with no budget.
+    loader is called at most once, and not at all for a part with no budget. If either part
+    fails the call raises and returns nothing (the other part's draw, if made, is discarded
+    unseen), so nothing can be stored or charged.
     """
     return _measure({"people": lambda: {None: load_people()}, "usage": lambda: {None: load_usage()}},
                     {None: specs}, policy, total_budget)

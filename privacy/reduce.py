@@ -98,7 +98,7 @@ ev AS MATERIALIZED (
 # One row per engaged employee. Every choice below is an aggregate of one employee's rows (no
 # window): arg_min over a struct key orders lexicographically, so the key spells out the
 # documented order.
-PEOPLE_SQL = "WITH " + _EVENTS_CTE + """,
+_PEOPLE_CTES = """
 -- home: most frequent (department, site, role), ties -> latest contact, then alphabetical (NULLs last)
 home AS (
     SELECT employee, h.department, h.site, h.role
@@ -117,7 +117,8 @@ per AS (
                 FILTER (WHERE who5_raw IS NOT NULL) AS who5_last,
            avg(satisfaction) AS sat_mean
     FROM ev GROUP BY employee
-)
+)"""
+_PEOPLE_SELECT = """
 -- each home value -> its public key after roll-up (key_map, public): NULL when it has none (total only)
 SELECT per.employee,
        ($department_keys::VARCHAR[])[list_position($department_sources::VARCHAR[], home.department)] AS department,
@@ -133,10 +134,11 @@ SELECT per.employee,
        (sat_mean IS NOT NULL)::BIGINT AS has_sat
 FROM per JOIN home USING (employee)
 """
+PEOPLE_SQL = f"WITH {_EVENTS_CTE},{_PEOPLE_CTES}\n{_PEOPLE_SELECT}"
 
 # The max_services most used services and max_topics most used topics of each employee, ties ->
 # latest, then alphabetical; only values of the contract lists.
-USAGE_SQL = "WITH " + _EVENTS_CTE + """,
+_USAGE_CTES = """
 svc AS (
     SELECT employee, unnest(arg_min(service, {'n': -n, 'age': age, 'v': service}, $max_services)) AS group_value
     FROM (SELECT employee, service, count(*) AS n, min(age) AS age
@@ -148,11 +150,19 @@ top AS (
     FROM (SELECT employee, topic, count(*) AS n, min(age) AS age
           FROM ev WHERE $with_topics AND topic IS NOT NULL AND list_contains($topics, topic) GROUP BY employee, topic)
     GROUP BY employee
-)
+)"""
+_USAGE_SELECT = """
 SELECT employee, 'service' AS dimension, group_value FROM svc
 UNION ALL
 SELECT employee, 'topic', group_value FROM top
 """
+USAGE_SQL = f"WITH {_EVENTS_CTE},{_USAGE_CTES}\n{_USAGE_SELECT}"
+
+# The whole reduction as CTEs ``people`` and ``usage`` over one scan of the events, for callers that
+# aggregate it in SQL (the exact, non-private baseline of the benchmarks). Parameters: both sets above.
+REDUCTION_CTES = (
+    f"{_EVENTS_CTE},{_PEOPLE_CTES},\npeople AS ({_PEOPLE_SELECT}),{_USAGE_CTES},\nusage AS ({_USAGE_SELECT})"
+)
 
 
 @dataclass(frozen=True)

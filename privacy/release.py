@@ -86,10 +86,19 @@ def _prepare(con: duckdb.DuckDBPyConnection, customer_id: str, period: str, poli
 
 
 def _reading_cursor(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
-    """Another connection to ``con``'s database (for a second thread), on the same default catalog."""
+    """Another connection to ``con``'s database (for a second thread), on the same default catalog.
+
+    It shares the database (its tables, attached catalogs and database-wide settings) but not
+    ``con``'s connection state: temp tables, registered views and an open transaction's
+    uncommitted writes of ``con`` are not visible to it. Release callers read committed tables only.
+    """
     (catalog,) = con.execute("SELECT current_database()").fetchone()  # type: ignore[misc]
     cursor = con.cursor()
-    cursor.execute(f'USE "{catalog}"')
+    try:
+        cursor.execute(f'USE "{catalog}"')
+    except BaseException:
+        cursor.close()
+        raise
     return cursor
 
 
@@ -147,7 +156,9 @@ def draw_release(
     from privacy.measure import measure_loading
 
     prep = _plan(con, customer_id, period, policy)  # public checks first: nothing is read or drawn if they fail
-    cursor = _reading_cursor(con)  # the usage part runs in a second thread, on its own connection
+    with_usage = any(s.part == "usage" and s.budget > 0 for s in prep.specs)
+    # the usage part (its reduction, then its OpenDP query) runs in a second thread, on its own connection
+    cursor = _reading_cursor(con) if with_usage else None
     try:
         measured = measure_loading(
             lambda: reduce_people(con, customer_id, prep.period, prep.bounds, prep.structure.key_map),
@@ -156,7 +167,8 @@ def draw_release(
             prep.specs, policy, prep.total_budget,
         )  # fmt: skip
     finally:
-        cursor.close()
+        if cursor is not None:
+            cursor.close()
     return _thresholds_one(prep, measured, policy)
 
 

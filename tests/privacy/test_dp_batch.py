@@ -196,3 +196,18 @@ def test_a_measurement_beyond_the_public_row_bound_is_refused(monkeypatch):
     monkeypatch.setattr(measure_mod, "MAX_LENGTH", 10)
     with pytest.raises(ValueError, match="reduced rows in one measurement"):
         measure(frame, specs, DEFAULT_POLICY, budget)
+
+
+def test_a_usage_bound_above_the_number_of_keys_is_truncated_at_the_keys_and_stays_batchable():
+    """Topics released quarterly, up to 8 services per employee: 5 service keys, so 5 rows and 5 cells at most."""
+    from privacy.contract import SERVICES
+
+    policy = apply_policy_updates(DEFAULT_POLICY, {"granularity.topics": "quarter", "max_services_per_period": "8"})
+    con = make_tiny()
+    _add_customer(con, "tiny2")
+    (fa, sa, budget), (fb, sb, _) = _prepare(con, "tiny", policy), _prepare(con, "tiny2", policy)
+    usage = next(s for s in sa if s.part == "usage")
+    assert usage.keys.height == len(SERVICES) == usage.groups == usage.accounted_groups == 5 and usage.batchable
+    batch = measure_batch({"tiny": fa, "tiny2": fb}, {"tiny": sa, "tiny2": sb}, policy, budget)
+    single = measure(fa, sa, policy, budget)
+    assert batch.query_losses == pytest.approx(single.query_losses, rel=1e-9)  # the same cost, in a batch

@@ -192,3 +192,16 @@ def test_organisation_without_a_breakdown_releases_and_spends_nothing_for_it():
     assert m.compositor_loss == pytest.approx(budget, rel=1e-12)  # the release is charged its full cost
     spent = sum(s.budget for s in specs if s.dimension != "role")
     assert len(m.query_losses) == len(specs) - 1 and sum(m.query_losses) == pytest.approx(spent, rel=1e-6)
+
+
+@pytest.mark.parametrize("failing", ["people", "usage"])
+def test_a_failing_part_aborts_the_whole_draw(tiny_con, monkeypatch, failing):
+    """The two parts run side by side; if one fails, draw_release raises and returns nothing at all."""
+    import privacy.release as release_mod
+
+    def boom(*args, **kwargs):
+        raise RuntimeError(f"{failing} reduction failed")
+
+    monkeypatch.setattr(release_mod, f"reduce_{failing}", boom)
+    with pytest.raises(RuntimeError, match=f"{failing} reduction failed"):
+        release_mod.draw_release(tiny_con, "tiny", "2025-03", DEFAULT_POLICY)
