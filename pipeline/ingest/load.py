@@ -16,9 +16,8 @@ times, each a streaming, parallel read of the file:
    (headcount) the valid rows replace the stored structure of their (customer, month).
    With duplicates, rows are numbered in file order (``row_number() OVER ()`` under
    ``preserve_insertion_order``) and the last occurrence of each key is kept. When pass 1
-   found no bad row and no duplicate in an event file, the rule mask is not evaluated again;
-   the stored rows must then have the checksum (sum of typed-row hashes) of the rows pass 1
-   validated;
+   found no bad row in an event file, the rule mask is not evaluated again (see
+   :func:`_valid_rows`);
 4. only when pass 1 found bad rows: quarantine rows, numbered in file order the same way;
 
 then the ``deliveries`` row (with the file's SHA-256, hashed in a thread beside DuckDB's
@@ -62,7 +61,6 @@ from typing import Literal
 
 import duckdb
 
-from privacy.contract import EVENT_COLUMNS
 from privacy.pseudonymise import hmac_sql, hmac_sql_params
 
 from pipeline.ingest.readers import FileRefused, Source, open_source, refusal_for_read_error
@@ -81,9 +79,6 @@ _EVENT_VALUE_COLUMNS = (
 )  # fmt: skip
 _NOT_THE_FILES_FAULT = (duckdb.OutOfMemoryException, duckdb.InterruptException)
 _HEADCOUNT_COLUMNS = ("customer_id", "site", "department", "role", "headcount", "as_of")
-# Checksum of a typed event row as stored (client_ref excepted: stored as an id; a row given to a client_ref the
-# first pass did not see finds no id and the row counts differ). Same expression in the first pass and on events.
-_ROW_HASH = "hash(" + ", ".join(c.name for c in EVENT_COLUMNS if c.name != "client_ref") + ")"
 _HEADCOUNT_KEY = "customer_id, as_of, site, department, role"  # one row per group and month
 
 
@@ -188,7 +183,6 @@ def _passes(
     now = datetime.now(UTC).replace(tzinfo=None)
     (delivery_id,) = con.execute("SELECT coalesce(max(delivery_id), 0) + 1 FROM deliveries").fetchone()  # type: ignore[misc]
     if source.kind == "events":
-        in_file_duplicates = duplicate
         accepted, duplicate, replaced = _load_events(con, plan, delivery_id, now, duplicate, rows_bad, pseudonym_key)
     else:
         accepted, replaced = _load_headcount(con, plan, delivery_id, duplicate)
@@ -213,10 +207,6 @@ def _passes(
     # The passes saw one and the same file: unchanged on disk, and every valid row of pass 1 loaded or counted.
     if _file_state(source.path) != before or accepted + duplicate != valid:
         raise _changed(source.path)
-    if source.kind == "events" and not rows_bad and not in_file_duplicates:
-        # loaded without the rule mask: the stored rows must be the typed rows the first pass validated
-        if _stored_row_sum(con, delivery_id, unchanged=duplicate) != _first_pass_row_sum(con):
-            raise _changed(source.path)
     return FileReport(
         path=source.path, kind=source.kind, rows_total=rows_total, accepted=accepted, quarantined=rows_bad,
         duplicate=duplicate, replaced=replaced, customers=tuple(customers), delivery_id=delivery_id,
@@ -229,17 +219,15 @@ def _first_pass(
 ) -> tuple[int, int, int, int, list[str]]:
     """Rows, bad rows, valid rows, distinct 64-bit hashes of the valid rows' keys, customers of valid rows.
 
-    For events the same pass keeps, per distinct (client_ref, customer_id), the row counts, the
-    list of event_id hashes of its valid rows (8 bytes a row, not the rows) and the sum of their
-    typed rows' hashes (the checksum a load without the rule mask is held to) in a temp table:
-    the ids are assigned from it, and the hashes counted, without reading the file again.
+    For events the same pass keeps, per distinct (client_ref, customer_id), the row counts and the
+    list of event_id hashes of its valid rows (8 bytes a row, not the rows) in a temp table: the ids
+    are assigned from it, and the hashes counted, without reading the file again.
     """
     if source.kind == "events":
         con.execute(
             f"CREATE OR REPLACE TEMP TABLE {_REFS} AS SELECT client_ref, customer_id, count(*) AS n, "
             "count(*) FILTER (WHERE _problems = 0) AS valid, "
-            f"list(hash({key})) FILTER (WHERE _problems = 0) AS key_hashes, "
-            f"sum({_ROW_HASH}) FILTER (WHERE _problems = 0) AS row_sum FROM ({plan.select}) GROUP BY ALL"
+            f"list(hash({key})) FILTER (WHERE _problems = 0) AS key_hashes FROM ({plan.select}) GROUP BY ALL"
         )
         rows_total, valid, customers = con.execute(
             f"SELECT sum(n), sum(valid), list(DISTINCT customer_id) FILTER (WHERE valid > 0) FROM {_REFS}"
@@ -254,31 +242,6 @@ def _first_pass(
         ).fetchone()  # type: ignore[misc]
     rows_total, valid = int(rows_total or 0), int(valid or 0)
     return rows_total, rows_total - valid, valid, int(distinct_hashes), sorted(customers or ())
-
-
-def _first_pass_row_sum(con: duckdb.DuckDBPyConnection) -> int:
-    """Sum of the typed-row hashes of the valid rows the first pass saw (exact: HUGEINT)."""
-    (total,) = con.execute(f"SELECT coalesce(sum(row_sum), 0) FROM {_REFS}").fetchone()  # type: ignore[misc]
-    return int(total)
-
-
-def _stored_row_sum(con: duckdb.DuckDBPyConnection, delivery_id: int, unchanged: int) -> int:
-    """The same checksum over what the load left in ``events`` for this delivery.
-
-    Its rows, plus the ``unchanged`` stored rows it found identical and left in place
-    (``_OVERLAP``: same values, so the same hashes). A row changed in the file between the passes
-    (a value, an event_id, a row swapped for another) changes the sum.
-    """
-    (total,) = con.execute(
-        f"SELECT coalesce(sum({_ROW_HASH}), 0) FROM events WHERE delivery_id = ?", [delivery_id]
-    ).fetchone()  # type: ignore[misc]
-    if unchanged:
-        (same,) = con.execute(
-            f"SELECT coalesce(sum({_ROW_HASH}), 0) FROM events "
-            f"WHERE event_id IN (SELECT event_id FROM {_OVERLAP} WHERE same)"
-        ).fetchone()  # type: ignore[misc]
-        total += same
-    return int(total)
 
 
 def _assign_employee_ids(con: duckdb.DuckDBPyConnection, key: bytes) -> int:
@@ -336,11 +299,13 @@ def _count_duplicates(
 def _valid_rows(con: duckdb.DuckDBPyConnection, plan: StagePlan, key: str, duplicate: int, *, mask: bool) -> str:
     """Relation of the valid rows, reduced to the last occurrence of each ``key`` when there are duplicates.
 
-    Without ``mask`` (an event file whose first pass found no bad row and no duplicate) every row
-    is valid and the rule mask is not evaluated again (about 1.7 s of 10M CSV rows): the file is
-    the one the first pass read (its size, mtime, inode and ctime, and the row count, are checked
-    again before COMMIT) and the stored rows must have the checksum of the typed rows the first
-    pass validated (:func:`_stored_row_sum`).
+    Without ``mask`` (an event file whose first pass found no bad row) every row is valid and the
+    rule mask is not evaluated again (about 1.7 s of 10M CSV rows): the file is the one the first
+    pass read, because its size, mtime, inode and ctime are checked again before COMMIT. The
+    ctime is the guarantee: any write to the file moves it, and no program can set it back (Linux
+    ≥ 6.13 even makes it fine-grained once it has been read). A program able to change the file
+    unseen would be root, and could as well read the keys. Headcount files are small and always
+    masked.
     With duplicates the rows are numbered in file order (:func:`pipeline.ingest.rules.numbered`),
     which needs ``preserve_insertion_order``; it is switched on here for the rest of the file.
     """

@@ -63,11 +63,34 @@ def _rewrite_valid_row_as_bad(path: Path) -> None:
     assert (path.stat().st_size, path.stat().st_mtime_ns) == (st.st_size, st.st_mtime_ns)
 
 
-def test_same_size_rewrite_with_old_mtime_is_caught_by_the_ctime(
-    settings: Settings, drop: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        (b",12,4,", b",99,4,"),  # out of range
+        (b",50,12,", b",51,12,"),  # another valid value
+        (b",50,12,", b",5.5,12,"),  # not an integer
+        (b",50,12,", b",40000,12,"),  # too big for the stored type
+        (b"DEPT-FINANCE", b" " * 12),  # a required value turned blank, same size
+        (b"DEPT-FINANCE", b"X" * 300),  # longer than any contract value
+        (b"EVT-000003", b"EVT-000099"),  # another event
+    ],
+    ids=["out of range", "valid value", "not an integer", "too big", "blank", "too long", "other event_id"],
+)
+def test_a_clean_file_changed_between_reads_is_caught_by_its_ctime(
+    settings: Settings, drop: Path, monkeypatch: pytest.MonkeyPatch, old: bytes, new: bytes
 ) -> None:
-    """Size and mtime can be forged; the ctime cannot (a write always moves it)."""
-    _between_passes(monkeypatch, _rewrite_valid_row_as_bad)
+    """A clean first pass lets the load skip the rule mask; any write meanwhile moves the ctime,
+    which no program can set back, even with size and mtime forged."""
+
+    def change(path: Path) -> None:
+        st = path.stat()
+        data = path.read_bytes()
+        assert old in data
+        path.write_bytes(data.replace(old, new, 1))
+        os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+        assert path.stat().st_mtime_ns == st.st_mtime_ns
+
+    _between_passes(monkeypatch, change)
     reports, refused = ingest_files(settings, [write_csv(drop / "c.csv", events(20))])
     assert reports == [] and [r.problem for r in refused] == [CHANGED]
     assert query(settings, "SELECT (SELECT count(*) FROM events), (SELECT count(*) FROM pseudonyms), "
@@ -79,38 +102,7 @@ def _blind_file_state(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(load, "_file_state", lambda path: (0, 0, 0, 0))
 
 
-@pytest.mark.parametrize(
-    ("old", "new"),
-    [
-        (b",12,4,", b",99,4,"),  # out of range
-        (b",50,12,", b",51,12,"),  # another valid value
-        (b",50,12,", b",5.5,12,"),  # not an integer (would be rounded)
-        (b",50,12,", b",40000,12,"),  # too big for the stored type (would be NULL)
-        (b"DEPT-FINANCE", b" " * 12),  # a required value turned blank
-        (b"DEPT-FINANCE", b"X" * 300),  # longer than any contract value
-        (b"EVT-000003", b"EVT-000099"),  # another event
-    ],
-    ids=["out of range", "valid value", "not an integer", "too big", "blank", "too long", "other event_id"],
-)
-def test_a_clean_file_changed_unseen_is_caught_by_the_row_checksum(
-    settings: Settings, drop: Path, monkeypatch: pytest.MonkeyPatch, old: bytes, new: bytes
-) -> None:
-    """A clean first pass lets the load skip the rule mask; the stored rows must then have the checksum of the rows it validated."""
-    _blind_file_state(monkeypatch)
-
-    def change(path: Path) -> None:
-        data = path.read_bytes()
-        assert old in data
-        path.write_bytes(data.replace(old, new, 1))
-
-    _between_passes(monkeypatch, change)
-    reports, refused = ingest_files(settings, [write_csv(drop / "c.csv", events(20))])
-    assert reports == [] and len(refused) == 1
-    assert query(settings, "SELECT (SELECT count(*) FROM events), (SELECT count(*) FROM pseudonyms), "
-                 "(SELECT count(*) FROM deliveries)") == [(0, 0, 0)]  # fmt: skip
-
-
-def test_the_row_checksum_holds_when_identical_stored_rows_are_left_in_place(settings: Settings, drop: Path) -> None:
+def test_a_redelivery_overlapping_stored_events_is_loaded(settings: Settings, drop: Path) -> None:
     """A re-delivery overlapping stored events (identical rows are kept, not rewritten) is still loaded."""
     ingest_files(settings, [write_csv(drop / "a.csv", events(10))])
     rows = events(15)  # 10 identical to the stored ones, 5 new
