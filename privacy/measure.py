@@ -226,8 +226,7 @@ def measure(frame: Reduced, specs: list[QuerySpec], policy: ReleasePolicy, total
     Privacy: the compositors hold ``total_budget`` (ρ under zCDP, ε under pure DP) in total for
     the employee-level unit; each query's loss (OpenDP's map) must equal the hand-computed one.
     """
-    return _measure({"people": lambda: {None: frame.people}, "usage": lambda: {None: frame.usage}},
-                    {None: specs}, policy, total_budget)
+    return measure_loading(lambda: frame.people, lambda: frame.usage, specs, policy, total_budget)
 
 
 def measure_loading(

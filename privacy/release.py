@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import duckdb
 import polars as pl
@@ -27,6 +27,9 @@ from privacy.policy import ReleasePolicy
 from privacy.reduce import Bounds, Reduced, reduce_people, reduce_period, reduce_usage
 from privacy.structure import PublicStructure, load_structure
 from privacy.suppression import apply_thresholds, apply_thresholds_batch
+
+if TYPE_CHECKING:
+    from privacy.measure import Measured
 
 # Customers per OpenDP measurement in draw_releases. Bounds the reduced rows held at once
 # (≈ 3,000 people and ≈ 10,000 usage rows per customer-month of 3,000 engaged employees);
@@ -180,7 +183,7 @@ def _draw_one(prep: _Prepared, policy: ReleasePolicy) -> DrawnRelease:
     return _thresholds_one(prep, measured, policy)
 
 
-def _thresholds_one(prep: _Prepared, measured: Any, policy: ReleasePolicy) -> DrawnRelease:
+def _thresholds_one(prep: _Prepared, measured: "Measured", policy: ReleasePolicy) -> DrawnRelease:
     cells = apply_thresholds(
         measured.noisy,
         prep.structure.public_headcount,

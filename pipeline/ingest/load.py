@@ -302,8 +302,8 @@ def _valid_rows(con: duckdb.DuckDBPyConnection, plan: StagePlan, key: str, dupli
     Without ``mask`` (an event file whose first pass found no bad row) every row is valid and the
     rule mask is not evaluated again (about 1.7 s of 10M CSV rows): the file is the one the first
     pass read, because its size, mtime, inode and ctime are checked again before COMMIT. The
-    ctime is the guarantee: any write to the file moves it, and no program can set it back (Linux
-    ≥ 6.13 even makes it fine-grained once it has been read). A program able to change the file
+    ctime is the guarantee: any write to the file moves it, and no program can set it back (recent
+    Linux kernels even make it fine-grained once it has been read). A program able to change the file
     unseen would be root, and could as well read the keys. Headcount files are small and always
     masked.
     With duplicates the rows are numbered in file order (:func:`pipeline.ingest.rules.numbered`),
