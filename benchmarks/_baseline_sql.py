@@ -22,7 +22,6 @@ from __future__ import annotations
 import duckdb
 import polars as pl
 
-from privacy.contract import SERVICES, TOPICS
 from privacy.periods import parse_period
 from privacy.policy import ReleasePolicy
 from privacy.reduce import REDUCTION_CTES, SAT_SCALE, Bounds, people_params, usage_params
@@ -87,9 +86,7 @@ def exact_cells(con: duckdb.DuckDBPyConnection, customer_id: str, period: str, p
         "hc_dimension": hc["dimension"].to_list(),
         "hc_group_value": hc["group_value"].to_list(),
         "hc_headcount": hc["headcount"].to_list(),
-        "services": list(SERVICES),
-        "topics": list(TOPICS),
-    }
+    }  # $services and $topics (the contract lists) come with usage_params
     return con.execute(EXACT_SQL, params).pl()
 
 
