@@ -10,6 +10,7 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboards import auth
+from dashboards.data import StoreUnavailable
 from dashboards.principal import ROLE_LABELS
 
 st.set_page_config(page_title="Wellbeing insights", page_icon="🌱", layout="wide")
@@ -57,7 +58,10 @@ def main() -> None:
         ROLE_LABELS[principal.role]: [_page(s, default=(i == 0)) for i, s in enumerate(specs)],
         "Employees": [_page(NOTICE)],
     }
-    st.navigation(pages).run()
+    try:
+        st.navigation(pages).run()
+    except StoreUnavailable:
+        st.warning("The published figures are being updated right now. Reload the page in a moment.")
 
 
 main()

@@ -1,11 +1,16 @@
 """Pure Altair chart builders (DataFrame in, chart out): one colour per metric, labelled axes,
 95 % interval bands or error bars drawn from ``ci_low``/``ci_high``.
+
+Charts carry their rows inline (:func:`dashboards.frames.chart_data`), never a pandas frame:
+see :mod:`dashboards.frames` for the deadlock that rules pandas out of render paths.
 """
 
 from __future__ import annotations
 
 import altair as alt
 import polars as pl
+
+from dashboards.frames import chart_data
 
 # One palette across all pages (colour-blind safe, Okabe-Ito).
 METRIC_COLOURS: dict[str, str] = {
@@ -49,7 +54,7 @@ def trend_with_band(frame: pl.DataFrame, metric: str, *, series: str | None = No
     fmt = _axis_format(metric)
     data = frame.sort("month").with_columns(label=pl.col("month").dt.strftime("%b %Y"))
     order = data["label"].unique(maintain_order=True).to_list()
-    base = alt.Chart(data.to_pandas()).encode(
+    base = alt.Chart(chart_data(data)).encode(
         x=alt.X("label:O", title="Month", sort=order, axis=alt.Axis(labelAngle=-45, labelOverlap=True)),
     )
     if series:
@@ -83,7 +88,7 @@ def bars_with_error(frame: pl.DataFrame, metric: str, *, category: str = "group_
     fmt = _axis_format(metric)
     data = frame.filter(pl.col("value").is_not_null()).sort("value", descending=True)
     order = data[category].to_list()
-    base = alt.Chart(data.to_pandas()).encode(y=alt.Y(f"{category}:N", title=None, sort=order))
+    base = alt.Chart(chart_data(data)).encode(y=alt.Y(f"{category}:N", title=None, sort=order))
     bars = base.mark_bar(color=METRIC_COLOURS.get(metric, "#0072B2"), opacity=0.85).encode(
         x=alt.X("value:Q", title=f"{label} (line: 95 % interval)", axis=alt.Axis(format=fmt)),
         tooltip=[f"{category}:N", alt.Tooltip("value:Q", format=fmt, title=label),
@@ -98,7 +103,7 @@ def bars_with_error(frame: pl.DataFrame, metric: str, *, category: str = "group_
 def stacked_share(frame: pl.DataFrame, *, x: str, colour: str, value: str = "value", title: str) -> alt.Chart:
     """Normalised stacked bars (e.g. the service mix per customer)."""
     return (
-        alt.Chart(frame.to_pandas())
+        alt.Chart(chart_data(frame))
         .mark_bar()
         .encode(
             x=alt.X(f"{x}:N", title=x.replace("_", " ").capitalize()),
@@ -116,7 +121,7 @@ def multi_line(frame: pl.DataFrame, *, y: str, series: str, y_title: str, fmt: s
     data = frame.sort("month").with_columns(label=pl.col("month").dt.strftime("%b %Y"))
     order = data["label"].unique(maintain_order=True).to_list()
     return (
-        alt.Chart(data.to_pandas())
+        alt.Chart(chart_data(data))
         .mark_line(point=True)
         .encode(
             x=alt.X("label:O", title="Month", sort=order, axis=alt.Axis(labelAngle=-45, labelOverlap=True)),
@@ -133,7 +138,7 @@ def budget_over_time(frame: pl.DataFrame, cap: float) -> alt.Chart:
     """ρ spent in the rolling 12-month window ending at each period, against the cap (dashed rule)."""
     data = frame.sort("month")
     order = data["period"].to_list()
-    base = alt.Chart(data.to_pandas()).encode(
+    base = alt.Chart(chart_data(data)).encode(
         x=alt.X("period:O", title="Period", sort=order, axis=alt.Axis(labelAngle=-45, labelOverlap=True))
     )
     bars = base.mark_bar(color="#0072B2", opacity=0.5).encode(
@@ -148,14 +153,3 @@ def budget_over_time(frame: pl.DataFrame, cap: float) -> alt.Chart:
         height=HEIGHT, title="ρ per release (bars) and in the rolling 12-month window (line) vs cap (dashed)"
     )
 
-
-def expected_width_chart(frame: pl.DataFrame, *, x: str, y: str, colour: str | None, title: str) -> alt.Chart:
-    """A generic bar chart for the what-if tables."""
-    enc = {
-        "x": alt.X(f"{x}:N", title=x.replace("_", " ").capitalize(), sort=None),
-        "y": alt.Y(f"{y}:Q", title=y.replace("_", " ").capitalize()),
-        "tooltip": list(frame.columns),
-    }
-    if colour:
-        enc["color"] = alt.Color(f"{colour}:N", scale=alt.Scale(range=CATEGORY_PALETTE))
-    return alt.Chart(frame.to_pandas()).mark_bar().encode(**enc).properties(height=HEIGHT, title=title)

@@ -23,7 +23,6 @@ from dashboards.config import dashboard_paths
 from dashboards.principal import Principal
 
 METRICS: tuple[str, ...] = ("engaged_employees", "uptake_rate", "contacts", "who5_mean", "satisfaction_mean")
-DIMENSIONS: tuple[str, ...] = ("total", "department", "site", "role", "service", "topic")
 
 SCHEMAS: dict[str, dict[str, pl.DataType]] = {
     "releases": {
@@ -88,30 +87,44 @@ def customer_scope(principal: Principal, customer_id: str | None = None) -> tupl
     return None if customer_id is None else (customer_id,)
 
 
-def _store_stamp() -> tuple[str, int, int]:
+class StoreUnavailable(RuntimeError):
+    """The published store could not be read just now (being replaced, or damaged); nothing was shown."""
+
+
+def _store_stamp() -> tuple[str, int, int, int]:
+    """Identity of the published file now: path, inode, mtime, size (a publish swaps in a new inode)."""
     path = dashboard_paths().published
     try:
         stat = path.stat()
     except FileNotFoundError:
-        return (str(path), 0, 0)
-    return (str(path), stat.st_mtime_ns, stat.st_size)
+        return (str(path), 0, 0, 0)
+    return (str(path), stat.st_ino, stat.st_mtime_ns, stat.st_size)
 
 
 @st.cache_data(ttl=600, max_entries=512, show_spinner=False)
-def _cached_read(table: str, sql: str, params: tuple, scope_key: str, stamp: tuple[str, int, int]) -> pl.DataFrame:
-    """Run one query on a short-lived read-only connection (``scope_key`` and ``stamp`` key the cache)."""
-    path, mtime, _ = stamp
+def _cached_read(
+    table: str, sql: str, params: tuple, scope_key: str, stamp: tuple[str, int, int, int]
+) -> pl.DataFrame:
+    """Run one query on a short-lived read-only attachment of the file ``stamp`` names.
+
+    ``scope_key`` and ``stamp`` key the cache: a frame is never served to another principal,
+    and a publish (new inode) is a new key. The file is attached to a fresh in-memory database:
+    ``duckdb.connect(path)`` would hand back an instance another session still holds open on
+    the replaced file, and its old contents would be cached under the new file's stamp.
+    """
+    path, inode, _, _ = stamp
     empty = pl.DataFrame(schema=SCHEMAS[table])
-    if mtime == 0:
+    if inode == 0:
         return empty
+    con = duckdb.connect(":memory:")
     try:
-        con = duckdb.connect(path, read_only=True)
-    except duckdb.Error:
-        return empty
-    try:
+        con.execute(f"ATTACH '{path.replace(chr(39), chr(39) * 2)}' AS published (READ_ONLY)")
+        con.execute("USE published")
         frame = con.execute(sql, list(params)).pl()
-    except duckdb.CatalogException:  # store being built / table not published yet
+    except duckdb.CatalogException:  # an older store without this table: nothing published in it
         return empty
+    except duckdb.Error as exc:
+        raise StoreUnavailable(type(exc).__name__) from None
     finally:
         con.close()
     if frame.is_empty():
@@ -199,7 +212,3 @@ def customers(principal: Principal) -> list[str]:
     found |= set(public_headcount(principal)["customer_id"].to_list())
     return sorted(found)
 
-
-def store_is_empty(principal: Principal, customer_id: str | None = None) -> bool:
-    """True when nothing has been released (for this principal's scope)."""
-    return releases(principal, customer_id).is_empty()

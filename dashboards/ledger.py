@@ -8,21 +8,8 @@ from __future__ import annotations
 
 import polars as pl
 
+from dashboards.frames import period_index
 from privacy.periods import WINDOW_MONTHS
-
-
-def _month_index(period: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
-    """First and last month index (year*12 + month-1) of a 'YYYY-MM' or 'YYYY-Qn' label."""
-    year = period.str.slice(0, 4).cast(pl.Int32)
-    is_quarter = period.str.contains("Q")
-    first_month = (
-        pl.when(is_quarter)
-        .then((period.str.slice(6, 1).cast(pl.Int32, strict=False) - 1) * 3)
-        .otherwise(period.str.slice(5, 2).cast(pl.Int32, strict=False) - 1)
-    )
-    first = year * 12 + first_month
-    last = first + pl.when(is_quarter).then(2).otherwise(0)
-    return first, last
 
 
 def window_spend(ledger: pl.DataFrame) -> pl.DataFrame:
@@ -30,7 +17,7 @@ def window_spend(ledger: pl.DataFrame) -> pl.DataFrame:
     if ledger.is_empty():
         return pl.DataFrame(schema={"customer_id": pl.String, "period": pl.String, "rho": pl.Float64,
                                     "window_rho": pl.Float64, "end_idx": pl.Int32})
-    first, last = _month_index(pl.col("period"))
+    first, last = period_index(pl.col("period"))
     entries = ledger.select("customer_id", "period", "rho").with_columns(first.alias("first_idx"), last.alias("last_idx"))
     per_period = entries.group_by("customer_id", "period").agg(
         pl.col("rho").sum(), pl.col("last_idx").first().alias("end_idx")

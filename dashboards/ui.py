@@ -13,6 +13,7 @@ import polars as pl
 import streamlit as st
 
 from dashboards.charts import METRIC_LABELS
+from dashboards.frames import arrow_table
 from dashboards.principal import Principal
 from privacy.periods import parse_period, period_of_month
 
@@ -35,6 +36,11 @@ def principal() -> Principal:
         st.error("Please sign in.")
         st.stop()
     return p
+
+
+def table(frame: pl.DataFrame, **kwargs: object) -> None:
+    """``st.dataframe`` of a polars frame, handed over as Arrow (never through pandas; see dashboards.frames)."""
+    st.dataframe(arrow_table(frame), **kwargs)  # type: ignore[arg-type]
 
 
 def clamp(metric: str, value: float | None) -> float | None:

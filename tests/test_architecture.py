@@ -83,3 +83,20 @@ def test_no_hand_written_noise_in_the_privacy_path(package: str) -> None:
             if needle in text:
                 hits.append(f"{path.relative_to(ROOT)} uses {needle}")
     assert hits == []
+
+
+def test_render_paths_never_use_the_polars_calls_that_deadlock() -> None:
+    """Streamlit renders sessions in threads; with the pinned polars, a ``map_elements`` beside a
+    ``to_pandas`` (or two conversions of one frame) hangs the whole server. Only
+    ``dashboards/frames.py`` converts frames (under a lock), and only ``ui.table`` hands tables
+    to ``st.dataframe`` (as Arrow, never a polars frame, which Streamlit turns into pandas).
+    """
+    needles = ("map_elements", "map_rows", "map_batches", ".to_pandas(", ".to_arrow(", ".to_numpy(", "st.dataframe(")
+    allowed = {"dashboards/frames.py": {".to_arrow("}, "dashboards/ui.py": {"st.dataframe("}}
+    hits = []
+    for path in _python_files("dashboards"):
+        rel = str(path.relative_to(ROOT))
+        text = path.read_text(encoding="utf-8")
+        body = text.split('"""', 2)[-1] if text.lstrip().startswith('"""') else text  # skip the module docstring
+        hits += [f"{rel}: {n}" for n in needles if n in body and n not in allowed.get(rel, set())]
+    assert hits == []

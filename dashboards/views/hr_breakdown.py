@@ -58,7 +58,7 @@ for group in groups:
     rows.append(row)
 
 table = pl.DataFrame(rows).sort("_sort", descending=True).drop("_sort")
-st.dataframe(table, hide_index=True, width="stretch")
+ui.table(table, hide_index=True, width="stretch")
 
 chart_metric = st.selectbox("Chart", [ui.metric_label(m) for m in metrics], key="breakdown_chart")
 metric = next(m for m in metrics if ui.metric_label(m) == chart_metric)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
-from dashboards import charts, data, ui
+from dashboards import charts, data, frames, ui
 from dashboards.data import METRICS
 
 me = ui.principal()
@@ -60,7 +60,7 @@ for col, metric in zip(columns, METRICS):
 
 trend = (
     cells.filter((pl.col("metric") == "uptake_rate") & pl.col("value").is_not_null())
-    .with_columns(month=pl.col("period").map_elements(ui.month_start, return_dtype=pl.Date))
+    .with_columns(month=frames.period_start(pl.col("period")))
     .filter(pl.col("month") <= ui.month_start(month))
     .sort("month")
     .tail(12)

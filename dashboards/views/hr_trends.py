@@ -5,7 +5,7 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
-from dashboards import charts, data, ui
+from dashboards import charts, data, frames, ui
 
 me = ui.principal()
 customer = me.customer_id
@@ -21,7 +21,7 @@ if cells.is_empty():
 
 shown = (
     cells.filter(pl.col("metric").is_in(["uptake_rate", "contacts", "who5_mean", "satisfaction_mean"]))
-    .with_columns(month=pl.col("period").map_elements(ui.month_start, return_dtype=pl.Date))
+    .with_columns(month=frames.period_start(pl.col("period")))
     .sort("month")
 )
 if dimension != "total":

@@ -5,7 +5,7 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
-from dashboards import charts, control, data, ui
+from dashboards import charts, control, data, frames, ui
 from dashboards.ledger import current_window, window_spend
 from privacy.policy import implied_epsilon
 
@@ -35,7 +35,7 @@ for rec in summary.iter_rows(named=True):
         "ρ remaining": round(max(cap - rec["window_rho"], 0.0), 4),
     })
 st.subheader("All customers")
-st.dataframe(pl.DataFrame(rows), hide_index=True, width="stretch", height=min(400, 36 + 35 * len(rows)))
+ui.table(pl.DataFrame(rows), hide_index=True, width="stretch", height=min(400, 36 + 35 * len(rows)))
 
 st.subheader("One customer over time")
 customers = summary["customer_id"].to_list()
@@ -43,9 +43,10 @@ wanted = st.query_params.get("customer")
 customer = st.selectbox("Customer", customers, index=customers.index(wanted) if wanted in customers else 0,
                         key="budget_customer")
 policy, version = control.current_policy(customer)
-spend = window_spend(ledger.filter(pl.col("customer_id") == customer)).with_columns(
-    month=pl.col("period").map_elements(ui.month_start, return_dtype=pl.Date),
-    window_epsilon=pl.col("window_rho").map_elements(lambda r: implied_epsilon(r, policy.delta), return_dtype=pl.Float64),
+spend = window_spend(ledger.filter(pl.col("customer_id") == customer))
+spend = spend.with_columns(
+    month=frames.period_start(pl.col("period")),
+    window_epsilon=pl.Series([implied_epsilon(r, policy.delta) for r in spend["window_rho"].to_list()], dtype=pl.Float64),
 )
 c1, c2, c3 = st.columns(3)
 latest = spend.tail(1).row(0, named=True)
@@ -60,6 +61,6 @@ st.subheader("Release history (ledger)")
 history = ledger.filter(pl.col("customer_id") == customer).sort("created_at", descending=True).select(
     "created_at", "period", "kind", "release_id", "rho", "epsilon", "delta", "policy_version", "requested_by", "code_version"
 )
-st.dataframe(history, hide_index=True, width="stretch")
+ui.table(history, hide_index=True, width="stretch")
 st.download_button("Download this ledger (CSV)", history.write_csv(), file_name=f"ledger_{customer}.csv",
                    mime="text/csv", key="ledger_csv")

@@ -43,7 +43,7 @@ st.caption(f"Effective policy version {version} · annual ε at the cap: {policy
 current = pl.DataFrame(
     {"Setting": list(EDITABLE.values()), "Key": list(EDITABLE), "Value": [str(flat[k]) for k in EDITABLE]}
 )
-st.dataframe(current, hide_index=True, width="stretch")
+ui.table(current, hide_index=True, width="stretch")
 
 st.subheader("Change a value")
 with st.form("policy_edit", clear_on_submit=False):
@@ -64,4 +64,4 @@ history = control.policy_history(me, customer)
 if history.is_empty():
     st.info("No changes yet: the documented defaults apply.")
 else:
-    st.dataframe(history, hide_index=True, width="stretch")
+    ui.table(history, hide_index=True, width="stretch")

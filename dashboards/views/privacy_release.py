@@ -65,7 +65,7 @@ if not rows:
     st.success(f"Nothing is due for {customer}: every month up to {last_complete} is released.")
 else:
     table = pl.DataFrame(rows)
-    st.dataframe(table, hide_index=True, width="stretch")
+    ui.table(table, hide_index=True, width="stretch")
     total = sum(r["ρ"] or 0 for r in rows)
     st.caption(f"Policy version {version}; cap ρ = {policy.rho_cap_12m:g} over any 12 months "
                f"(annual ε {policy.annual_epsilon():.2f} at δ = {policy.delta:g}). "
@@ -84,7 +84,7 @@ requests = control.release_requests(me, customer)
 if requests.is_empty():
     st.info("No release requests for this customer yet.")
 else:
-    st.dataframe(requests.select("requested_at", "status", "periods", "requested_by", "message", "updated_at", "request_id"),
+    ui.table(requests.select("requested_at", "status", "periods", "requested_by", "message", "updated_at", "request_id"),
                  hide_index=True, width="stretch")
     if st.button("Refresh status", key="release_refresh"):
         st.rerun()

@@ -9,6 +9,7 @@ import polars as pl
 import streamlit as st
 
 from dashboards import control, data, ui
+from dashboards.frames import chart_data
 from privacy.accuracy import expected_interval_halfwidths, expected_suppression_share
 from privacy.budget import release_cost
 from privacy.policy import PolicyError, apply_policy_updates, implied_epsilon
@@ -62,7 +63,7 @@ compare = cand_hw.join(cur_hw, on=["table", "metric", "dimension"], how="left").
     pl.col("halfwidth").round(2).alias("± candidate"), pl.col("current").round(2).alias(f"± current (v{version})"),
     pl.col("unit").alias("Unit"), pl.col("assumption").alias("Assumption"),
 )
-st.dataframe(compare, hide_index=True, width="stretch")
+ui.table(compare, hide_index=True, width="stretch")
 
 st.subheader("Expected share of hidden cells per customer")
 if headcount.is_empty():
@@ -79,7 +80,7 @@ else:
                         value_name="share").with_columns(pl.col("policy").replace({"expected_share": "candidate",
                                                                                    "current_share": "current"}))
     chart = (
-        alt.Chart(long.to_pandas()).mark_bar()
+        alt.Chart(chart_data(long)).mark_bar()
         .encode(
             x=alt.X("customer_id:N", title="Customer", sort=None),
             xOffset="policy:N",
@@ -105,7 +106,7 @@ for rho in (0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0):
                        "± engaged employees": float(engaged["halfwidth"][0]) if engaged.height else None})
 sweep = pl.DataFrame(sweep_rows)
 st.altair_chart(
-    alt.Chart(sweep.to_pandas()).mark_line(point=True, color="#0072B2").encode(
+    alt.Chart(chart_data(sweep)).mark_line(point=True, color="#0072B2").encode(
         x=alt.X("epsilon per release:Q", title="ε per monthly release (δ = %g)" % candidate.delta, scale=alt.Scale(type="log")),
         y=alt.Y("± engaged employees:Q", title="± engaged employees (95 %)"),
         tooltip=[alt.Tooltip("epsilon per release:Q", format=".2f"), alt.Tooltip("± engaged employees:Q", format=".1f")],

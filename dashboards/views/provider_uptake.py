@@ -5,7 +5,7 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
-from dashboards import charts, data, ui
+from dashboards import charts, data, frames, ui
 
 me = ui.principal()
 st.title("Uptake across customers")
@@ -36,21 +36,26 @@ m1.metric("Customers released", f"{n_customers:,}", border=True)
 m2.metric("Engaged employees (sum, approx.)", f"{round(engaged_sum):,}", border=True)
 m3.metric("Contacts (sum, approx.)", f"{round(contacts_sum):,}", border=True)
 
-display = wide.select(
-    pl.col("customer_id").alias("Customer"),
-    pl.col("engaged_employees").map_elements(lambda v: ui.fmt("engaged_employees", v), return_dtype=pl.String).fill_null("hidden").alias("Engaged employees"),
-    pl.col("uptake_rate").map_elements(lambda v: ui.fmt("uptake_rate", v), return_dtype=pl.String).fill_null("hidden").alias("Uptake rate"),
-    pl.col("contacts").map_elements(lambda v: ui.fmt("contacts", v), return_dtype=pl.String).fill_null("hidden").alias("Contacts"),
-)
+
+def _shown(metric: str) -> list[str]:
+    return [ui.fmt(metric, v) if v is not None else "hidden" for v in wide[metric].to_list()]
+
+
+display = pl.DataFrame({
+    "Customer": wide["customer_id"],
+    "Engaged employees": _shown("engaged_employees"),
+    "Uptake rate": _shown("uptake_rate"),
+    "Contacts": _shown("contacts"),
+})
 st.subheader(f"Customers in {month}")
-st.dataframe(display, hide_index=True, width="stretch", height=min(420, 36 + 35 * display.height))
+ui.table(display, hide_index=True, width="stretch", height=min(420, 36 + 35 * display.height))
 
 st.subheader("Trend")
 customers = wide["customer_id"].to_list()
 picked = st.multiselect("Customers", customers, default=customers[:5], key="provider_customers")
 trend = (
     totals.filter((pl.col("metric") == "uptake_rate") & pl.col("customer_id").is_in(picked) & pl.col("value").is_not_null())
-    .with_columns(month=pl.col("period").map_elements(ui.month_start, return_dtype=pl.Date),
+    .with_columns(month=frames.period_start(pl.col("period")),
                   value=pl.col("value").clip(0.0, 1.0))
     .sort("month")
 )

@@ -44,6 +44,8 @@ def dashboard_argv(port: int, address: str) -> list[str]:
         "--server.port", str(port),
         "--browser.gatherUsageStats", "false",
         "--client.toolbarMode", "viewer",
+        # An uncaught exception shows users a generic message, never a traceback (paths, lock holders).
+        "--client.showErrorDetails", "none",
         "--theme.primaryColor", "#0072B2",
     ]
 
