@@ -54,7 +54,7 @@ def main() -> int:
     import streamlit as st
     from streamlit.testing.v1 import AppTest
 
-    from dashboards.accounts import add_user
+    from stores.accounts import add_user
 
     customers = ["acme"] + [f"customer{i:02d}" for i in range(1, args.customers)]
     t0 = time.perf_counter()

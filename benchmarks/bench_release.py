@@ -96,8 +96,8 @@ def child_one(home: str, customer: str, period: str) -> dict[str, object]:
     from pipeline.releases.lifecycle import run_release
     from pipeline.settings import Settings
 
-    from privacy.policy_store import set_policy_value
-    from pipeline.control_store import control_connection
+    from stores.control import set_policy_value
+    from stores.control import control_connection
 
     from privacy.policy import DEFAULT_POLICY
     from privacy.release import draw_release

@@ -11,7 +11,7 @@ import streamlit as st
 
 from dashboards import auth
 from dashboards.data import StoreUnavailable
-from dashboards.principal import ROLE_LABELS
+from stores.principal import ROLE_LABELS
 
 st.set_page_config(page_title="Wellbeing insights", page_icon="🌱", layout="wide")
 

@@ -22,9 +22,9 @@ from typing import Any
 import streamlit as st
 import streamlit_authenticator as stauth
 
-from dashboards.accounts import credentials_for_authenticator, load_accounts, principal_for
-from dashboards.config import dashboard_paths
-from dashboards.principal import Principal
+from stores.accounts import credentials_for_authenticator, load_accounts, principal_for
+from stores.paths import home_paths
+from stores.principal import Principal
 
 FAILED_LOGIN = "Username or password is incorrect."
 
@@ -38,7 +38,7 @@ def _accounts(path: str, mtime_ns: int) -> dict[str, Any]:
 
 def accounts() -> dict[str, Any]:
     """The credentials file, re-read whenever it changes."""
-    path = dashboard_paths().auth_file
+    path = home_paths().auth_file
     try:
         mtime = path.stat().st_mtime_ns
     except FileNotFoundError:

@@ -3,7 +3,7 @@
 Privacy reasons:
 
 * Tenant isolation lives here, not in the pages: every function takes the signed-in
-  :class:`~dashboards.principal.Principal`; an ``hr`` principal only ever gets rows of its own
+  :class:`~stores.principal.Principal`; an ``hr`` principal only ever gets rows of its own
   ``customer_id`` whatever arguments are passed (another customer raises :class:`AccessDenied`).
 * Only ``published.duckdb`` is opened, ``read_only=True``, for the duration of one query
   (a read-only holder would block the pipeline's writer), and only aggregates live there.
@@ -13,45 +13,17 @@ Privacy reasons:
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 import duckdb
 import polars as pl
 import streamlit as st
 
-from dashboards.config import dashboard_paths
-from dashboards.principal import Principal
+from stores import published
+from stores.paths import home_paths
+from stores.principal import Principal
 
 METRICS: tuple[str, ...] = ("engaged_employees", "uptake_rate", "contacts", "who5_mean", "satisfaction_mean")
-
-SCHEMAS: dict[str, dict[str, pl.DataType]] = {
-    "releases": {
-        "release_id": pl.String, "customer_id": pl.String, "period": pl.String, "granularity": pl.String,
-        "version": pl.Int32, "created_at": pl.Datetime("us"), "requested_by": pl.String,
-        "rho": pl.Float64, "epsilon": pl.Float64, "delta": pl.Float64, "accounting": pl.String,
-        "policy_version": pl.Int32, "code_version": pl.String, "k": pl.Int32, "k_scores": pl.Int32,
-        "z": pl.Float64,
-    },
-    "release_cells": {
-        "release_id": pl.String, "customer_id": pl.String, "period": pl.String, "dimension": pl.String,
-        "group_value": pl.String, "metric": pl.String, "value": pl.Float64, "ci_low": pl.Float64,
-        "ci_high": pl.Float64, "suppressed": pl.Boolean, "reason": pl.String,
-    },
-    "budget_ledger": {
-        "entry_id": pl.Int64, "customer_id": pl.String, "period": pl.String, "release_id": pl.String,
-        "kind": pl.String, "rho": pl.Float64, "epsilon": pl.Float64, "delta": pl.Float64,
-        "policy_version": pl.Int32, "created_at": pl.Datetime("us"), "code_version": pl.String,
-        "requested_by": pl.String,
-    },
-    "public_headcount": {
-        "customer_id": pl.String, "as_of": pl.Date, "dimension": pl.String, "group_value": pl.String,
-        "headcount": pl.Int32,
-    },
-    "policy_history": {
-        "changed_at": pl.Datetime("us"), "changed_by": pl.String, "scope": pl.String, "key": pl.String,
-        "old_value": pl.String, "new_value": pl.String, "policy_version": pl.Int32,
-    },
-}
 
 # Which roles may read which published table (tenant scope is applied on top).
 TABLE_ROLES: dict[str, frozenset[str]] = {
@@ -93,7 +65,7 @@ class StoreUnavailable(RuntimeError):
 
 def _store_stamp() -> tuple[str, int, int, int]:
     """Identity of the published file now: path, inode, mtime, size (a publish swaps in a new inode)."""
-    path = dashboard_paths().published
+    path = home_paths().published
     try:
         stat = path.stat()
     except FileNotFoundError:
@@ -113,7 +85,7 @@ def _cached_read(
     the replaced file, and its old contents would be cached under the new file's stamp.
     """
     path, inode, _, _ = stamp
-    empty = pl.DataFrame(schema=SCHEMAS[table])
+    empty = pl.DataFrame(schema=published.polars_schema(table))
     if inode == 0:
         return empty
     con = duckdb.connect(":memory:")

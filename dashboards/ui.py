@@ -14,7 +14,7 @@ import streamlit as st
 
 from dashboards.charts import METRIC_LABELS
 from dashboards.frames import arrow_table
-from dashboards.principal import Principal
+from stores.principal import Principal
 from privacy.periods import parse_period, period_of_month
 
 HIDDEN = "hidden — fewer than {k} people"

@@ -1,14 +1,19 @@
 """``wellbeing`` command line: one sub-command module per verb under ``pipeline/commands``.
 
-Exit codes: 0 success, 1 unexpected failure, 2 bad input (file refused, invalid
-option), 3 privacy budget exceeded (nothing published, nothing spent).
+Exit codes (:mod:`pipeline.errors`): 0 success, 1 unexpected failure, 2 bad input (file
+refused, invalid option), 3 privacy budget exceeded (nothing published, nothing spent),
+4 a store is busy (another process holds it; nothing was changed).
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
+
+from pipeline.errors import EXIT_BUSY, CommandError
+from stores.connect import StoreBusy
 
 # Each module exposes ``register(subparsers)`` which adds its parser and sets ``func``.
 COMMAND_MODULES: tuple[str, ...] = (
@@ -23,20 +28,6 @@ COMMAND_MODULES: tuple[str, ...] = (
     "pipeline.commands.dashboards",
     "pipeline.commands.users",
 )
-
-EXIT_OK = 0
-EXIT_FAILURE = 1
-EXIT_BAD_INPUT = 2
-EXIT_BUDGET_EXCEEDED = 3
-
-
-class CommandError(Exception):
-    """An error the user can act on; printed without a traceback, with its exit code."""
-
-    def __init__(self, message: str, exit_code: int = EXIT_BAD_INPUT) -> None:
-        super().__init__(message)
-        self.exit_code = exit_code
-
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -57,21 +48,20 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.home:
-        import os
-
         os.environ["WELLBEING_HOME"] = args.home
     try:
         return int(args.func(args) or 0)
     except CommandError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return exc.exit_code
+        # A command that turned a busy store into its own message still exits "busy".
+        return int(EXIT_BUSY) if isinstance(exc.__context__, StoreBusy) else exc.exit_code
+    except StoreBusy as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return int(EXIT_BUSY)
     except KeyboardInterrupt:
         print("interrupted; nothing partial was stored", file=sys.stderr)
         return 130
 
 
 if __name__ == "__main__":
-    # Re-import so that commands and this entry point share one CommandError class.
-    from pipeline.cli import main as _main
-
-    sys.exit(_main())
+    sys.exit(main())

@@ -48,8 +48,8 @@ RELEASE_CHECK_SPECS = [
 # -- verification shared by the asset and the request job -------------------------------------------
 def verify_published(settings, customer_id: str) -> list[dg.AssetCheckResult]:  # noqa: ANN001
     """Run the three checks on the published store (short-lived read-only connection)."""
-    from privacy.policy_store import current_policy
-    from pipeline.control_store import control_connection
+    from stores.control import current_policy
+    from stores.control import control_connection
     from pipeline.releases.checks import (
         check_ledger_within_cap,
         check_no_identifiers,
@@ -178,8 +178,8 @@ def process_release_request(
     """Release the requested periods (stored ones are served, nothing re-drawn) and record the request status."""
     from privacy.budget import BudgetExceeded
     from privacy.periods import parse_period
-    from privacy.policy_store import update_request_status
-    from pipeline.control_store import control_connection
+    from stores.control import update_request_status
+    from stores.control import control_connection
     from pipeline.releases.lifecycle import due_periods, run_release
 
     settings = raw_store.settings()
@@ -226,8 +226,8 @@ def release_request_job() -> None:
 @dg.sensor(job=release_request_job, minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING)
 def release_request_sensor(context: dg.SensorEvaluationContext, raw_store: RawStoreResource):  # noqa: ANN201
     """Claim pending release requests from the control store and launch one run per request."""
-    from privacy.policy_store import claim_pending_requests
-    from pipeline.control_store import ControlStoreBusy, control_connection
+    from stores.connect import StoreBusy
+    from stores.control import claim_pending_requests, control_connection
 
     settings = raw_store.settings()
     if not settings.control_path.exists():
@@ -235,7 +235,7 @@ def release_request_sensor(context: dg.SensorEvaluationContext, raw_store: RawSt
     try:
         with control_connection(settings, timeout=5) as control:
             claimed = claim_pending_requests(control)
-    except ControlStoreBusy as exc:
+    except StoreBusy as exc:
         return dg.SkipReason(str(exc))
     if not claimed:
         return dg.SkipReason("no pending release requests")

@@ -85,10 +85,10 @@ def run_release_job(settings: Settings, requested_by: str) -> ReleaseRun:
     This is the path a privacy officer's request from the dashboard takes, executed now
     instead of waiting for the sensor. Stored releases are served, never re-drawn.
     """
-    from pipeline.control_store import control_connection
+    from stores.control import control_connection
     from pipeline.defs_releases import ReleaseRequestConfig
     from pipeline.definitions import defs
-    from privacy.policy_store import claim_pending_requests, request_release
+    from stores.control import claim_pending_requests, request_release
 
     customers = customers_in_store(settings)
     with control_connection(settings) as control:
@@ -129,8 +129,8 @@ def run_release_job(settings: Settings, requested_by: str) -> ReleaseRun:
 
 
 def _request_status(settings: Settings, request_id: str) -> tuple[str, str]:
-    from pipeline.control_store import control_connection
-    from privacy.policy_store import list_release_requests
+    from stores.control import control_connection
+    from stores.control import list_release_requests
 
     with control_connection(settings, read_only=True) as control:
         rows = list_release_requests(control).filter(request_id=request_id)

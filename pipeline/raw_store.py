@@ -11,21 +11,24 @@ newer code is refused.
 
 from __future__ import annotations
 
-import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 import duckdb
 
 from pipeline.keys import RAW_KEY_ENV, load_or_create_key
 from pipeline.settings import Settings
+from privacy.contract import INPUT_RELATIONS_DDL
+from stores.connect import StoreBusy, connect_with_retry
 
 RAW_SCHEMA_VERSION = 2
 
 # Schema v2: ``events.employee`` is a small integer surrogate id; the keyed HMAC pseudonym it
 # stands for lives once per person in ``pseudonyms`` (v1 stored the 64-char hex on every event).
-RAW_DDL = """
+# ``events`` and ``headcount`` are the privacy library's input relations: their DDL is
+# ``privacy.contract.INPUT_RELATIONS_DDL``; the other tables are the pipeline's own.
+RAW_DDL = INPUT_RELATIONS_DDL + """
 CREATE TABLE IF NOT EXISTS deliveries (
     delivery_id      BIGINT PRIMARY KEY,
     file_name        VARCHAR NOT NULL,
@@ -51,22 +54,6 @@ CREATE TABLE IF NOT EXISTS pseudonyms (
     employee      BIGINT PRIMARY KEY,       -- surrogate id, referenced by events.employee
     pseudonym     VARCHAR NOT NULL          -- HMAC-SHA256(pseudonym key, client_ref), hex; unique
 );
-CREATE TABLE IF NOT EXISTS events (
-    event_id      VARCHAR NOT NULL,
-    customer_id   VARCHAR NOT NULL,
-    employee      BIGINT NOT NULL,          -- pseudonyms.employee (no FOREIGN KEY: ingest writes both in one transaction)
-    site          VARCHAR,
-    department    VARCHAR NOT NULL,
-    role          VARCHAR,
-    service       VARCHAR NOT NULL,
-    occurred_on   DATE NOT NULL,
-    duration_min  SMALLINT,
-    who5_raw      TINYINT,
-    satisfaction  TINYINT,
-    topic         VARCHAR,
-    delivery_id   BIGINT NOT NULL,
-    ingested_at   TIMESTAMP NOT NULL
-);
 CREATE TABLE IF NOT EXISTS quarantine (
     delivery_id   BIGINT NOT NULL,
     file_name     VARCHAR NOT NULL,
@@ -74,15 +61,6 @@ CREATE TABLE IF NOT EXISTS quarantine (
     column_name   VARCHAR,
     reason        VARCHAR NOT NULL,
     quarantined_at TIMESTAMP NOT NULL
-);
-CREATE TABLE IF NOT EXISTS headcount (
-    customer_id   VARCHAR NOT NULL,
-    site          VARCHAR NOT NULL,
-    department    VARCHAR NOT NULL,
-    role          VARCHAR,
-    headcount     INTEGER NOT NULL,
-    as_of         DATE NOT NULL,            -- first day of the month
-    delivery_id   BIGINT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS store_meta (
     key   VARCHAR PRIMARY KEY,
@@ -93,6 +71,18 @@ CREATE TABLE IF NOT EXISTS store_meta (
 
 class RawStoreError(RuntimeError):
     """The raw store cannot be opened (missing or wrong key, lock held by another process...)."""
+
+
+class RawStoreBusy(RawStoreError, StoreBusy):
+    """Another process held the raw store for longer than the retry window; nothing was changed."""
+
+    def __init__(self, path: Path, timeout: float) -> None:
+        StoreBusy.__init__(self, path, timeout)
+        RuntimeError.__init__(
+            self,
+            f"the raw store {path} is in use by another process (only one pipeline writer at a time) "
+            f"for more than {timeout:.0f} s; nothing was changed: retry when it has finished",
+        )
 
 
 def raw_key(settings: Settings, *, create: bool) -> str:
@@ -133,14 +123,20 @@ def connect_raw(
     con = duckdb.connect(config={"threads": "2"})
     try:
         load_httpfs(con)
-        _attach_with_retry(con, path, key, read_only=read_only, timeout=lock_timeout)
+        try:
+            _attach_with_retry(con, path, key, read_only=read_only, timeout=lock_timeout)
+        except StoreBusy as exc:
+            raise RawStoreBusy(path, exc.timeout) from None
         con.execute("USE raw")
         # Whatever DuckDB spills while working on individual records is encrypted and stays
         # inside WELLBEING_HOME (so retention and key handling cover it), never in ./.tmp.
         con.execute("SET temp_file_encryption = true")
-        con.execute("SET temp_directory = ?", [str(settings.home / "tmp")])
+        con.execute("SET temp_directory = ?", [str(settings.tmp_dir)])
         if not read_only:
             ensure_schema(con)
+    except RawStoreError:
+        con.close()
+        raise
     except duckdb.Error as exc:
         con.close()
         raise RawStoreError(_explain(exc, path)) from None
@@ -219,18 +215,11 @@ def _migrate_v1_to_v2(con: duckdb.DuckDBPyConnection) -> None:
 def _attach_with_retry(
     con: duckdb.DuckDBPyConnection, path: Path, key: str, *, read_only: bool, timeout: float
 ) -> None:
+    """ATTACH the encrypted file as ``raw`` (the key as a prepared parameter, never in the SQL text)."""
     options = "ENCRYPTION_KEY $key" + (", READ_ONLY" if read_only else "")
-    deadline = time.monotonic() + timeout
-    delay = 0.05
-    while True:
-        try:
-            con.execute(f"ATTACH '{_sql_path(path)}' AS raw ({options})", {"key": key})
-            return
-        except duckdb.IOException as exc:
-            if "lock" not in str(exc).lower() or time.monotonic() >= deadline:
-                raise
-            time.sleep(delay)
-            delay = min(delay * 2, 0.5)
+    connect_with_retry(
+        lambda: con.execute(f"ATTACH '{_sql_path(path)}' AS raw ({options})", {"key": key}), path, timeout=timeout
+    )
 
 
 @contextmanager

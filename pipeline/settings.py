@@ -1,27 +1,33 @@
-"""Where the pipeline keeps its files, resolved from the environment at call time (never at import)."""
+"""Where the pipeline keeps its files, resolved from the environment at call time (never at import).
+
+The files the dashboards may know (published store, control store, accounts) are named in
+:mod:`stores.paths`; this module adds the pipeline's own: the encrypted raw store, its key
+files, the landing and archive folders and the Dagster home. Only the pipeline imports it.
+"""
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, cast
+
+from stores.paths import DEFAULT_RETENTION_MONTHS, RETENTION_ENV, HomePaths, resolve_home
 
 LandingPolicy = Literal["archive", "delete", "keep"]
+LANDING_POLICIES: tuple[LandingPolicy, ...] = ("archive", "delete", "keep")
 
 
 @dataclass(frozen=True)
-class Settings:
+class Settings(HomePaths):
     """Paths and operational options of one installation.
 
     ``home`` holds everything: the encrypted raw store, the published store, the
     control store, the key files and the landing folder.
     """
 
-    home: Path
     # Ingested exports still hold client_ref in clear: delete them unless told to archive.
     landing_after_ingest: LandingPolicy = "delete"
-    retention_months: int = 24
 
     @property
     def raw_path(self) -> Path:
@@ -29,11 +35,11 @@ class Settings:
 
     @property
     def published_path(self) -> Path:
-        return self.home / "published.duckdb"
+        return self.published
 
     @property
     def control_path(self) -> Path:
-        return self.home / "control.duckdb"
+        return self.control
 
     @property
     def keys_dir(self) -> Path:
@@ -59,6 +65,16 @@ class Settings:
     def dagster_home(self) -> Path:
         return self.home / "dagster"
 
+    @property
+    def tmp_dir(self) -> Path:
+        """Where DuckDB spills while working on individual records (encrypted, inside the home)."""
+        return self.home / "tmp"
+
+    @property
+    def demo_export_dir(self) -> Path:
+        """Where ``wellbeing demo`` stages its synthetic export before moving it to the landing folder."""
+        return self.home / "demo-export"
+
     def ensure_dirs(self) -> None:
         """Create the home folders (keys folder private to the owner)."""
         self.home.mkdir(parents=True, exist_ok=True)
@@ -67,15 +83,14 @@ class Settings:
         self.archive_dir.mkdir(exist_ok=True)
 
     @classmethod
-    def from_env(cls, home: str | os.PathLike[str] | None = None) -> "Settings":
+    def from_env(cls, home: str | os.PathLike[str] | None = None) -> Settings:
         """Read ``WELLBEING_HOME`` (default ``.wellbeing`` in the working directory) and options."""
-        root = Path(home or os.environ.get("WELLBEING_HOME") or ".wellbeing").expanduser().resolve()
         landing = os.environ.get("WELLBEING_LANDING_AFTER_INGEST", "delete")
-        if landing not in ("archive", "delete", "keep"):
-            raise ValueError(
-                f"WELLBEING_LANDING_AFTER_INGEST={landing!r}: use one of archive, delete, keep"
-            )
-        retention = int(os.environ.get("WELLBEING_RETENTION_MONTHS", "24"))
+        if landing not in LANDING_POLICIES:
+            raise ValueError(f"WELLBEING_LANDING_AFTER_INGEST={landing!r}: use one of archive, delete, keep")
+        retention = int(os.environ.get(RETENTION_ENV, str(DEFAULT_RETENTION_MONTHS)))
         if retention < 1:
             raise ValueError(f"WELLBEING_RETENTION_MONTHS={retention}: must be at least 1 month")
-        return cls(home=root, landing_after_ingest=landing, retention_months=retention)  # type: ignore[arg-type]
+        return cls(
+            home=resolve_home(home), landing_after_ingest=cast(LandingPolicy, landing), retention_months=retention
+        )

@@ -10,8 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-CONTRACT_VERSION = "1"
-
 SERVICES: tuple[str, ...] = ("one_to_one", "group", "app", "webinar", "crisis_support")
 TOPICS: tuple[str, ...] = (
     "stress",
@@ -73,6 +71,42 @@ REQUIRED_EVENT_COLUMNS: tuple[str, ...] = tuple(c.name for c in EVENT_COLUMNS if
 REQUIRED_HEADCOUNT_COLUMNS: tuple[str, ...] = tuple(c.name for c in HEADCOUNT_COLUMNS if c.required)
 
 FileKind = Literal["events", "headcount"]
+
+
+# -- the input relations of the privacy library -------------------------------------------------
+# ``privacy.structure`` and ``privacy.reduce`` read these two tables through the connection they
+# are handed (the pipeline's encrypted raw store, or an in-memory database in tests). Their DDL is
+# written here, once; ``pipeline/raw_store.py`` creates them with its own bookkeeping tables.
+# ``employee`` is an integer surrogate of the keyed HMAC pseudonym (never the provider's id);
+# ``delivery_id`` and ``ingested_at`` are the pipeline's bookkeeping (never read by privacy/).
+INPUT_RELATIONS_DDL = """
+CREATE TABLE IF NOT EXISTS events (
+    event_id      VARCHAR NOT NULL,
+    customer_id   VARCHAR NOT NULL,
+    employee      BIGINT NOT NULL,          -- pseudonyms.employee (no FOREIGN KEY: ingest writes both in one transaction)
+    site          VARCHAR,
+    department    VARCHAR NOT NULL,
+    role          VARCHAR,
+    service       VARCHAR NOT NULL,
+    occurred_on   DATE NOT NULL,
+    duration_min  SMALLINT,
+    who5_raw      TINYINT,
+    satisfaction  TINYINT,
+    topic         VARCHAR,
+    delivery_id   BIGINT NOT NULL,
+    ingested_at   TIMESTAMP NOT NULL
+);
+CREATE TABLE IF NOT EXISTS headcount (
+    customer_id   VARCHAR NOT NULL,
+    site          VARCHAR NOT NULL,
+    department    VARCHAR NOT NULL,
+    role          VARCHAR,
+    headcount     INTEGER NOT NULL,
+    as_of         DATE NOT NULL,            -- first day of the month
+    delivery_id   BIGINT NOT NULL
+);
+"""
+INPUT_RELATIONS: tuple[str, ...] = ("events", "headcount")
 
 
 def classify_header(columns: list[str] | tuple[str, ...]) -> FileKind | None:

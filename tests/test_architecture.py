@@ -1,7 +1,10 @@
 """Import boundaries are a privacy control: the dashboards can never reach the raw store.
 
-- ``privacy/`` is a pure library: no dagster, streamlit, pipeline or dashboards imports.
-- ``dashboards/`` never imports ``pipeline`` and never names the raw store or its keys.
+- ``privacy/`` is a pure library: no dagster, streamlit, stores, pipeline or dashboards imports.
+- ``stores/`` (what pipeline and dashboards share) imports ``privacy/`` only of this repository:
+  no dagster, streamlit, pipeline or dashboards; and, like the dashboards, never names the raw
+  store, its file, the keys folder or the key variables.
+- ``pipeline/`` never imports ``dashboards/`` (nor Streamlit); ``dashboards/`` never imports ``pipeline``.
 - OpenDP is imported only inside ``privacy/`` (one front door for every measurement).
 - No hand-written randomness in the privacy path (``privacy/`` and the release code).
 """
@@ -41,31 +44,45 @@ def _offending(package: str, forbidden: tuple[str, ...]) -> list[str]:
 
 
 def test_packages_exist() -> None:
-    for package in ("privacy", "pipeline", "dashboards"):
+    for package in ("privacy", "stores", "pipeline", "dashboards"):
         assert _python_files(package), f"{package}/ has no Python files"
 
 
 def test_privacy_is_a_pure_library() -> None:
-    assert _offending("privacy", ("dagster", "dagster_duckdb", "streamlit", "pipeline", "dashboards")) == []
+    assert _offending("privacy", ("dagster", "dagster_duckdb", "streamlit", "stores", "pipeline", "dashboards")) == []
+
+
+def test_stores_depend_on_privacy_only() -> None:
+    assert _offending("stores", ("dagster", "dagster_duckdb", "streamlit", "opendp", "pipeline", "dashboards")) == []
+
+
+def test_pipeline_never_imports_the_dashboards() -> None:
+    assert _offending("pipeline", ("dashboards", "streamlit")) == []
 
 
 def test_dashboards_never_import_the_pipeline() -> None:
     assert _offending("dashboards", ("pipeline", "dagster", "dagster_duckdb", "opendp")) == []
 
 
-def test_dashboards_never_name_the_raw_store_or_its_keys() -> None:
-    needles = ("raw.duckdb", "raw_store", "WELLBEING_RAW_KEY", "WELLBEING_PSEUDONYM_KEY", "raw.key", "pseudonym.key")
+RAW_STORE_NEEDLES = (
+    "raw.duckdb", "raw_store", "raw_path", "WELLBEING_RAW_KEY", "WELLBEING_PSEUDONYM_KEY", "raw.key", "pseudonym.key",
+    '"keys"', "'keys'", "keys/", "keys_dir",
+)  # fmt: skip
+
+
+@pytest.mark.parametrize("package", ["dashboards", "stores"])
+def test_dashboards_and_stores_never_name_the_raw_store_or_its_keys(package: str) -> None:
     hits = [
         f"{path.relative_to(ROOT)}: {needle}"
-        for path in _python_files("dashboards")
-        for needle in needles
+        for path in _python_files(package)
+        for needle in RAW_STORE_NEEDLES
         if needle in path.read_text(encoding="utf-8")
     ]
     assert hits == []
 
 
 def test_opendp_is_imported_only_inside_privacy() -> None:
-    for package in ("pipeline", "dashboards"):
+    for package in ("stores", "pipeline", "dashboards"):
         assert _offending(package, ("opendp",)) == [], package
 
 

@@ -11,7 +11,7 @@ import re
 import streamlit as st
 
 from dashboards import control
-from dashboards.config import dashboard_paths
+from stores.paths import home_paths
 
 st.title("How your employer's wellbeing reports protect you")
 
@@ -23,7 +23,7 @@ if customer and not re.fullmatch(r"[A-Za-z0-9_.\-]{1,64}", customer):
     st.stop()
 
 policy, version = control.current_policy(customer or None)
-retention = dashboard_paths().retention_months
+retention = home_paths().retention_months
 cadence = {g: [t for t, v in policy.granularity.items() if v == g] for g in ("month", "quarter")}
 monthly = ", ".join(cadence["month"]) or "none"
 quarterly = ", ".join(cadence["quarter"])

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from pipeline.cli import EXIT_FAILURE, CommandError
+from pipeline.errors import EXIT_FAILURE, CommandError
 
 if TYPE_CHECKING:
     from pipeline.settings import Settings
@@ -29,8 +29,8 @@ def budget_rows(settings: "Settings", customer: str | None) -> list[dict[str, ob
     """One row per customer (aggregate budget figures only)."""
     from privacy.budget import annual_loss
     from privacy.periods import in_window, parse_period, window_start
-    from privacy.policy_store import current_policy
-    from pipeline.control_store import control_connection
+    from stores.control import current_policy
+    from stores.control import control_connection
     from pipeline.raw_store import raw_connection
     from pipeline.releases.lifecycle import last_complete_month
     from pipeline.releases.release_store import ledger_entries

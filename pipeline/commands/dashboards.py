@@ -65,7 +65,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _run(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     settings.home.mkdir(parents=True, exist_ok=True)
-    if not (settings.home / "auth.yaml").exists():
+    if not settings.auth_file.exists():
         print("note: no dashboard accounts yet; create them with `wellbeing users add` or `wellbeing users demo`")
     print(f"dashboards: http://{args.address}:{args.port}  (Ctrl+C to stop)", flush=True)
     try:

@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     settings.ensure_dirs()
     print(f"data folder: {settings.home}")
 
-    staged = settings.home / "demo-export"
+    staged = settings.demo_export_dir
     if not settings.raw_path.exists():
         start = demo_start_month(args.months)
         files = generate(

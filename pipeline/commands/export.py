@@ -11,7 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from pipeline.cli import CommandError
+from pipeline.errors import CommandError
 
 EXPORT_COLUMNS = (
     "customer_id", "period", "dimension", "group_value", "metric",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from pipeline.cli import CommandError
+from pipeline.errors import CommandError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

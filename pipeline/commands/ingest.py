@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from pipeline.cli import EXIT_BAD_INPUT, CommandError
+from pipeline.errors import EXIT_BAD_INPUT, CommandError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from pipeline.cli import CommandError
+from pipeline.errors import CommandError
 from pipeline.commands.release import default_requester
 
 
@@ -33,8 +33,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run_show(args: argparse.Namespace) -> int:
     from privacy.budget import annual_loss
     from privacy.policy import policy_to_flat
-    from privacy.policy_store import current_policy, policy_overrides
-    from pipeline.control_store import control_connection
+    from stores.control import current_policy, policy_overrides
+    from stores.control import control_connection
     from pipeline.settings import Settings
 
     settings = Settings.from_env()
@@ -55,8 +55,8 @@ def run_show(args: argparse.Namespace) -> int:
 
 def run_set(args: argparse.Namespace) -> int:
     from privacy.policy import PolicyError
-    from privacy.policy_store import set_policy_value
-    from pipeline.control_store import control_connection
+    from stores.control import set_policy_value
+    from stores.control import control_connection
     from pipeline.settings import Settings
 
     settings = Settings.from_env()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from pipeline.cli import EXIT_BAD_INPUT, CommandError
+from pipeline.errors import EXIT_BAD_INPUT, CommandError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

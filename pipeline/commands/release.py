@@ -10,7 +10,7 @@ import argparse
 import getpass
 import os
 
-from pipeline.cli import EXIT_BUDGET_EXCEEDED, EXIT_FAILURE, CommandError
+from pipeline.errors import EXIT_BUDGET_EXCEEDED, EXIT_FAILURE, CommandError
 
 
 def default_requester() -> str:

@@ -9,9 +9,10 @@ from __future__ import annotations
 import argparse
 import getpass
 import sys
+from pathlib import Path
 
-from dashboards.accounts import AccountError, add_user, generate_password, list_users
-from pipeline.cli import EXIT_BAD_INPUT, CommandError
+from stores.accounts import AccountError, add_user, generate_password, list_users
+from pipeline.errors import EXIT_BAD_INPUT, CommandError
 from pipeline.settings import Settings
 
 DEMO_CUSTOMERS: tuple[str, ...] = ("acme", "globex", "initech")
@@ -38,10 +39,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     demo.set_defaults(func=_demo)
 
 
-def _auth_path():
+def _auth_path() -> Path:
     settings = Settings.from_env()
     settings.home.mkdir(parents=True, exist_ok=True)
-    return settings.home / "auth.yaml"
+    return settings.auth_file
 
 
 def _add(args: argparse.Namespace) -> int:

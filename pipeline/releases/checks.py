@@ -21,7 +21,7 @@ import duckdb
 
 from privacy.periods import max_window_spend
 from privacy.policy import ReleasePolicy
-from pipeline.releases.publish import PUBLISHED_TABLES, identifier_columns
+from stores.published import identifier_columns, unexpected_tables
 
 SIGMA_FROM_HALF_WIDTH = 1.0 / 2.58
 
@@ -108,17 +108,10 @@ def check_ledger_within_cap(
 
 def check_no_identifiers(con: duckdb.DuckDBPyConnection) -> CheckFinding:
     """Only the documented tables, and no column that looks like an identifier of people or records."""
-    database = con.execute("SELECT current_database()").fetchone()[0]  # type: ignore[index]
+    row = con.execute("SELECT current_database()").fetchone()
+    database = str(row[0]) if row else ""
     found = identifier_columns(con, database)
-    tables = {
-        r[0]
-        for r in con.execute(
-            "SELECT table_name FROM duckdb_tables() WHERE database_name = ? "
-            "UNION SELECT view_name FROM duckdb_views() WHERE database_name = ? AND NOT internal",
-            [database, database],
-        ).fetchall()
-    }
-    extra = sorted(tables - set(PUBLISHED_TABLES))
+    extra, _ = unexpected_tables(con, database)
     problems = found + [f"unexpected table {t}" for t in extra]
     return CheckFinding(
         passed=not problems,

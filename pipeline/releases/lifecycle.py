@@ -39,8 +39,8 @@ import duckdb
 from privacy.budget import BudgetExceeded, Cost, check_budget, release_cost
 from privacy.periods import parse_period, period_of_month
 from privacy.policy import ReleasePolicy
-from privacy.policy_store import current_policy
-from pipeline.control_store import control_connection
+from stores.control import current_policy
+from stores.control import control_connection
 from pipeline.raw_store import connect_raw
 from pipeline.releases.publish import publish
 from pipeline.releases.release_store import (

@@ -8,76 +8,42 @@ encrypted store), never only in the published copy.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 
 import duckdb
 import polars as pl
 
 from privacy.periods import max_window_spend
+from stores import published
+from stores.published import CELL_COLUMNS, CELL_KEY_COLUMNS, MASKED_CELL_COLUMNS
 
-RELEASE_DDL = """
-CREATE TABLE IF NOT EXISTS release_draws (
-    release_id     VARCHAR PRIMARY KEY,
-    customer_id    VARCHAR NOT NULL,
-    period         VARCHAR NOT NULL,      -- 'YYYY-MM' | 'YYYY-Qn'
-    granularity    VARCHAR NOT NULL,      -- 'month' | 'quarter'
-    version        INTEGER NOT NULL,      -- 1 for the first draw, +1 per reissue
-    created_at     TIMESTAMP NOT NULL,
-    requested_by   VARCHAR NOT NULL,
-    rho            DOUBLE NOT NULL,
-    epsilon        DOUBLE NOT NULL,
-    delta          DOUBLE NOT NULL,
-    accounting     VARCHAR NOT NULL,
-    policy_version INTEGER NOT NULL,
-    code_version   VARCHAR NOT NULL,
-    k              INTEGER NOT NULL,
-    k_scores       INTEGER NOT NULL,
-    z              DOUBLE NOT NULL,
-    UNIQUE (customer_id, period, version)
-);
-CREATE TABLE IF NOT EXISTS release_draw_cells (
-    release_id  VARCHAR NOT NULL,
-    customer_id VARCHAR NOT NULL,
-    period      VARCHAR NOT NULL,
-    dimension   VARCHAR NOT NULL,
-    group_value VARCHAR NOT NULL,
-    metric      VARCHAR NOT NULL,
-    value       DOUBLE,                  -- NULL when suppressed
-    ci_low      DOUBLE,
-    ci_high     DOUBLE,
-    suppressed  BOOLEAN NOT NULL,
-    reason      VARCHAR
-);
-CREATE TABLE IF NOT EXISTS release_public_headcount (
-    release_id  VARCHAR NOT NULL,
-    customer_id VARCHAR NOT NULL,
-    as_of       DATE NOT NULL,
-    dimension   VARCHAR NOT NULL,
-    group_value VARCHAR NOT NULL,
-    headcount   INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS budget_ledger (
-    entry_id       BIGINT PRIMARY KEY,
-    customer_id    VARCHAR NOT NULL,
-    period         VARCHAR NOT NULL,
-    release_id     VARCHAR NOT NULL,
-    kind           VARCHAR NOT NULL,      -- 'release' | 'reissue'
-    rho            DOUBLE NOT NULL,
-    epsilon        DOUBLE NOT NULL,
-    delta          DOUBLE NOT NULL,
-    policy_version INTEGER NOT NULL,
-    created_at     TIMESTAMP NOT NULL,
-    code_version   VARCHAR NOT NULL,
-    requested_by   VARCHAR NOT NULL
-);
-"""
+HEADCOUNT_COLUMNS: tuple[str, ...] = published.column_names("public_headcount")
 
-CELL_COLUMNS: tuple[str, ...] = (
-    "customer_id", "period", "dimension", "group_value", "metric",
-    "value", "ci_low", "ci_high", "suppressed", "reason",
+
+def _table_sql(
+    name: str, table: str, *, first: tuple[str, ...] = (), nullable: tuple[str, ...] = (), constraints: tuple[str, ...] = ()
+) -> str:
+    """``CREATE TABLE IF NOT EXISTS`` of a raw-store table with the columns of a published table.
+
+    The raw store keeps every draw (the published store only the current one), so its release
+    tables have the published columns, NOT NULL unless listed in ``nullable``, plus constraints.
+    """
+    columns = [*first] + [
+        f"{c.name} {c.duckdb}{'' if c.name in nullable else ' NOT NULL'}" for c in published.TABLES[table]
+    ]
+    return f"CREATE TABLE IF NOT EXISTS {name} (\n    " + ",\n    ".join([*columns, *constraints]) + "\n);\n"
+
+
+# Cells: the key columns and ``suppressed`` are always set; numbers are NULL when suppressed.
+_CELL_NULLABLE = tuple(c for c in CELL_COLUMNS if c not in (*CELL_KEY_COLUMNS, "suppressed"))
+
+RELEASE_DDL = (
+    _table_sql("release_draws", "releases", constraints=("PRIMARY KEY (release_id)", "UNIQUE (customer_id, period, version)"))
+    + _table_sql("release_draw_cells", "release_cells", nullable=_CELL_NULLABLE)
+    + _table_sql("release_public_headcount", "public_headcount", first=("release_id VARCHAR NOT NULL",))
+    + _table_sql("budget_ledger", "budget_ledger", constraints=("PRIMARY KEY (entry_id)",))
 )
-HEADCOUNT_COLUMNS: tuple[str, ...] = ("customer_id", "as_of", "dimension", "group_value", "headcount")
 
 
 @dataclass(frozen=True)
@@ -102,12 +68,29 @@ class StoredRelease:
     z: float
 
 
-_DRAW_FIELDS = ", ".join(StoredRelease.__dataclass_fields__)
+_DRAW_FIELD_NAMES: tuple[str, ...] = tuple(f.name for f in fields(StoredRelease))
+_DRAW_FIELDS = ", ".join(_DRAW_FIELD_NAMES)
+if _DRAW_FIELD_NAMES != published.column_names("releases"):  # one list: the published releases table
+    raise ImportError("StoredRelease must have exactly the columns of the published releases table")
 
 
 def ensure_release_schema(con: duckdb.DuckDBPyConnection) -> None:
-    """Create the release tables in the raw store if needed (read-write connection)."""
+    """Create the release tables in the raw store if needed (read-write connection).
+
+    A cell column added to the privacy library's cell (``privacy.suppression.CELL_SCHEMA``)
+    after a store was created is added to its ``release_draw_cells`` (NULL in older draws).
+    """
     con.execute(RELEASE_DDL)
+    present = {
+        r[0]
+        for r in con.execute(
+            "SELECT column_name FROM duckdb_columns() WHERE database_name = current_database() "
+            "AND table_name = 'release_draw_cells'"
+        ).fetchall()
+    }
+    for column in published.TABLES["release_cells"]:
+        if column.name not in present:
+            con.execute(f"ALTER TABLE release_draw_cells ADD COLUMN {column.name} {column.duckdb}")
 
 
 def has_release_tables(con: duckdb.DuckDBPyConnection) -> bool:
@@ -136,15 +119,6 @@ def released_periods(con: duckdb.DuckDBPyConnection, customer_id: str) -> set[st
         return set()
     rows = con.execute("SELECT DISTINCT period FROM release_draws WHERE customer_id = ?", [customer_id]).fetchall()
     return {r[0] for r in rows}
-
-
-def draw_cells(con: duckdb.DuckDBPyConnection, release_id: str) -> pl.DataFrame:
-    """The stored cells of one draw, in a stable order."""
-    return con.execute(
-        f"SELECT {', '.join(CELL_COLUMNS)} FROM release_draw_cells WHERE release_id = ? "
-        "ORDER BY dimension, group_value, metric",
-        [release_id],
-    ).pl()
 
 
 def ledger_entries(con: duckdb.DuckDBPyConnection, customer_id: str | None = None) -> pl.DataFrame:
@@ -191,8 +165,8 @@ def store_draw(
         cells.select(CELL_COLUMNS)
         .with_columns(
             [
-                pl.when(pl.col("suppressed")).then(None).otherwise(pl.col(c)).cast(pl.Float64).alias(c)
-                for c in ("value", "ci_low", "ci_high")
+                pl.when(pl.col("suppressed")).then(None).otherwise(pl.col(c)).cast(published.polars_schema("release_cells")[c]).alias(c)
+                for c in MASKED_CELL_COLUMNS
             ]
         )
         .with_columns(pl.lit(header.release_id).alias("release_id"))
@@ -203,32 +177,25 @@ def store_draw(
     con.execute("BEGIN TRANSACTION")
     try:
         con.execute(
-            f"INSERT INTO release_draws ({_DRAW_FIELDS}) VALUES ({', '.join('?' for _ in StoredRelease.__dataclass_fields__)})",
-            [getattr(header, f) for f in StoredRelease.__dataclass_fields__],
+            f"INSERT INTO release_draws ({_DRAW_FIELDS}) VALUES ({', '.join('?' for _ in _DRAW_FIELD_NAMES)})",
+            [getattr(header, f) for f in _DRAW_FIELD_NAMES],
         )
         con.register("_wb_cells", cell_frame)
-        con.execute(
-            "INSERT INTO release_draw_cells SELECT release_id, "
-            + ", ".join(CELL_COLUMNS)
-            + " FROM _wb_cells"
-        )
+        con.execute(f"INSERT INTO release_draw_cells BY NAME SELECT release_id, {', '.join(CELL_COLUMNS)} FROM _wb_cells")
         con.unregister("_wb_cells")
         con.register("_wb_headcount", headcount_frame)
         con.execute(
-            "INSERT INTO release_public_headcount SELECT release_id, "
-            + ", ".join(HEADCOUNT_COLUMNS)
-            + " FROM _wb_headcount"
+            f"INSERT INTO release_public_headcount BY NAME SELECT release_id, {', '.join(HEADCOUNT_COLUMNS)} "
+            "FROM _wb_headcount"
         )
         con.unregister("_wb_headcount")
         row = con.execute("SELECT coalesce(max(entry_id), 0) + 1 FROM budget_ledger").fetchone()
         entry_id = int(row[0]) if row else 1
+        ledger_row = {**{f: getattr(header, f) for f in _DRAW_FIELD_NAMES}, "entry_id": entry_id, "kind": kind}
+        ledger_columns = published.column_names("budget_ledger")
         con.execute(
-            "INSERT INTO budget_ledger VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                entry_id, header.customer_id, header.period, header.release_id, kind,
-                header.rho, header.epsilon, header.delta, header.policy_version,
-                header.created_at, header.code_version, header.requested_by,
-            ],
+            f"INSERT INTO budget_ledger ({', '.join(ledger_columns)}) VALUES ({', '.join('?' for _ in ledger_columns)})",
+            [ledger_row[c] for c in ledger_columns],
         )
         con.execute("COMMIT")
     except BaseException:

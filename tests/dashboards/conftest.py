@@ -9,7 +9,7 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from dashboards.accounts import add_user
+from stores.accounts import add_user
 from dash_helpers import ACCOUNTS, CUSTOMERS, MARKERS, N_MONTHS, PASSWORDS, APP, app_as, page_text  # noqa: F401
 from published_factory import write_empty_store, write_published_store
 

@@ -1,4 +1,4 @@
-"""Writes a published store with plausible cells straight from the schema in docs/architecture.md.
+"""Writes a published store with plausible cells straight from the schema in :mod:`stores.published`.
 
 Test and benchmark data only (deterministic pseudo-random values, not a privacy path): the
 dashboards read whatever the pipeline publishes, so their tests need a store of known content.
@@ -14,27 +14,15 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+from stores import published
+
 DEPARTMENTS = ("Finance", "Operations", "Sales", "Engineering", "People", "Small teams")
 SITES = ("North", "South", "Remote")
 ROLES = ("Manager", "Specialist", "Support")
 SERVICES = ("one_to_one", "group", "app", "webinar", "crisis_support")
 TOPICS = ("stress", "burnout", "anxiety", "low_mood", "trauma_exposure", "relationships", "work_life", "other")
 
-SCHEMA_SQL = """
-CREATE TABLE releases(release_id VARCHAR, customer_id VARCHAR, period VARCHAR, granularity VARCHAR,
-    version INTEGER, created_at TIMESTAMP, requested_by VARCHAR, rho DOUBLE, epsilon DOUBLE, delta DOUBLE,
-    accounting VARCHAR, policy_version INTEGER, code_version VARCHAR, k INTEGER, k_scores INTEGER, z DOUBLE);
-CREATE TABLE release_cells(release_id VARCHAR, customer_id VARCHAR, period VARCHAR, dimension VARCHAR,
-    group_value VARCHAR, metric VARCHAR, value DOUBLE, ci_low DOUBLE, ci_high DOUBLE, suppressed BOOLEAN,
-    reason VARCHAR);
-CREATE TABLE budget_ledger(entry_id BIGINT, customer_id VARCHAR, period VARCHAR, release_id VARCHAR, kind VARCHAR,
-    rho DOUBLE, epsilon DOUBLE, delta DOUBLE, policy_version INTEGER, created_at TIMESTAMP, code_version VARCHAR,
-    requested_by VARCHAR);
-CREATE TABLE policy_history(changed_at TIMESTAMP, changed_by VARCHAR, scope VARCHAR, key VARCHAR,
-    old_value VARCHAR, new_value VARCHAR, policy_version INTEGER);
-CREATE TABLE public_headcount(customer_id VARCHAR, as_of DATE, dimension VARCHAR, group_value VARCHAR,
-    headcount INTEGER);
-"""
+SCHEMA_SQL = published.ddl()
 
 
 def month_labels(start: str, n: int) -> list[str]:
@@ -44,6 +32,15 @@ def month_labels(start: str, n: int) -> list[str]:
         out.append(f"{y:04d}-{m:02d}")
         y, m = (y + 1, 1) if m == 12 else (y, m + 1)
     return out
+
+
+def _cell(release_id: str, customer: str, period: str, dim: str, group: str, metric: str, value: float,
+          half: float, ok: bool) -> dict[str, object]:
+    """One release cell (columns by name; a column the schema adds later stays NULL)."""
+    return dict(release_id=release_id, customer_id=customer, period=period, dimension=dim, group_value=group,
+                metric=metric, value=value if ok else None, ci_low=value - half if ok else None,
+                ci_high=value + half if ok else None, suppressed=not ok,
+                reason=None if ok else "noisy count below k + z*sigma")
 
 
 def write_empty_store(path: Path) -> Path:
@@ -87,14 +84,18 @@ def write_published_store(
         role_sizes = {r: int(size * w) for r, w in zip(ROLES, (0.15, 0.6, 0.25))}
         for dim, groups in (("total", {"all": size}), ("department", dept_sizes), ("site", site_sizes), ("role", role_sizes)):
             for g, hc in groups.items():
-                hc_rows.append((customer, date(2023, 1, 1), dim, g, hc))
+                hc_rows.append(dict(customer_id=customer, as_of=date(2023, 1, 1), dimension=dim, group_value=g,
+                                    headcount=hc))
         for m_index, period in enumerate(months):
             release_id = f"{customer}-{period}-v1"
             created = datetime(2023, 2, 1) + timedelta(days=31 * m_index, hours=c_index)
-            rel_rows.append((release_id, customer, period, "month", 1, created, "scheduler", rho, eps, 1e-6,
-                             "zcdp", 1, "test", 10, 10, 1.645))
-            ledger_rows.append((entry_id, customer, period, release_id, "release", rho, eps, 1e-6, 1, created,
-                                "test", "scheduler"))
+            rel_rows.append(dict(release_id=release_id, customer_id=customer, period=period, granularity="month",
+                                 version=1, created_at=created, requested_by="scheduler", rho=rho, epsilon=eps,
+                                 delta=1e-6, accounting="zcdp", policy_version=1, code_version="test", k=10,
+                                 k_scores=10, z=1.645))
+            ledger_rows.append(dict(entry_id=entry_id, customer_id=customer, period=period, release_id=release_id,
+                                    kind="release", rho=rho, epsilon=eps, delta=1e-6, policy_version=1,
+                                    created_at=created, code_version="test", requested_by="scheduler"))
             entry_id += 1
             season = 1 + 0.15 * math.sin(m_index / 12 * 2 * math.pi)
             for dim, groups in (("total", {"all": size}), ("department", dept_sizes), ("site", site_sizes), ("role", role_sizes)):
@@ -114,39 +115,24 @@ def write_published_store(
                         ("who5_mean", who5, 9.0, scorers_ok),
                         ("satisfaction_mean", sat, 0.3, scorers_ok),
                     ):
-                        cell_rows.append((release_id, customer, period, dim, g, metric,
-                                          value if ok else None, value - half if ok else None,
-                                          value + half if ok else None, not ok,
-                                          None if ok else "noisy count below k + z*sigma"))
+                        cell_rows.append(_cell(release_id, customer, period, dim, g, metric, value, half, ok))
             total_engaged = base_uptake * season * size
             for dim, keys, weights in (("service", SERVICES, (0.35, 0.15, 0.3, 0.15, 0.05)),
                                        ("topic", TOPICS, (0.3, 0.12, 0.15, 0.1, 0.03, 0.1, 0.15, 0.05))):
                 for g, w in zip(keys, weights):
                     value = total_engaged * w + rng.gauss(0, 6.2)
                     ok = value >= 10 + 1.645 * 6.2
-                    cell_rows.append((release_id, customer, period, dim, g, "engaged_employees",
-                                      value if ok else None, value - 12.2 if ok else None,
-                                      value + 12.2 if ok else None, not ok,
-                                      None if ok else "noisy count below k + z*sigma"))
+                    cell_rows.append(_cell(release_id, customer, period, dim, g, "engaged_employees", value, 12.2, ok))
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.exists():
         path.unlink()
     con = duckdb.connect(str(path))
     con.execute(SCHEMA_SQL)
-    frames = {
-        "releases": (rel_rows, ["release_id", "customer_id", "period", "granularity", "version", "created_at",
-                                "requested_by", "rho", "epsilon", "delta", "accounting", "policy_version",
-                                "code_version", "k", "k_scores", "z"]),
-        "release_cells": (cell_rows, ["release_id", "customer_id", "period", "dimension", "group_value", "metric",
-                                      "value", "ci_low", "ci_high", "suppressed", "reason"]),
-        "budget_ledger": (ledger_rows, ["entry_id", "customer_id", "period", "release_id", "kind", "rho", "epsilon",
-                                        "delta", "policy_version", "created_at", "code_version", "requested_by"]),
-        "public_headcount": (hc_rows, ["customer_id", "as_of", "dimension", "group_value", "headcount"]),
-    }
-    for table, (rows, cols) in frames.items():
-        frame = pl.DataFrame(rows, schema=cols, orient="row", infer_schema_length=None)
+    frames = {"releases": rel_rows, "release_cells": cell_rows, "budget_ledger": ledger_rows, "public_headcount": hc_rows}
+    for table, rows in frames.items():
+        frame = pl.DataFrame(rows, schema=published.polars_schema(table))
         con.register("incoming", frame)
-        con.execute(f"INSERT INTO {table} SELECT * FROM incoming")
+        con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM incoming")
         con.unregister("incoming")
     con.execute("INSERT INTO policy_history VALUES (TIMESTAMP '2023-01-01', 'setup', '*', 'k', NULL, '10', 1)")
     con.execute("CHECKPOINT")

@@ -128,7 +128,7 @@ def test_signed_in_users_see_who_they_are_and_can_sign_out(dash_home) -> None:
 
 
 def test_principal_comes_from_the_credentials_file_not_the_session(dash_home) -> None:
-    from dashboards.principal import Principal
+    from stores.principal import Principal
 
     at = app_as("hr_acme")
     at.session_state["principal"] = Principal("hr_acme", "hr", "globex")  # tampered

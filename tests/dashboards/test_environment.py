@@ -74,7 +74,7 @@ def test_published_reads_are_read_only(dash_home: Path) -> None:
     import duckdb
 
     from dashboards import data
-    from dashboards.principal import Principal
+    from stores.principal import Principal
 
     frame = data.cells(Principal("provider", "provider", None), dimensions=["total"])
     assert not frame.is_empty()

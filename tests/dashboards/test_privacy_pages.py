@@ -8,8 +8,8 @@ import pytest
 from dash_helpers import app_as, page_text
 from dashboards import control
 from dashboards.control import NotAllowed
-from dashboards.principal import Principal
-from privacy import policy_store
+from stores.principal import Principal
+from stores import control as policy_store
 
 
 def _control_con(home):

@@ -13,7 +13,7 @@ from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from dash_helpers import MARKERS, app_as, page_text
 from dashboards import data
 from dashboards.data import AccessDenied
-from dashboards.principal import Principal
+from stores.principal import Principal
 
 HR_PAGES = ["views/hr_overview.py", "views/hr_trends.py", "views/hr_breakdown.py"]
 ACME = Principal("hr_acme", "hr", "acme")

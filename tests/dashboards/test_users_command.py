@@ -9,8 +9,8 @@ import pytest
 import yaml
 from streamlit_authenticator.utilities.hasher import Hasher
 
-from dashboards.accounts import load_accounts, principal_for
-from dashboards.principal import Principal
+from stores.accounts import load_accounts, principal_for
+from stores.principal import Principal
 from pipeline.cli import main
 
 

@@ -1,8 +1,9 @@
 """Realistic synthetic raw tables (events, headcount) in an in-memory DuckDB, for privacy tests and timing.
 
-The schema is the raw store's (``pipeline.raw_store.RAW_DDL``): ``events.employee`` is the
-integer surrogate id and each id gets a ``pseudonyms`` row (a stand-in hex digest, like ingest's
-HMAC). Frames may carry string labels in ``employee`` (e.g. ``"newcomer"``): they are mapped to
+The schema is the privacy library's input relations (``privacy.contract.INPUT_RELATIONS_DDL``,
+which the raw store creates): ``events.employee`` is the integer surrogate id and each id gets a
+``pseudonyms`` row (a stand-in hex digest, like ingest's HMAC; the raw store's table, never read
+by ``privacy/``). Frames may carry string labels in ``employee`` (e.g. ``"newcomer"``): they are mapped to
 ids with :func:`employee_id`. Test data only: numpy draws here build fixtures, never a release.
 """
 
@@ -15,8 +16,10 @@ import duckdb
 import numpy as np
 import polars as pl
 
-from pipeline.raw_store import RAW_DDL
-from privacy.contract import SERVICES, TOPICS
+from privacy.contract import INPUT_RELATIONS_DDL, SERVICES, TOPICS
+
+# The raw store's pseudonyms table (pipeline.raw_store.RAW_DDL); privacy/ never reads it.
+PSEUDONYMS_DDL = "CREATE TABLE IF NOT EXISTS pseudonyms (employee BIGINT PRIMARY KEY, pseudonym VARCHAR NOT NULL)"
 
 SITES = ("London", "Leeds", "Cardiff", "Oban")
 
@@ -35,7 +38,8 @@ def customer_employee_base(customer: str) -> int:
 
 def raw_connection() -> duckdb.DuckDBPyConnection:
     con = duckdb.connect()
-    con.execute(RAW_DDL)
+    con.execute(INPUT_RELATIONS_DDL)
+    con.execute(PSEUDONYMS_DDL)
     return con
 
 

@@ -17,9 +17,9 @@ import pytest
 import privacy.release as release_mod
 from privacy.budget import release_cost
 from privacy.policy import DEFAULT_POLICY
-from privacy.policy_store import set_policy_value
+from stores.control import set_policy_value
 from privacy.structure import StructureError
-from pipeline.control_store import control_connection
+from stores.control import control_connection
 from pipeline.raw_store import raw_connection
 from pipeline.releases.lifecycle import run_all_due, run_release
 from pipeline.settings import Settings

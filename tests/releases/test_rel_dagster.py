@@ -8,8 +8,8 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from privacy.policy_store import list_release_requests, request_release, set_policy_value
-from pipeline.control_store import control_connection
+from stores.control import list_release_requests, request_release, set_policy_value
+from stores.control import control_connection
 from pipeline.defs_releases import (
     IDENTIFIER_CHECK,
     LEDGER_CHECK,

@@ -7,8 +7,8 @@ from datetime import date, datetime, timezone
 import pytest
 
 from privacy.budget import BudgetExceeded
-from privacy.policy_store import set_policy_value
-from pipeline.control_store import control_connection
+from stores.control import set_policy_value
+from stores.control import control_connection
 from pipeline.raw_store import raw_connection
 from pipeline.releases.lifecycle import (
     IncompletePeriod,

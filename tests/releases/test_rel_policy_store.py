@@ -8,7 +8,7 @@ import duckdb
 import pytest
 
 from privacy.policy import DEFAULT_POLICY, PolicyError
-from privacy.policy_store import (
+from stores.control import (
     claim_pending_requests,
     current_policy,
     ensure_control_schema,

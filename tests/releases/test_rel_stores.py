@@ -12,8 +12,8 @@ import duckdb
 import pytest
 
 from privacy.policy import DEFAULT_POLICY
-from privacy.policy_store import claim_pending_requests, request_release, set_policy_value, update_request_status
-from pipeline.control_store import control_connection
+from stores.control import claim_pending_requests, request_release, set_policy_value, update_request_status
+from stores.control import control_connection
 from pipeline.raw_store import raw_connection
 from pipeline.releases.checks import check_ledger_within_cap, check_no_identifiers, check_thresholds
 from pipeline.releases.lifecycle import run_release
@@ -196,18 +196,22 @@ def test_checks_pass_on_a_real_release_and_fail_on_a_tampered_store(rsettings: S
 
 def test_identifier_check_before_swap_keeps_the_old_file(rsettings: Settings) -> None:
     """A structural failure of the rebuilt file leaves the previous published store in place."""
+    import polars as pl
+
     from pipeline.releases import publish as publish_module
+    from stores import published as published_schema
 
     run_release(rsettings, C, "2025-03", requested_by="t")
     before = rsettings.published_path.read_bytes()
-    original = dict(publish_module.PUBLISHED_DDL)
-    publish_module.PUBLISHED_DDL["client_map"] = "(client_ref VARCHAR)"  # a regression adding a lookup table
+    original = dict(published_schema.TABLES)
+    # a regression adding a lookup table
+    published_schema.TABLES["client_map"] = (published_schema.Column("client_ref", pl.String),)
     try:
         with raw_connection(rsettings) as raw:
             with pytest.raises(publish_module.PublishRefused, match="client_ref"):
                 publish_module.publish(rsettings, raw)
     finally:
-        publish_module.PUBLISHED_DDL.clear()
-        publish_module.PUBLISHED_DDL.update(original)
+        published_schema.TABLES.clear()
+        published_schema.TABLES.update(original)
     assert rsettings.published_path.read_bytes() == before
     assert not any(p.name.startswith("published.duckdb.tmp") for p in rsettings.home.iterdir())

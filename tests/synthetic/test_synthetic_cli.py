@@ -7,7 +7,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from pipeline.cli import EXIT_BAD_INPUT, main
+from pipeline.cli import main
+from pipeline.errors import EXIT_BAD_INPUT
 
 
 def test_generate_writes_files_and_prints_a_summary(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

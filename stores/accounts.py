@@ -26,7 +26,7 @@ from typing import Any
 import bcrypt
 import yaml
 
-from dashboards.principal import ROLES, Principal
+from stores.principal import ROLES, Principal
 
 USERNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{1,63}$")
 MIN_PASSWORD_LENGTH = 8

@@ -1,11 +1,12 @@
-"""The control store API: release policy values, their history, and release requests.
+"""The control store (``control.duckdb``): release policy values, their history, release requests.
 
 The control store (``control.duckdb``) is written by privacy officers (``wellbeing policy
 set``, the privacy-officer dashboard) and read by the next release. It holds **no
 personal data**: policy keys and values, who changed them and when, and release
-requests naming only a customer, periods and the requester. Every function takes an
-open DuckDB connection; the caller owns the path and keeps connections short-lived
-(a DuckDB reader blocks writers).
+requests naming only a customer, periods and the requester. The pipeline (CLI, Dagster
+runs and sensors) and the dashboards open it with :func:`control_connection`, for one short
+operation each (a DuckDB reader blocks writers; :func:`stores.connect.connect_with_retry`
+waits briefly for the holder). Every other function takes an open connection.
 
 Privacy reason: a policy change is validated through :mod:`privacy.policy` before it is
 stored (a nonsensical ``k`` or ρ is refused), recorded with who / when / old / new, and
@@ -30,28 +31,34 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Iterable
+from pathlib import Path
 
 import duckdb
 import polars as pl
 
+from privacy.periods import parse_period
 from privacy.policy import (
     DEFAULT_POLICY,
-    POLICY_KEYS,
     PolicyError,
     ReleasePolicy,
     apply_policy_updates,
     parse_policy_value,
     policy_to_flat,
 )
+from stores.connect import DEFAULT_TIMEOUT, connect_with_retry
+from stores.paths import HomePaths
+from stores.published import polars_schema
 
 __all__ = [
     "DEFAULT_SCOPE",
     "REQUEST_STATUSES",
     "PolicyChange",
     "ReleaseRequest",
+    "control_connection",
     "ensure_control_schema",
     "current_policy",
     "policy_overrides",
@@ -94,15 +101,8 @@ CREATE TABLE IF NOT EXISTS release_requests (
 );
 """
 
-_HISTORY_SCHEMA = {
-    "changed_at": pl.Datetime("us"),
-    "changed_by": pl.String,
-    "scope": pl.String,
-    "key": pl.String,
-    "old_value": pl.String,
-    "new_value": pl.String,
-    "policy_version": pl.Int32,
-}
+# The published store's ``policy_history`` is this table, copied as it is.
+_HISTORY_SCHEMA = polars_schema("policy_history")
 _REQUEST_SCHEMA = {
     "request_id": pl.String,
     "customer_id": pl.String,
@@ -157,6 +157,36 @@ def _has_tables(con: duckdb.DuckDBPyConnection, *names: str) -> bool:
 def ensure_control_schema(con: duckdb.DuckDBPyConnection) -> None:
     """Create the control tables if they do not exist (idempotent; needs a read-write connection)."""
     con.execute(CONTROL_DDL)
+
+
+@contextmanager
+def control_connection(
+    store: HomePaths | Path, *, read_only: bool = False, timeout: float = DEFAULT_TIMEOUT
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Open the control store (of ``store``'s home, or the file ``store``) for one short operation.
+
+    A read-write connection creates the file and its schema if needed. A read-only
+    connection to a store that does not exist yet is an empty in-memory database, so readers
+    see the defaults (the readers here tolerate missing tables). While another process holds
+    the file, :func:`~stores.connect.connect_with_retry` waits up to ``timeout`` seconds, then
+    raises :class:`~stores.connect.StoreBusy`.
+    """
+    path = store.control if isinstance(store, HomePaths) else Path(store)
+    if read_only and not path.exists():
+        con = duckdb.connect()
+    else:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        con = connect_with_retry(lambda: duckdb.connect(str(path), read_only=read_only), path, timeout=timeout)
+        if not read_only:
+            try:
+                ensure_control_schema(con)
+            except BaseException:
+                con.close()
+                raise
+    try:
+        yield con
+    finally:
+        con.close()
 
 
 # -- policy ---------------------------------------------------------------------------------------
@@ -300,8 +330,6 @@ def request_release(
 
     Period labels are validated here so that a typo is refused at once, not by the pipeline later.
     """
-    from privacy.periods import parse_period  # local: keeps this module importable on its own
-
     customer = _scope(customer_id)
     if not str(requested_by or "").strip():
         raise ValueError("a release request must name who asked (requested_by)")
@@ -364,7 +392,3 @@ def update_request_status(con: duckdb.DuckDBPyConnection, request_id: str, statu
     if not updated:
         raise ValueError(f"no release request with id {request_id!r}")
 
-
-def settable_keys() -> list[str]:
-    """The policy keys a privacy officer may set (for help texts and dashboards)."""
-    return list(POLICY_KEYS)
