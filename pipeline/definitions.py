@@ -1,17 +1,32 @@
-"""The Dagster code location: ingest and release definitions merged, executor set once.
+"""The Dagster code location: every definition under ``pipeline/defs/``, executor set once.
 
-Loaded by ``dagster dev -w workspace.yaml`` and ``dg``. Nothing here reads the
-environment at import: resources resolve ``$WELLBEING_HOME`` and keys at run time.
+Loaded by ``dg dev`` / ``dg check defs`` (``[tool.dg]`` in ``pyproject.toml``) and by
+``dagster dev -w workspace.yaml``. :func:`dagster.load_from_defs_folder` imports the modules
+of ``pipeline/defs`` (one definition kind per module) and merges what they define. Nothing
+here reads the environment: resources resolve ``$WELLBEING_HOME`` and keys at run time.
 """
+
+from pathlib import Path
 
 import dagster as dg
 
-from pipeline import defs_ingest, defs_releases
+# One step at a time: DuckDB allows one writing process per file (see also the
+# duckdb_writer pool in $DAGSTER_HOME/dagster.yaml written by pipeline.instance).
+EXECUTOR = dg.in_process_executor
 
-defs = dg.Definitions.merge(
-    defs_ingest.defs,
-    defs_releases.defs,
-    # One step at a time: DuckDB allows one writing process per file (see also the
-    # duckdb_writer pool in $DAGSTER_HOME/dagster.yaml written by pipeline.instance).
-    dg.Definitions(executor=dg.in_process_executor),
-)
+
+def build_defs(resources: dict[str, object] | None = None) -> dg.Definitions:
+    """The code location's definitions; ``resources`` replaces the defaults (tests: another home)."""
+    folder = dg.load_from_defs_folder(path_within_project=Path(__file__).resolve().parent)
+    return dg.Definitions(
+        assets=folder.assets,
+        asset_checks=folder.asset_checks,
+        jobs=folder.jobs,
+        schedules=folder.schedules,
+        sensors=folder.sensors,
+        resources={**(folder.resources or {}), **(resources or {})},
+        executor=EXECUTOR,
+    )
+
+
+defs = build_defs()

@@ -7,6 +7,7 @@ the demo's history. Only counts are read back from the runs, never row values.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 
 import dagster as dg
@@ -80,57 +81,56 @@ def customers_in_store(settings: Settings) -> list[str]:
 
 
 def run_release_job(settings: Settings, requested_by: str) -> ReleaseRun:
-    """File one release request per customer (every due period) and run ``release_request_job`` for each.
+    """File one release request per customer (every due period) and carry it out as the sensor would.
 
-    This is the path a privacy officer's request from the dashboard takes, executed now
-    instead of waiting for the sensor. Stored releases are served, never re-drawn.
+    This is the path a privacy officer's request from the dashboard takes, executed now instead
+    of waiting for ``release_request_sensor``: :func:`pipeline.release_requests.plan_requests`
+    turns each request into partitioned runs of the release asset (its blocking checks run and
+    show in the UI), executed here in-process one after another, then
+    :func:`~pipeline.release_requests.finish_requests` records the requests' status.
+    Stored releases are served, never re-drawn.
     """
-    from stores.control import control_connection
-    from pipeline.defs_releases import ReleaseRequestConfig
     from pipeline.definitions import defs
-    from stores.control import claim_pending_requests, request_release
+    from pipeline.defs.partitions import months_partitions
+    from pipeline.release_requests import REQUEST_TAG, finish_requests, plan_requests, request_outcomes
+    from stores.control import control_connection, request_release
 
     customers = customers_in_store(settings)
     with control_connection(settings) as control:
         for customer in customers:
             request_release(control, customer, None, requested_by)
-        claimed = claim_pending_requests(control)
-    counts = {"published": 0, "served_stored": 0, "refused": 0, "no_data": 0}
-    job = defs.resolve_job_def("release_request_job")
+    counts: Counter[str] = Counter()
     with _instance(settings) as instance:
-        for request in claimed:
-            config = ReleaseRequestConfig(
-                request_id=request.request_id,
-                customer_id=request.customer_id,
-                periods=request.periods or [],
-                requested_by=request.requested_by,
-            )
-            result = job.execute_in_process(
+        plan = plan_requests(instance, settings)
+        if plan.new_months:
+            instance.add_dynamic_partitions(months_partitions.name, plan.new_months)
+        request_ids = list(dict.fromkeys(str(r.tags[REQUEST_TAG]) for r in plan.run_requests))
+        for run_request in plan.run_requests:
+            job = defs.resolve_job_def(run_request.job_name or "release_request_job")
+            job.execute_in_process(
                 instance=instance,
-                run_config=dg.RunConfig(ops={"process_release_request": config}, loggers=QUIET_LOGGERS["loggers"]),
+                partition_key=run_request.partition_key,
+                tags=run_request.tags,
+                run_config={**(run_request.run_config or {}), **QUIET_LOGGERS},
                 raise_on_error=False,
             )
-            statuses = [e.event_specific_data.materialization.metadata.get("status")  # type: ignore[union-attr]
-                        for e in result.all_events if e.event_type_value == "ASSET_MATERIALIZATION"]
-            for status in statuses:
-                key = getattr(status, "value", status)
-                counts[key] = counts.get(key, 0) + 1
-            if not result.success:
-                status, message = _request_status(settings, request.request_id)
+        finish_requests(instance, settings)
+        for request_id in request_ids:
+            runs = list(instance.get_runs(filters=dg.RunsFilter(tags={REQUEST_TAG: request_id})))
+            counts.update(request_outcomes(runs))
+            if any(run.status != dg.DagsterRunStatus.SUCCESS for run in runs):
+                status, message = _request_status(settings, request_id)
                 if status != "refused":  # anything but a budget refusal is an error, not a count
-                    raise RuntimeError(
-                        f"release request for {request.customer_id} {status}: {message} (Dagster run {result.run_id})"
-                    )
+                    raise RuntimeError(f"release request {request_id} {status}: {message} (see the Dagster UI)")
                 counts["refused"] += 1
     return ReleaseRun(
         published=counts["published"], served=counts["served_stored"], refused=counts["refused"],
         no_data=counts["no_data"],
-    )
+    )  # fmt: skip
 
 
 def _request_status(settings: Settings, request_id: str) -> tuple[str, str]:
-    from stores.control import control_connection
-    from stores.control import list_release_requests
+    from stores.control import control_connection, list_release_requests
 
     with control_connection(settings, read_only=True) as control:
         rows = list_release_requests(control).filter(request_id=request_id)

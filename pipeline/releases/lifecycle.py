@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING
 import duckdb
 
 from privacy.budget import BudgetExceeded, Cost, check_budget, release_cost
-from privacy.periods import parse_period, period_of_month
+from privacy.periods import month_range, parse_period, period_of_month
 from privacy.policy import ReleasePolicy
 from stores.control import current_policy
 from stores.control import control_connection
@@ -69,6 +69,7 @@ __all__ = [
     "run_all_due",
     "known_customers",
     "last_complete_month",
+    "releasable_months",
 ]
 
 
@@ -302,6 +303,25 @@ def known_customers(con: duckdb.DuckDBPyConnection) -> list[str]:
             "SELECT customer_id FROM headcount UNION SELECT customer_id FROM events ORDER BY 1"
         ).fetchall()
     ]
+
+
+def releasable_months(con: duckdb.DuckDBPyConnection, today: date | None = None) -> list[str]:
+    """Months (``'YYYY-MM'``) some customer may have released: from the first month of any headcount
+    snapshot to the last month that had ended when a provider export was last ingested (and that
+    has ended today). Empty before the first headcount and export.
+
+    These are the release asset's month partitions. Public and operational facts only (the
+    headcount files' ``as_of`` and delivery times, as :func:`_not_releasable`): which months hold
+    events is never consulted, so the partition list reveals nothing about anyone's use.
+    """
+    first, delivered = con.execute(
+        "SELECT (SELECT min(as_of) FROM headcount), (SELECT max(ingested_at) FROM deliveries WHERE kind = 'events')"
+    ).fetchone() or (None, None)
+    if first is None or delivered is None:
+        return []
+    last = min(last_complete_month(delivered.date()), last_complete_month(today))
+    start = f"{first.year:04d}-{first.month:02d}"
+    return month_range(start, last) if start <= last else []
 
 
 def _due(con: duckdb.DuckDBPyConnection, policy: ReleasePolicy, customer_id: str, today: date | None) -> list[str]:

@@ -9,18 +9,13 @@ from datetime import UTC, datetime
 import dagster as dg
 from ingest_helpers import event, events, headcount_row, query, write_csv
 
-from pipeline.defs_ingest import (
-    defs,
-    ingest_job,
-    landing_files,
-    landing_folder_sensor,
-    quarantine,
-    raw_events,
-    retention_job,
-    retention_schedule,
-)
-from pipeline.partitions import customers_partitions
-from pipeline.resources import LandingZone, RawStoreResource
+from pipeline.definitions import defs
+from pipeline.defs.assets.ingest import landing_files, quarantine, raw_events
+from pipeline.defs.jobs import ingest_job, retention_job
+from pipeline.defs.partitions import customers_partitions
+from pipeline.defs.resources import LandingZone, RawStoreResource
+from pipeline.defs.schedules import retention_schedule
+from pipeline.defs.sensors import landing_folder_sensor
 from pipeline.settings import Settings
 
 SECRETS = ("CLIENTREF", "EVT-0", "SITE-LEEDS", "DEPT-FINANCE", "ROLE-ANALYST")

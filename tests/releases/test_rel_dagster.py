@@ -1,4 +1,4 @@
-"""Dagster: release asset (idempotent materialization, blocking checks), schedule, sensors, request job."""
+"""Dagster: release asset (idempotent materialization, blocking checks), schedule, sensors, requests."""
 
 from __future__ import annotations
 
@@ -8,23 +8,17 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from stores.control import list_release_requests, request_release, set_policy_value
-from stores.control import control_connection
-from pipeline.defs_releases import (
-    IDENTIFIER_CHECK,
-    LEDGER_CHECK,
-    THRESHOLD_CHECK,
-    build_defs,
-    customer_month_release,
-    monthly_release_schedule,
-    release_customers_sensor,
-    release_request_sensor,
-)
+from stores.control import control_connection, list_release_requests, request_release, set_policy_value
+from pipeline.definitions import build_defs
+from pipeline.defs.assets.releases import customer_month_release
+from pipeline.defs.checks import IDENTIFIER_CHECK, LEDGER_CHECK, THRESHOLD_CHECK
+from pipeline.defs.resources import RawStoreResource
+from pipeline.defs.schedules import monthly_release_schedule
+from pipeline.defs.sensors import release_customers_sensor, release_request_sensor, release_request_status_sensor
 from pipeline.raw_store import raw_connection
-from pipeline.resources import RawStoreResource
 from pipeline.settings import Settings
 
-from release_helpers import CUSTOMERS, published, raw_ledger
+from release_helpers import CUSTOMERS, MONTHS, published, raw_ledger
 
 C = CUSTOMERS[0]
 CELLS = "SELECT dimension, group_value, metric, value, ci_low, ci_high, suppressed FROM release_cells ORDER BY 1, 2, 3"
@@ -37,6 +31,8 @@ def instance(tmp_path: Path):  # noqa: ANN201
     (tmp_path / "dagster").mkdir()
     with dg.instance_for_test(temp_dir=str(tmp_path / "dagster")) as inst:
         inst.add_dynamic_partitions("customers", list(CUSTOMERS))
+        # months are registered by the ingest (or release_months_sensor); 2024-03 has no headcount
+        inst.add_dynamic_partitions("months", ["2024-03-01", *(f"{m}-01" for m in MONTHS)])
         yield inst
 
 
@@ -111,7 +107,12 @@ def test_over_budget_partition_fails_and_spends_nothing(rsettings: Settings, ins
 
 def test_month_without_data_spends_nothing(rsettings: Settings, instance: dg.DagsterInstance) -> None:
     result = _materialize(instance, rsettings, "2024-03")
-    assert result.success and _metadata(result)["status"] == "no_data"
+    # not materialized (the partition stays "missing", never green): an observation says why
+    assert result.success and result.asset_materializations_for_node(RELEASE_NODE) == []
+    [observation] = result.asset_observations_for_node(RELEASE_NODE)
+    assert observation.metadata["status"].value == "no_data" and observation.metadata["rho_spent"].value == 0.0
+    assert instance.get_materialized_partitions(dg.AssetKey(RELEASE_NODE)) == set()
+    assert {e.check_name for e in result.get_asset_check_evaluations()} == {THRESHOLD_CHECK, LEDGER_CHECK, IDENTIFIER_CHECK}
     assert not rsettings.raw_path.exists() or raw_ledger(rsettings) == []
 
 
@@ -139,6 +140,21 @@ def test_customer_sensor_registers_customers_from_the_raw_store(rsettings: Setti
         assert isinstance(release_customers_sensor(context), dg.SkipReason)
 
 
+def _execute(
+    instance: dg.DagsterInstance, resources: dict[str, object], sensor_result: dg.SensorResult
+) -> list[dg.ExecuteInProcessResult]:
+    """Do what the daemon does with a sensor result: add partitions, launch each run (in-process here)."""
+    for request in sensor_result.dynamic_partitions_requests or []:
+        instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys or []))
+    defs = build_defs(resources)
+    return [
+        defs.resolve_job_def(r.job_name).execute_in_process(
+            instance=instance, partition_key=r.partition_key, tags=r.tags, run_config=r.run_config, raise_on_error=False
+        )
+        for r in sensor_result.run_requests or []
+    ]
+
+
 def test_release_request_sensor_launches_the_request_and_records_its_status(
     rsettings: Settings, instance: dg.DagsterInstance
 ) -> None:
@@ -146,27 +162,55 @@ def test_release_request_sensor_launches_the_request_and_records_its_status(
         rid = request_release(con, C, ["2025-01", "2025-02"], "officer-ann")
     resources = {"raw_store": RawStoreResource(home=str(rsettings.home))}
     context = dg.build_sensor_context(instance=instance, resources=resources)
-    [run_request] = release_request_sensor(context)
-    assert run_request.run_key == f"request:{rid}"
+    launched = release_request_sensor(context)
+    assert isinstance(launched, dg.SensorResult)
+    # one run of the release asset per requested month, tagged with the request
+    assert [r.run_key for r in launched.run_requests or []] == [
+        f"request:{rid}:{dg.MultiPartitionKey({'customer': C, 'month': f'{m}-01'})}" for m in ("2025-01", "2025-02")
+    ]
     assert isinstance(release_request_sensor(context), dg.SkipReason)  # claimed: not launched twice
 
-    job = build_defs(resources).resolve_job_def("release_request_job")
-    result = job.execute_in_process(run_config=run_request.run_config, instance=instance)
-    assert result.success
+    results = _execute(instance, resources, launched)
+    assert all(r.success for r in results)
+    assert isinstance(release_request_status_sensor(context), dg.SkipReason)  # it records, it launches nothing
     with control_connection(rsettings, read_only=True) as con:
         row = list_release_requests(con, C).row(0, named=True)
     assert row["status"] == "done" and row["message"] == "2 published"
     assert {(r[1], r[2]) for r in raw_ledger(rsettings)} == {("2025-01", "release"), ("2025-02", "release")}
     assert all("officer-ann" in r[5] for r in raw_ledger(rsettings))
-    mats = result.asset_materializations_for_node("process_release_request")
+    mats = [m for r in results for m in r.asset_materializations_for_node(RELEASE_NODE)]
     assert len(mats) == 2 and all(set(m.metadata) == AGGREGATE_KEYS for m in mats)
 
     # a second request for the same periods is served from the store and spends nothing
     with control_connection(rsettings) as con:
         request_release(con, C, ["2025-01"], "officer-ann")
-    [again] = release_request_sensor(context)
-    assert job.execute_in_process(run_config=again.run_config, instance=instance).success
+    again = release_request_sensor(context)
+    assert isinstance(again, dg.SensorResult)
+    assert all(r.success for r in _execute(instance, resources, again))
     assert len(raw_ledger(rsettings)) == 2
+
+
+def test_a_requested_release_shows_its_blocking_checks_for_the_partition(
+    rsettings: Settings, instance: dg.DagsterInstance, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Requested the way the dashboard does it; the checks are evaluated and recorded for that partition."""
+    from dashboards import control as dashboard_control
+    from stores.principal import Principal
+
+    monkeypatch.setenv("WELLBEING_HOME", str(rsettings.home))
+    dashboard_control.request_release(Principal("po", "privacy_officer"), C, ["2025-03"])
+    resources = {"raw_store": RawStoreResource(home=str(rsettings.home))}
+    launched = release_request_sensor(dg.build_sensor_context(instance=instance, resources=resources))
+    assert isinstance(launched, dg.SensorResult)
+    [result] = _execute(instance, resources, launched)
+    assert result.success
+    partition = str(dg.MultiPartitionKey({"customer": C, "month": "2025-03-01"}))
+    for check in (THRESHOLD_CHECK, LEDGER_CHECK, IDENTIFIER_CHECK):
+        key = dg.AssetCheckKey(dg.AssetKey(RELEASE_NODE), check)
+        [record] = instance.event_log_storage.get_asset_check_execution_history(key, limit=10)
+        evaluation = record.event.dagster_event.event_specific_data  # type: ignore[union-attr]
+        assert evaluation.passed and evaluation.partition == partition and record.run_id == result.run_id
+    assert partition in instance.get_materialized_partitions(dg.AssetKey(RELEASE_NODE))
 
 
 def test_request_over_budget_is_marked_refused(rsettings: Settings, instance: dg.DagsterInstance) -> None:
@@ -174,10 +218,10 @@ def test_request_over_budget_is_marked_refused(rsettings: Settings, instance: dg
         set_policy_value(con, "rho_cap_12m", "0.25", customer_id=C, changed_by="po")
         request_release(con, C, ["2025-01", "2025-02"], "officer-ann")
     resources = {"raw_store": RawStoreResource(home=str(rsettings.home))}
-    [run_request] = release_request_sensor(dg.build_sensor_context(instance=instance, resources=resources))
-    job = build_defs(resources).resolve_job_def("release_request_job")
-    result = job.execute_in_process(run_config=run_request.run_config, instance=instance, raise_on_error=False)
-    assert not result.success
+    launched = release_request_sensor(dg.build_sensor_context(instance=instance, resources=resources))
+    assert isinstance(launched, dg.SensorResult)
+    results = _execute(instance, resources, launched)
+    assert not all(r.success for r in results)
     with control_connection(rsettings, read_only=True) as con:
         row = list_release_requests(con, C).row(0, named=True)
     assert row["status"] == "refused" and "cap" in row["message"]
@@ -186,3 +230,10 @@ def test_request_over_budget_is_marked_refused(rsettings: Settings, instance: dg
 
 def test_definitions_load() -> None:
     dg.Definitions.validate_loadable(build_defs())
+
+
+def test_lineage_raw_events_release_published_store() -> None:
+    graph = build_defs().resolve_asset_graph()
+    release, published_store = dg.AssetKey(RELEASE_NODE), dg.AssetKey("published_store")
+    assert dg.AssetKey("raw_events") in graph.get(release).parent_keys
+    assert release in graph.get(published_store).parent_keys

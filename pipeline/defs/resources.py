@@ -1,9 +1,9 @@
 """Dagster resources: the encrypted raw store and the landing folder.
 
-Paths and keys are resolved when a resource is used (run time), never at import.
+Paths and keys are resolved when a resource is used (run time), never at import: the
+:func:`resources` definitions carry default-constructed resources that read ``$WELLBEING_HOME``
+when a run or sensor uses them.
 """
-
-from __future__ import annotations
 
 from pathlib import Path
 
@@ -50,3 +50,9 @@ class LandingZone(dg.ConfigurableResource):
             for p in folder.iterdir()
             if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in SUFFIX_FORMATS
         )
+
+
+@dg.definitions
+def resources() -> dg.Definitions:
+    """The code location's resources (one of each; every asset, sensor and job shares them)."""
+    return dg.Definitions(resources={"raw_store": RawStoreResource(), "landing": LandingZone()})

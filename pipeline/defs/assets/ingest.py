@@ -1,23 +1,38 @@
-"""Dagster definitions for ingest: landing files → raw events (+ quarantine), the landing sensor, retention.
+"""Ingest assets: landing files → raw events (+ quarantine) in the encrypted raw store.
 
 Privacy: materialization metadata and logs carry counts, file names and contract
 rule texts only, never a row value. All raw-store writers run in the
-``duckdb_writer`` pool (DuckDB allows one writer process).
+``duckdb_writer`` pool (DuckDB allows one writer process). After a delivery, the ingest
+registers its customers and the months that can now be released as partitions
+(:mod:`pipeline.defs.partitions`).
 """
 
-import json
-import time
 from pathlib import Path
 
 import dagster as dg
 
+from pipeline.defs.checks import NO_REFUSED_FILES_CHECK, RAW_EVENTS_CHECK_SPECS
+from pipeline.defs.partitions import customers_partitions, month_key, months_partitions
+from pipeline.defs.resources import LandingZone, RawStoreResource
 from pipeline.ingest import ingest_files
-from pipeline.partitions import customers_partitions
-from pipeline.resources import LandingZone, RawStoreResource
-from pipeline.retention import purge_older_than
+from pipeline.settings import Settings
 
 WRITER_POOL = "duckdb_writer"
 GROUP = "ingest"
+
+
+def register_months(instance: dg.DagsterInstance, settings: Settings) -> list[str]:
+    """Add the months the raw store can now release (public facts only) as ``months`` partitions."""
+    from pipeline.raw_store import raw_connection
+    from pipeline.releases.lifecycle import releasable_months
+
+    with raw_connection(settings, read_only=True) as con:
+        months = [month_key(m) for m in releasable_months(con)]
+    known = set(instance.get_dynamic_partitions(months_partitions.name))
+    new = [m for m in months if m not in known]
+    if new:
+        instance.add_dynamic_partitions(months_partitions.name, new)
+    return new
 
 
 class LandingSelection(dg.Config):
@@ -26,7 +41,7 @@ class LandingSelection(dg.Config):
     files: list[str] = []
 
 
-@dg.asset(group_name=GROUP, kinds={"file"})
+@dg.asset(group_name=GROUP, kinds={"file"}, owners=["team:data"])
 def landing_files(context: dg.AssetExecutionContext, config: LandingSelection, landing: LandingZone) -> list[str]:
     """Provider deliveries waiting in the landing folder (paths only; contents are read by raw_events)."""
     present = {p.name: p for p in landing.files()}
@@ -45,7 +60,8 @@ def landing_files(context: dg.AssetExecutionContext, config: LandingSelection, l
     group_name=GROUP,
     kinds={"duckdb"},
     pool=WRITER_POOL,
-    check_specs=[dg.AssetCheckSpec("no_refused_files", asset="raw_events")],
+    check_specs=RAW_EVENTS_CHECK_SPECS,
+    owners=["team:data"],
 )
 def raw_events(
     context: dg.AssetExecutionContext, landing_files: list[str], raw_store: RawStoreResource
@@ -59,6 +75,7 @@ def raw_events(
     new = [c for c in customers if c not in known]
     if new:
         context.instance.add_dynamic_partitions(customers_partitions.name, new)
+    new_months = register_months(context.instance, raw_store.settings()) if reports else []
     per_file = {
         r.path.name: {"kind": r.kind, "rows": r.rows_total, "accepted": r.accepted, "quarantined": r.quarantined,
                       "duplicate": r.duplicate, "replaced": r.replaced}
@@ -73,13 +90,14 @@ def raw_events(
             "rows_duplicate": sum(r.duplicate for r in reports),
             "rows_replaced": sum(r.replaced for r in reports),
             "new_customer_partitions": len(new),
+            "new_month_partitions": len(new_months),
             "ingested_file_names": [r.path.name for r in reports],
             "refused_file_names": [r.path.name for r in refused],
             "per_file_counts": dg.MetadataValue.json(per_file),
         },
         check_results=[
             dg.AssetCheckResult(
-                check_name="no_refused_files",
+                check_name=NO_REFUSED_FILES_CHECK,
                 passed=not refused,
                 metadata={"refused_file_names": [r.path.name for r in refused]},
             )
@@ -87,14 +105,14 @@ def raw_events(
     )
 
 
-@dg.asset(group_name=GROUP, kinds={"duckdb"}, pool=WRITER_POOL, deps=[raw_events])
+@dg.asset(group_name=GROUP, kinds={"duckdb"}, pool=WRITER_POOL, deps=[raw_events], owners=["team:data"])
 def quarantine(context: dg.AssetExecutionContext, raw_store: RawStoreResource) -> dg.MaterializeResult:
     """Rows refused by the contract's row rules: file, row number, column and reason; no values are kept."""
     con = raw_store.connect()
     try:
         (total, rows, files) = con.execute(
             "SELECT count(*), count(DISTINCT (delivery_id, row_number)), count(DISTINCT file_name) FROM quarantine"
-        ).fetchone()  # type: ignore[misc]
+        ).fetchone() or (0, 0, 0)
         by_reason = dict(con.execute("SELECT reason, count(*) FROM quarantine GROUP BY 1 ORDER BY 1").fetchall())
     finally:
         con.close()
@@ -108,64 +126,3 @@ def quarantine(context: dg.AssetExecutionContext, raw_store: RawStoreResource) -
     )
 
 
-ingest_job = dg.define_asset_job("ingest_job", selection=dg.AssetSelection.assets(landing_files, raw_events, quarantine))
-
-
-@dg.sensor(job=ingest_job, minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING)
-def landing_folder_sensor(context: dg.SensorEvaluationContext, landing: LandingZone) -> dg.SensorResult:
-    """One ingest run per new or changed landing file; cursor = JSON {file name: mtime}.
-
-    Files modified less than ``landing.settle_seconds`` ago are left for a later
-    tick, so a delivery still being copied is not read half-written.
-    """
-    seen: dict[str, float] = json.loads(context.cursor) if context.cursor else {}
-    now = time.time()
-    current: dict[str, float] = {}
-    requests: list[dg.RunRequest] = []
-    for path in landing.files():
-        mtime = path.stat().st_mtime
-        if now - mtime < landing.settle_seconds:
-            if path.name in seen:
-                current[path.name] = seen[path.name]
-            continue
-        current[path.name] = mtime
-        if seen.get(path.name) != mtime:
-            requests.append(
-                dg.RunRequest(
-                    run_key=f"{path.name}:{mtime}",
-                    run_config=dg.RunConfig(ops={"landing_files": LandingSelection(files=[path.name])}),
-                )
-            )
-    return dg.SensorResult(run_requests=requests, cursor=json.dumps(current, sort_keys=True))
-
-
-@dg.op(pool=WRITER_POOL)
-def purge_expired_raw_data(context: dg.OpExecutionContext, raw_store: RawStoreResource) -> None:
-    """Delete raw events, quarantine rows and archived files older than the retention window."""
-    settings = raw_store.settings()
-    report = purge_older_than(settings, settings.retention_months)
-    context.log.info(report.summary())  # counts and the cutoff date only
-
-
-@dg.job
-def retention_job() -> None:
-    """Monthly storage-limitation purge of the raw store."""
-    purge_expired_raw_data()
-
-
-# 03:00 UTC on the first day of every month.
-retention_schedule = dg.ScheduleDefinition(
-    name="retention_schedule",
-    job=retention_job,
-    cron_schedule="0 3 1 * *",
-    execution_timezone="UTC",
-    default_status=dg.DefaultScheduleStatus.RUNNING,
-)
-
-defs = dg.Definitions(
-    assets=[landing_files, raw_events, quarantine],
-    jobs=[ingest_job, retention_job],
-    schedules=[retention_schedule],
-    sensors=[landing_folder_sensor],
-    resources={"raw_store": RawStoreResource(), "landing": LandingZone()},
-)

@@ -1,0 +1,1 @@
+"""Assets by subject: ingest (raw events), releases (customer × month), the published store."""
