@@ -2,12 +2,13 @@
 #   make demo   set up, then run the main job end to end on the embedded synthetic data
 #               (synthetic provider export → encrypted ingest → DP releases → dashboards)
 #   make test   set up, then run the whole test suite
+# Also: make test-fast (the fast tier, <= 2 min), make lint (ruff + mypy), make dev (Dagster UI).
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test bench clean-demo
+.PHONY: setup demo test test-fast lint dev bench clean-demo
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +23,21 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# The fast tier: every package, no slow / browser / statistical test; prints its duration.
+test-fast: $(STAMP)
+	@start=$$(date +%s); \
+	$(BIN)/python -m pytest -m "not slow and not browser and not dp_statistical" -q; status=$$?; \
+	echo "fast tier: $$(( $$(date +%s) - start )) s"; exit $$status
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+# The Dagster UI on the demo's data folder (dg reads [tool.dg] in pyproject.toml).
+dev: $(STAMP)
+	WELLBEING_HOME=$(CURDIR)/.wellbeing $(BIN)/python -c "from pipeline.instance import ensure_dagster_home; from pipeline.settings import Settings; ensure_dagster_home(Settings.from_env())"
+	DAGSTER_HOME=$(CURDIR)/.wellbeing/dagster WELLBEING_HOME=$(CURDIR)/.wellbeing $(BIN)/dg dev -h 127.0.0.1
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_ingest.py

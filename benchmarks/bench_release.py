@@ -45,7 +45,7 @@ from _measure import REPO_ROOT, ChildFailed, load_summary, machine_summary, prin
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from _baseline_sql import PLAIN_SQL, exact_cells  # noqa: E402  (imports privacy/: after the sys.path set-up)
+from _baseline_sql import PLAIN_SQL, exact_cells
 
 FULL_EVENTS = 10_000_000
 CUSTOMERS = 20
@@ -93,15 +93,12 @@ def child_all_due(home: str) -> dict[str, object]:
 
 
 def child_one(home: str, customer: str, period: str) -> dict[str, object]:
+    from pipeline.raw_store import raw_connection
     from pipeline.releases.lifecycle import run_release
     from pipeline.settings import Settings
-
-    from stores.control import set_policy_value
-    from stores.control import control_connection
-
     from privacy.policy import DEFAULT_POLICY
     from privacy.release import draw_release
-    from pipeline.raw_store import raw_connection
+    from stores.control import control_connection, set_policy_value
 
     settings = Settings.from_env(home)
     # process start-up, not per release: OpenDP is imported lazily on the first draw (its modules
@@ -125,11 +122,11 @@ def child_one(home: str, customer: str, period: str) -> dict[str, object]:
 
 
 def child_ratio(home: str, customers: list[str], period: str) -> dict[str, object]:
+    from pipeline.raw_store import connect_raw
+    from pipeline.settings import Settings
     from privacy.periods import parse_period
     from privacy.policy import DEFAULT_POLICY
     from privacy.release import draw_release, draw_releases
-    from pipeline.raw_store import connect_raw
-    from pipeline.settings import Settings
 
     con = connect_raw(Settings.from_env(home), read_only=True)
     p = parse_period(period)

@@ -117,7 +117,7 @@ def _select(
         raise AccessDenied(f"the {getattr(principal, 'role', 'anonymous')} role cannot read {table}")
     scope = customer_scope(principal, customer_id)
     clauses: list[str] = []
-    params: list[object] = []
+    params: list[list[object]] = []
     if scope is not None:
         clauses.append("customer_id IN (SELECT unnest($1::VARCHAR[]))")
         params.append(list(scope))
@@ -129,7 +129,7 @@ def _select(
         sql += " WHERE " + " AND ".join(clauses)
     if order:
         sql += f" ORDER BY {order}"
-    frozen = tuple(tuple(p) for p in params)
+    frozen = tuple(tuple(p) for p in params if isinstance(p, list))
     frame = _cached_read(table, sql, frozen, principal.cache_key, _store_stamp())
     if scope is not None and not frame.is_empty():
         # Defence in depth: never hand rows of another tenant to the page, whatever the SQL did.

@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import math
 from datetime import date
+from typing import Any
 
 import polars as pl
 import streamlit as st
 
 from dashboards.charts import METRIC_LABELS
 from dashboards.frames import arrow_table
-from stores.principal import Principal
 from privacy.periods import parse_period, period_of_month
+from stores.principal import Principal
 
 HIDDEN = "hidden — fewer than {k} people"
 NO_RELEASES = "No releases yet. Numbers appear here once the first monthly release has been published."
@@ -38,9 +39,9 @@ def principal() -> Principal:
     return p
 
 
-def table(frame: pl.DataFrame, **kwargs: object) -> None:
+def table(frame: pl.DataFrame, **kwargs: Any) -> None:
     """``st.dataframe`` of a polars frame, handed over as Arrow (never through pandas; see dashboards.frames)."""
-    st.dataframe(arrow_table(frame), **kwargs)  # type: ignore[arg-type]
+    st.dataframe(arrow_table(frame), **kwargs)
 
 
 def clamp(metric: str, value: float | None) -> float | None:

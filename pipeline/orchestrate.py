@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
+from typing import Any
 
 import dagster as dg
 
@@ -42,7 +43,7 @@ def _instance(settings: Settings) -> dg.DagsterInstance:
     return dg.DagsterInstance.get()
 
 
-def _metadata_values(result: dg.ExecuteInProcessResult, node: str) -> list[dict[str, object]]:
+def _metadata_values(result: dg.ExecuteInProcessResult, node: str) -> list[dict[str, Any]]:
     values = []
     for materialization in result.asset_materializations_for_node(node):
         values.append({k: getattr(v, "value", v) for k, v in materialization.metadata.items()})
@@ -91,7 +92,7 @@ def run_release_job(settings: Settings, requested_by: str) -> ReleaseRun:
     Stored releases are served, never re-drawn.
     """
     from pipeline.definitions import defs
-    from pipeline.defs.partitions import months_partitions
+    from pipeline.defs.partitions import MONTHS
     from pipeline.release_requests import REQUEST_TAG, finish_requests, plan_requests, request_outcomes
     from stores.control import control_connection, request_release
 
@@ -103,7 +104,7 @@ def run_release_job(settings: Settings, requested_by: str) -> ReleaseRun:
     with _instance(settings) as instance:
         plan = plan_requests(instance, settings)
         if plan.new_months:
-            instance.add_dynamic_partitions(months_partitions.name, plan.new_months)
+            instance.add_dynamic_partitions(MONTHS, plan.new_months)
         request_ids = list(dict.fromkeys(str(r.tags[REQUEST_TAG]) for r in plan.run_requests))
         for run_request in plan.run_requests:
             job = defs.resolve_job_def(run_request.job_name or "release_request_job")

@@ -74,14 +74,14 @@ def _due_quarters(settings: Settings, customer_id: str) -> list[str]:
 
 def _expand(instance: dg.DagsterInstance, settings: Settings, request: ReleaseRequest) -> tuple[list[str], list[str]]:
     """(months, quarters) of a request; ``None`` periods = every not-yet-materialized registered month + due quarters."""
-    from pipeline.defs.partitions import customer_month_key, months_partitions
+    from pipeline.defs.partitions import MONTHS, customer_month_key
 
     if request.periods is not None:
         return _months_and_quarters(request.periods)
     materialized = instance.get_materialized_partitions(dg.AssetKey(RELEASE_ASSET))
     months = [
         key[:7]
-        for key in instance.get_dynamic_partitions(months_partitions.name)
+        for key in instance.get_dynamic_partitions(MONTHS)
         if str(customer_month_key(request.customer_id, key[:7])) not in materialized
     ]
     return sorted(months), _due_quarters(settings, request.customer_id)
@@ -89,7 +89,7 @@ def _expand(instance: dg.DagsterInstance, settings: Settings, request: ReleaseRe
 
 def plan_requests(instance: dg.DagsterInstance, settings: Settings) -> RequestPlan:
     """Claim every pending request and turn it into runs (see the module docstring)."""
-    from pipeline.defs.partitions import customer_month_key, customers_partitions, month_key, months_partitions
+    from pipeline.defs.partitions import CUSTOMERS, MONTHS, customer_month_key, month_key
     from pipeline.releases.lifecycle import last_complete_month
 
     plan = RequestPlan()
@@ -97,8 +97,8 @@ def plan_requests(instance: dg.DagsterInstance, settings: Settings) -> RequestPl
         claimed = claim_pending_requests(control)
     if not claimed:
         return plan
-    registered_months = set(instance.get_dynamic_partitions(months_partitions.name))
-    registered_customers = set(instance.get_dynamic_partitions(customers_partitions.name))
+    registered_months = set(instance.get_dynamic_partitions(MONTHS))
+    registered_customers = set(instance.get_dynamic_partitions(CUSTOMERS))
     last = last_complete_month()
     for request in claimed:
         try:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, cast
+from typing import Literal
 
 from stores.paths import DEFAULT_RETENTION_MONTHS, RETENTION_ENV, HomePaths, resolve_home
 
@@ -92,5 +92,5 @@ class Settings(HomePaths):
         if retention < 1:
             raise ValueError(f"WELLBEING_RETENTION_MONTHS={retention}: must be at least 1 month")
         return cls(
-            home=resolve_home(home), landing_after_ingest=cast(LandingPolicy, landing), retention_months=retention
+            home=resolve_home(home), landing_after_ingest=landing, retention_months=retention
         )

@@ -28,9 +28,11 @@ tests in ``tests/privacy`` still pass.
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import polars as pl
+
 
 def accounted_groups(groups: int, n_keys: int) -> int:
     """Number of cells per employee OpenDP 0.16 accounts after :func:`truncate_cells` (``groups`` rows).

@@ -100,7 +100,7 @@ def add_user(
         raise AccountError(f"the password must have at least {MIN_PASSWORD_LENGTH} characters")
     if len(password.encode()) > 72:
         raise AccountError("the password must be at most 72 bytes (a bcrypt limit)")
-    principal = Principal(username, role, customer_id)  # type: ignore[arg-type]
+    principal = Principal(username, role, customer_id)
     config = load_accounts(path)
     config["credentials"]["usernames"][username] = {
         "name": name or username,

@@ -34,8 +34,9 @@ import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import polars as pl
@@ -103,7 +104,7 @@ CREATE TABLE IF NOT EXISTS release_requests (
 
 # The published store's ``policy_history`` is this table, copied as it is.
 _HISTORY_SCHEMA = polars_schema("policy_history")
-_REQUEST_SCHEMA = {
+_REQUEST_SCHEMA: dict[str, Any] = {
     "request_id": pl.String,
     "customer_id": pl.String,
     "periods": pl.String,
@@ -140,7 +141,7 @@ class ReleaseRequest:
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc).replace(tzinfo=None)
+    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def _has_tables(con: duckdb.DuckDBPyConnection, *names: str) -> bool:

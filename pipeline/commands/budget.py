@@ -25,15 +25,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def budget_rows(settings: "Settings", customer: str | None) -> list[dict[str, object]]:
+def budget_rows(settings: Settings, customer: str | None) -> list[dict[str, object]]:
     """One row per customer (aggregate budget figures only)."""
-    from privacy.budget import annual_loss
-    from privacy.periods import in_window, parse_period, window_start
-    from stores.control import current_policy
-    from stores.control import control_connection
     from pipeline.raw_store import raw_connection
     from pipeline.releases.lifecycle import last_complete_month
     from pipeline.releases.release_store import ledger_entries
+    from privacy.budget import annual_loss
+    from privacy.periods import in_window, parse_period, window_start
+    from stores.control import control_connection, current_policy
 
     if settings.raw_path.exists():
         with raw_connection(settings, read_only=True) as con:

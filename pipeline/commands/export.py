@@ -32,7 +32,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def published_cells(published_path: Path, customer: str, period: str | None):  # noqa: ANN201
+def published_cells(published_path: Path, customer: str, period: str | None):
     """The published cells of a customer (and period) as a polars DataFrame."""
     import duckdb
 
@@ -51,8 +51,8 @@ def published_cells(published_path: Path, customer: str, period: str | None):  #
 
 
 def run(args: argparse.Namespace) -> int:
-    from privacy.periods import PeriodError, parse_period
     from pipeline.settings import Settings
+    from privacy.periods import PeriodError, parse_period
 
     if args.period:
         try:

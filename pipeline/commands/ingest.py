@@ -9,7 +9,7 @@ from pathlib import Path
 from pipeline.errors import EXIT_BAD_INPUT, CommandError
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "ingest",
         help="ingest event exports and headcount files (CSV, Parquet, JSON Lines)",

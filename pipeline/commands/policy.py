@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import argparse
 
-from pipeline.errors import CommandError
 from pipeline.commands.release import default_requester
+from pipeline.errors import CommandError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -31,11 +31,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_show(args: argparse.Namespace) -> int:
+    from pipeline.settings import Settings
     from privacy.budget import annual_loss
     from privacy.policy import policy_to_flat
-    from stores.control import current_policy, policy_overrides
-    from stores.control import control_connection
-    from pipeline.settings import Settings
+    from stores.control import control_connection, current_policy, policy_overrides
 
     settings = Settings.from_env()
     with control_connection(settings, read_only=True) as con:
@@ -54,10 +53,9 @@ def run_show(args: argparse.Namespace) -> int:
 
 
 def run_set(args: argparse.Namespace) -> int:
-    from privacy.policy import PolicyError
-    from stores.control import set_policy_value
-    from stores.control import control_connection
     from pipeline.settings import Settings
+    from privacy.policy import PolicyError
+    from stores.control import control_connection, set_policy_value
 
     settings = Settings.from_env()
     who = args.by or default_requester()

@@ -7,7 +7,7 @@ import argparse
 from pipeline.errors import EXIT_BAD_INPUT, CommandError
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "purge",
         help="delete raw events, quarantine rows and archived files older than the retention window",

@@ -17,7 +17,7 @@ def default_requester() -> str:
     """``$USER`` (or the login name) of the person running the command."""
     try:
         return os.environ.get("USER") or getpass.getuser()
-    except Exception:  # noqa: BLE001 - no login name in some containers
+    except Exception:
         return "unknown"
 
 
@@ -43,10 +43,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from privacy.budget import BudgetExceeded
     from pipeline.raw_store import RawStoreError
     from pipeline.releases.lifecycle import IncompletePeriod, NoDataForPeriod, run_all_due, run_release
     from pipeline.settings import Settings
+    from privacy.budget import BudgetExceeded
 
     settings = Settings.from_env()
     who = args.requested_by or default_requester()

@@ -11,9 +11,9 @@ import getpass
 import sys
 from pathlib import Path
 
-from stores.accounts import AccountError, add_user, generate_password, list_users
 from pipeline.errors import EXIT_BAD_INPUT, CommandError
 from pipeline.settings import Settings
+from stores.accounts import AccountError, add_user, generate_password, list_users
 
 DEMO_CUSTOMERS: tuple[str, ...] = ("acme", "globex", "initech")
 

@@ -21,8 +21,10 @@ alphabetically (``"<customer>|<YYYY-MM-01>"``). Month keys are the first day of 
 
 import dagster as dg
 
-customers_partitions = dg.DynamicPartitionsDefinition(name="customers")
-months_partitions = dg.DynamicPartitionsDefinition(name="months")
+CUSTOMERS = "customers"
+MONTHS = "months"
+customers_partitions = dg.DynamicPartitionsDefinition(name=CUSTOMERS)
+months_partitions = dg.DynamicPartitionsDefinition(name=MONTHS)
 customer_month_partitions = dg.MultiPartitionsDefinition({"customer": customers_partitions, "month": months_partitions})
 
 

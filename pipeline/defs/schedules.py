@@ -11,7 +11,7 @@ from datetime import date, datetime
 import dagster as dg
 
 from pipeline.defs.jobs import monthly_release_job, retention_job
-from pipeline.defs.partitions import customer_month_key, customers_partitions, month_key, months_partitions
+from pipeline.defs.partitions import CUSTOMERS, MONTHS, customer_month_key, month_key
 
 
 def _last_complete_month(when: datetime | date) -> str:
@@ -30,10 +30,10 @@ def _last_complete_month(when: datetime | date) -> str:
 def monthly_release_schedule(context: dg.ScheduleEvaluationContext) -> dg.SkipReason | list[dg.RunRequest]:
     """Request the last complete month's release for every registered customer."""
     month = _last_complete_month(context.scheduled_execution_time)
-    customers = context.instance.get_dynamic_partitions(customers_partitions.name)
+    customers = context.instance.get_dynamic_partitions(CUSTOMERS)
     if not customers:
         return dg.SkipReason("no customers registered yet")
-    if month_key(month) not in context.instance.get_dynamic_partitions(months_partitions.name):
+    if month_key(month) not in context.instance.get_dynamic_partitions(MONTHS):
         return dg.SkipReason(
             f"{month} is not a release partition yet: no headcount or no export delivered since it ended "
             "(the ingest registers it; request the release from the dashboard afterwards)"

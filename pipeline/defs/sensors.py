@@ -11,7 +11,7 @@ import dagster as dg
 
 from pipeline.defs.assets.ingest import LandingSelection
 from pipeline.defs.jobs import ingest_job, quarterly_release_job, release_request_job
-from pipeline.defs.partitions import customers_partitions, month_key, months_partitions
+from pipeline.defs.partitions import CUSTOMERS, MONTHS, customers_partitions, month_key, months_partitions
 from pipeline.defs.resources import LandingZone, RawStoreResource
 from pipeline.release_requests import finish_requests, plan_requests
 from stores.connect import StoreBusy
@@ -111,7 +111,7 @@ def release_customers_sensor(
             customers = known_customers(con)
     except RawStoreError as exc:
         return dg.SkipReason(f"raw store busy: {exc}")
-    new = sorted(set(customers) - set(context.instance.get_dynamic_partitions(customers_partitions.name)))
+    new = sorted(set(customers) - set(context.instance.get_dynamic_partitions(CUSTOMERS)))
     if not new:
         return dg.SkipReason("no new customers")
     return dg.SensorResult(dynamic_partitions_requests=[customers_partitions.build_add_request(new)])
@@ -139,7 +139,7 @@ def release_months_sensor(
             months = [month_key(m) for m in releasable_months(con)]
     except RawStoreError as exc:
         return dg.SkipReason(f"raw store busy: {exc}")
-    known = set(context.instance.get_dynamic_partitions(months_partitions.name))
+    known = set(context.instance.get_dynamic_partitions(MONTHS))
     new = [m for m in months if m not in known]
     if not new:
         return dg.SkipReason("no new months")

@@ -22,13 +22,12 @@ from pathlib import Path
 
 import duckdb
 
-from privacy.pseudonymise import key_check
-
 from pipeline.ingest.load import FileReport, ingest_file
 from pipeline.ingest.readers import FileRefused
 from pipeline.keys import PSEUDONYM_KEY_ENV, load_or_create_key
 from pipeline.raw_store import RawStoreError, connect_raw
 from pipeline.settings import Settings
+from privacy.pseudonymise import key_check
 
 __all__ = ["FileRefused", "FileReport", "PseudonymKeyError", "ingest_file", "ingest_files", "load_pseudonym_key"]
 

@@ -61,10 +61,9 @@ from typing import Literal
 
 import duckdb
 
-from privacy.pseudonymise import hmac_sql, hmac_sql_params
-
 from pipeline.ingest.readers import FileRefused, Source, open_source, refusal_for_read_error
 from pipeline.ingest.rules import StagePlan, numbered, plan_stage, quarantine_select
+from privacy.pseudonymise import hmac_sql, hmac_sql_params
 
 TEST_PAUSE_ENV = "WELLBEING_TEST_PAUSE_AFTER_STAGE"
 PAUSE_MARKER = "WELLBEING_TEST_PAUSED"
@@ -162,7 +161,7 @@ def _passes(
     con: duckdb.DuckDBPyConnection,
     source: Source,
     plan: StagePlan,
-    before: tuple[int, int],
+    before: tuple[int, int, int, int],
     pool: ThreadPoolExecutor,
     pseudonym_key: bytes,
 ) -> FileReport:

@@ -14,9 +14,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from privacy.contract import EVENT_COLUMNS, HEADCOUNT_COLUMNS, Column
-
 from pipeline.ingest.readers import FileRefused, Source, sql_string
+from privacy.contract import EVENT_COLUMNS, HEADCOUNT_COLUMNS, Column
 
 MAX_TEXT_BYTES = 200  # longer identifiers/labels are free text, not contract values
 

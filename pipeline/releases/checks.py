@@ -122,7 +122,8 @@ def check_no_identifiers(con: duckdb.DuckDBPyConnection) -> CheckFinding:
 
 
 def _scope(customer_id: str | None, period: str | None, *, prefix: str) -> tuple[str, list[object]]:
-    clauses, params = ["TRUE"], []
+    clauses: list[str] = ["TRUE"]
+    params: list[object] = []
     if customer_id is not None:
         clauses.append(f"{prefix}customer_id = ?")
         params.append(customer_id)

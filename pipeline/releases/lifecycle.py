@@ -31,16 +31,11 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING
 
 import duckdb
 
-from privacy.budget import BudgetExceeded, Cost, check_budget, release_cost
-from privacy.periods import month_range, parse_period, period_of_month
-from privacy.policy import ReleasePolicy
-from stores.control import current_policy
-from stores.control import control_connection
 from pipeline.raw_store import connect_raw
 from pipeline.releases.publish import publish
 from pipeline.releases.release_store import (
@@ -53,6 +48,10 @@ from pipeline.releases.release_store import (
 )
 from pipeline.releases.version import code_version
 from pipeline.settings import Settings
+from privacy.budget import BudgetExceeded, Cost, check_budget, release_cost
+from privacy.periods import month_range, parse_period, period_of_month
+from privacy.policy import ReleasePolicy
+from stores.control import control_connection, current_policy
 
 if TYPE_CHECKING:
     from privacy.release import DrawnRelease
@@ -111,7 +110,7 @@ class ReleaseOutcome:
 
 
 def _utc_today() -> date:
-    return datetime.now(timezone.utc).date()
+    return datetime.now(UTC).date()
 
 
 def last_complete_month(today: date | None = None) -> str:
@@ -172,14 +171,14 @@ def release_with(
     not_ready = _not_releasable(con, customer_id, label)
     if not_ready:
         raise NoDataForPeriod(f"{customer_id} {label}: {not_ready}; nothing was drawn or spent")
-    policy, policy_version = policy if policy is not None else _load_policy(settings, customer_id)
-    cost = release_cost(policy, label)
+    release_policy, policy_version = policy if policy is not None else _load_policy(settings, customer_id)
+    cost = release_cost(release_policy, label)
     spent = spent_in_window(con, customer_id, label)
-    check_budget(customer_id, label, spent, cost, policy)  # raises BudgetExceeded: nothing happens
+    check_budget(customer_id, label, spent, cost, release_policy)  # raises BudgetExceeded: nothing happens
 
-    drawn = draw_release(con, customer_id, label, policy)
+    drawn = draw_release(con, customer_id, label, release_policy)
     outcome = _store_drawn(
-        con, drawn, cost=cost, spent=spent, policy=policy, policy_version=policy_version,
+        con, drawn, cost=cost, spent=spent, policy=release_policy, policy_version=policy_version,
         stored=stored, requested_by=requested_by,
     )
     if publish_after:
@@ -214,7 +213,7 @@ def _store_drawn(
         period=drawn.period,
         granularity=drawn.granularity,
         version=(stored.version + 1) if stored else 1,
-        created_at=datetime.now(timezone.utc).replace(tzinfo=None),
+        created_at=datetime.now(UTC).replace(tzinfo=None),
         requested_by=requested_by,
         rho=drawn.cost.rho,
         epsilon=drawn.cost.epsilon,

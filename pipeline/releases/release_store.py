@@ -70,7 +70,7 @@ class StoredRelease:
 
 _DRAW_FIELD_NAMES: tuple[str, ...] = tuple(f.name for f in fields(StoredRelease))
 _DRAW_FIELDS = ", ".join(_DRAW_FIELD_NAMES)
-if _DRAW_FIELD_NAMES != published.column_names("releases"):  # one list: the published releases table
+if published.column_names("releases") != _DRAW_FIELD_NAMES:  # one list: the published releases table
     raise ImportError("StoredRelease must have exactly the columns of the published releases table")
 
 

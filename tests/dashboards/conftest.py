@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 import streamlit as st
-from streamlit.testing.v1 import AppTest
+from dash_helpers import ACCOUNTS, APP, CUSTOMERS, MARKERS, N_MONTHS, PASSWORDS, app_as, page_text  # noqa: F401
+from published_factory import write_empty_store, write_published_store
 
 from stores.accounts import add_user
-from dash_helpers import ACCOUNTS, CUSTOMERS, MARKERS, N_MONTHS, PASSWORDS, APP, app_as, page_text  # noqa: F401
-from published_factory import write_empty_store, write_published_store
+
 
 @pytest.fixture(autouse=True)
 def _clear_streamlit_caches():

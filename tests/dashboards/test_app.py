@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from dash_helpers import APP, PASSWORDS, app_as, page_text
 from streamlit.testing.v1 import AppTest
 
-from dash_helpers import APP, PASSWORDS, app_as, page_text
 from dashboards.auth import FAILED_LOGIN
 from dashboards.ui import NO_RELEASES
 

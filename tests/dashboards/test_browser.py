@@ -19,8 +19,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-
 from dash_helpers import PASSWORDS
+
 from pipeline.commands.dashboards import dashboard_argv, dashboard_env
 from pipeline.settings import Settings
 

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import ast
-import os
 import subprocess
 import time
 from pathlib import Path
 
-import polars as pl
 import pytest
 
 from pipeline.commands.dashboards import app_path, dashboard_argv, dashboard_env, start_dashboards

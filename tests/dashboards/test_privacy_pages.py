@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import duckdb
 import pytest
-
 from dash_helpers import app_as, page_text
+
 from dashboards import control
 from dashboards.control import NotAllowed
-from stores.principal import Principal
 from stores import control as policy_store
+from stores.principal import Principal
 
 
 def _control_con(home):

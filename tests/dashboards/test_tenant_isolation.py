@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import polars as pl
 import pytest
+from dash_helpers import MARKERS, app_as, page_text
 from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 
-from dash_helpers import MARKERS, app_as, page_text
 from dashboards import data
 from dashboards.data import AccessDenied
 from stores.principal import Principal

@@ -9,9 +9,9 @@ import pytest
 import yaml
 from streamlit_authenticator.utilities.hasher import Hasher
 
+from pipeline.cli import main
 from stores.accounts import load_accounts, principal_for
 from stores.principal import Principal
-from pipeline.cli import main
 
 
 def test_add_hr_account_with_password_from_stdin(wb_home: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:

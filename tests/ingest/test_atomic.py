@@ -63,15 +63,15 @@ def test_error_inside_transaction_rolls_back(settings: Settings, drop: Path, fai
     before = store_snapshot(settings)
 
     class Failing:
-        def __init__(self, con) -> None:  # noqa: ANN001
+        def __init__(self, con) -> None:
             self._con = con
 
-        def execute(self, sql: str, *args):  # noqa: ANN002, ANN201
+        def execute(self, sql: str, *args):
             if sql.startswith(fail_at):
                 raise RuntimeError("simulated crash")
             return self._con.execute(sql, *args)
 
-        def __getattr__(self, name: str):  # noqa: ANN204
+        def __getattr__(self, name: str):
             return getattr(self._con, name)
 
     from pipeline.ingest import load_pseudonym_key

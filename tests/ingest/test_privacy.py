@@ -37,7 +37,7 @@ def test_stored_pseudonym_is_keyed_hmac_of_client_ref(settings: Settings, drop: 
     assert "client_ref" not in columns
 
 
-def test_pseudonym_key_comes_from_env_and_is_not_the_db_key(settings: Settings, drop: Path, monkeypatch) -> None:  # noqa: ANN001
+def test_pseudonym_key_comes_from_env_and_is_not_the_db_key(settings: Settings, drop: Path, monkeypatch) -> None:
     monkeypatch.setenv(PSEUDONYM_KEY_ENV, "p" * 40)
     ingest_files(settings, [write_csv(drop / "d.csv", events(1))])
     (stored,) = query(settings, "SELECT p.pseudonym FROM events e JOIN pseudonyms p USING (employee)")[0]

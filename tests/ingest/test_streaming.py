@@ -17,18 +17,18 @@ from pipeline.settings import Settings
 CHANGED = "the file changed while it was being ingested: deliver it again"
 
 
-def _between_passes(monkeypatch: pytest.MonkeyPatch, change) -> None:  # noqa: ANN001
+def _between_passes(monkeypatch: pytest.MonkeyPatch, change) -> None:
     """Run ``change(path)`` after the counting pass, before the ids pass (inside the transaction)."""
     original = load._assign_employee_ids
 
-    def patched(*args):  # noqa: ANN002, ANN202
+    def patched(*args):
         change(plan_path[0])
         return original(*args)
 
     plan_path: list[Path] = []
     original_plan = load.plan_stage
 
-    def plan_stage(source):  # noqa: ANN001, ANN202
+    def plan_stage(source):
         plan_path.append(source.path)
         return original_plan(source)
 
@@ -135,11 +135,11 @@ def test_a_headcount_file_changed_unseen_is_caught(
     seen: list[Path] = []
     original_plan, original_load = load.plan_stage, load._load_headcount
 
-    def plan_stage(source):  # noqa: ANN001, ANN202
+    def plan_stage(source):
         seen.append(source.path)
         return original_plan(source)
 
-    def load_headcount(*args):  # noqa: ANN002, ANN202
+    def load_headcount(*args):
         data = seen[0].read_bytes()
         assert b",40," in data
         seen[0].write_bytes(data.replace(b",40,", b",-9,", 1))
@@ -229,7 +229,7 @@ def test_an_error_in_a_later_pass_is_refused_without_the_database_message(
     ingest_files(settings, [write_csv(drop / "a.csv", events(5))])
     before = store_snapshot(settings)
 
-    def failing(*args):  # noqa: ANN002, ANN202
+    def failing(*args):
         raise duckdb.ConstraintException('Duplicate key "client_ref: CLIENTREF-0003-SECRET" violates a constraint')
 
     monkeypatch.setattr(load, "_assign_employee_ids", failing)

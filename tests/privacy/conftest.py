@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-
 import pytest
-
 from privacy_synth import events_for_month, insert_events, insert_headcount, make_tiny, org, raw_connection
+
 
 @pytest.fixture
 def tiny_con():

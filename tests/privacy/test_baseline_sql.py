@@ -13,8 +13,8 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-
 from privacy_synth import make_tiny
+
 from privacy.budget import release_cost
 from privacy.measure import measure, plan_queries
 from privacy.periods import parse_period

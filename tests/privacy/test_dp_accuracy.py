@@ -11,12 +11,11 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from privacy_synth import TINY_HEADCOUNT, insert_events, insert_headcount, raw_connection
 
-from privacy_synth import TINY_HEADCOUNT
 from privacy.accuracy import expected_interval_halfwidths, expected_suppression_share
 from privacy.policy import DEFAULT_POLICY, apply_policy_updates
 from privacy.release import draw_release
-from privacy_synth import insert_events, insert_headcount, raw_connection
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -7,8 +7,8 @@ from datetime import date
 
 import polars as pl
 import pytest
+from privacy_synth import TINY_HEADCOUNT, insert_events, insert_headcount, make_tiny, tiny_events
 
-from privacy_synth import TINY_HEADCOUNT, make_tiny, tiny_events
 from privacy.budget import release_cost
 from privacy.measure import measure, measure_batch, plan_queries
 from privacy.periods import parse_period
@@ -16,7 +16,6 @@ from privacy.policy import DEFAULT_POLICY, apply_policy_updates
 from privacy.reduce import Bounds, Reduced, reduce_period
 from privacy.release import draw_release, draw_releases
 from privacy.structure import load_structure
-from privacy_synth import insert_events, insert_headcount
 
 PERIOD = "2025-03"
 NEARLY_NOISELESS = 1e12  # ρ so large that the discrete Gaussian draws 0 (σ ≤ 0.004): outputs are the true aggregates

@@ -9,8 +9,8 @@ from datetime import date
 
 import polars as pl
 import pytest
-
 from privacy_synth import make_tiny
+
 from privacy import _opendp_compat as compat
 from privacy.budget import release_cost
 from privacy.contract import SERVICES, TOPICS
@@ -175,9 +175,7 @@ def test_empty_period_gives_noisy_zeros_for_every_key(tiny_con):
 
 def test_organisation_without_a_breakdown_releases_and_spends_nothing_for_it():
     """No roles in the headcount: the role query has no public keys, so it is not run; the other scales are unchanged."""
-    from privacy_synth import insert_events, insert_headcount, raw_connection
-
-    from privacy_synth import tiny_events
+    from privacy_synth import insert_events, insert_headcount, raw_connection, tiny_events
 
     con = raw_connection()
     hc = pl.DataFrame([("S", "Only", None, 40)], schema=["site", "department", "role", "headcount"], orient="row")

@@ -6,13 +6,12 @@ from datetime import date
 
 import polars as pl
 import pytest
+from privacy_synth import TINY_HEADCOUNT, employee_id, insert_headcount, make_tiny, raw_connection, tiny_employee
 
-from privacy_synth import TINY_HEADCOUNT, employee_id, make_tiny, tiny_employee
 from privacy.periods import parse_period
 from privacy.policy import DEFAULT_POLICY
 from privacy.reduce import METRICS, SAT_BOUND, WHO5_BOUND, Bounds, reduce_period
 from privacy.structure import SMALL_TEAMS, StructureError, build_structure, load_structure, small_teams_label
-from privacy_synth import insert_headcount, raw_connection
 
 
 def _keys(structure, dim):

@@ -6,8 +6,8 @@ import re
 
 import polars as pl
 import pytest
-
 from privacy_synth import make_tiny
+
 from privacy.policy import DEFAULT_POLICY, apply_policy_updates
 from privacy.release import draw_release
 from privacy.suppression import NOISY_COLUMNS, SUPPRESSION_SQL, apply_thresholds

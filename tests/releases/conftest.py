@@ -11,11 +11,10 @@ import shutil
 from pathlib import Path
 
 import pytest
+from release_helpers import CUSTOMERS
 
 from pipeline.keys import KEY_ENV_VARS
 from pipeline.settings import Settings
-
-from release_helpers import CUSTOMERS
 
 
 @pytest.fixture(scope="session")

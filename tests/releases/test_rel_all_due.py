@@ -13,18 +13,16 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from release_helpers import CUSTOMERS, published, raw_ledger
 
 import privacy.release as release_mod
-from privacy.budget import release_cost
-from privacy.policy import DEFAULT_POLICY
-from stores.control import set_policy_value
-from privacy.structure import StructureError
-from stores.control import control_connection
 from pipeline.raw_store import raw_connection
 from pipeline.releases.lifecycle import run_all_due, run_release
 from pipeline.settings import Settings
-
-from release_helpers import CUSTOMERS, published, raw_ledger
+from privacy.budget import release_cost
+from privacy.policy import DEFAULT_POLICY
+from privacy.structure import StructureError
+from stores.control import control_connection, set_policy_value
 
 C, D = CUSTOMERS
 TODAY = date(2025, 4, 10)  # due: 2025-01 .. 2025-03
@@ -46,11 +44,11 @@ def calls(monkeypatch: pytest.MonkeyPatch) -> dict[str, list]:
     seen: dict[str, list] = {"batched": [], "single": []}
     real_batched, real_single = release_mod.draw_releases, release_mod.draw_release
 
-    def batched(con, requests, policy, **kw):  # noqa: ANN001, ANN003, ANN202
+    def batched(con, requests, policy, **kw):
         seen["batched"].append((list(requests), policy))
         return real_batched(con, requests, policy, **kw)
 
-    def single(con, customer_id, period, policy):  # noqa: ANN001, ANN202
+    def single(con, customer_id, period, policy):
         seen["single"].append((customer_id, period))
         return real_single(con, customer_id, period, policy)
 
@@ -149,10 +147,10 @@ def test_failing_batched_draw_falls_back_to_single_draws(rsettings: Settings, mo
     drawn_alone: list[tuple[str, str]] = []
     real_single = release_mod.draw_release
 
-    def failing_batch(con, requests, policy, **kw):  # noqa: ANN001, ANN003, ANN202
+    def failing_batch(con, requests, policy, **kw):
         raise StructureError("batch refused")
 
-    def single(con, customer_id, period, policy):  # noqa: ANN001, ANN202
+    def single(con, customer_id, period, policy):
         drawn_alone.append((customer_id, period))
         return real_single(con, customer_id, period, policy)
 

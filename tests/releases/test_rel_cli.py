@@ -9,10 +9,9 @@ from pathlib import Path
 
 import duckdb
 import polars as pl
+from release_helpers import CUSTOMERS, published, raw_ledger, run_cli
 
 from pipeline.settings import Settings
-
-from release_helpers import CUSTOMERS, published, raw_ledger, run_cli
 
 C = CUSTOMERS[0]
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+from release_helpers import CUSTOMERS, MONTHS, published, raw_ledger
 
-from stores.control import control_connection, list_release_requests, request_release, set_policy_value
 from pipeline.definitions import build_defs
 from pipeline.defs.assets.releases import customer_month_release
 from pipeline.defs.checks import IDENTIFIER_CHECK, LEDGER_CHECK, THRESHOLD_CHECK
@@ -17,8 +17,7 @@ from pipeline.defs.schedules import monthly_release_schedule
 from pipeline.defs.sensors import release_customers_sensor, release_request_sensor, release_request_status_sensor
 from pipeline.raw_store import raw_connection
 from pipeline.settings import Settings
-
-from release_helpers import CUSTOMERS, MONTHS, published, raw_ledger
+from stores.control import control_connection, list_release_requests, request_release, set_policy_value
 
 C = CUSTOMERS[0]
 CELLS = "SELECT dimension, group_value, metric, value, ci_low, ci_high, suppressed FROM release_cells ORDER BY 1, 2, 3"
@@ -26,7 +25,7 @@ AGGREGATE_KEYS = {"status", "release_version", "rho_spent", "cells", "suppressed
 
 
 @pytest.fixture
-def instance(tmp_path: Path):  # noqa: ANN201
+def instance(tmp_path: Path):
     """A persistent (on-disk) temporary instance: dynamic partitions survive between materializations."""
     (tmp_path / "dagster").mkdir()
     with dg.instance_for_test(temp_dir=str(tmp_path / "dagster")) as inst:
@@ -36,7 +35,7 @@ def instance(tmp_path: Path):  # noqa: ANN201
         yield inst
 
 
-def _materialize(instance: dg.DagsterInstance, settings: Settings, month: str, customer: str = C, **kw):  # noqa: ANN003, ANN202
+def _materialize(instance: dg.DagsterInstance, settings: Settings, month: str, customer: str = C, **kw):
     return dg.materialize(
         [customer_month_release],
         partition_key=dg.MultiPartitionKey({"customer": customer, "month": f"{month}-01"}),

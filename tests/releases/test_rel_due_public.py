@@ -7,11 +7,11 @@ one employee had a contact that month: for a small customer, exactly what DP mus
 from __future__ import annotations
 
 import pytest
+from release_helpers import CUSTOMERS, MONTHS, published
 
 from pipeline.raw_store import raw_connection
 from pipeline.releases.lifecycle import NoDataForPeriod, due_periods, run_release
 from pipeline.settings import Settings
-from release_helpers import CUSTOMERS, MONTHS, published
 
 C = CUSTOMERS[0]
 EMPTY = "2025-04"

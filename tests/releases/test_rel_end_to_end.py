@@ -5,10 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import polars as pl
+from release_helpers import published, run_cli
 
 from pipeline.settings import Settings
-
-from release_helpers import published, run_cli
 
 
 def test_generate_ingest_release_all_due_publish_export(wb_home: Path, tmp_path: Path) -> None:

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import pytest
+from release_helpers import CUSTOMERS, MONTHS, published, raw_ledger
 
-from privacy.budget import BudgetExceeded
-from stores.control import set_policy_value
-from stores.control import control_connection
 from pipeline.raw_store import raw_connection
 from pipeline.releases.lifecycle import (
     IncompletePeriod,
@@ -19,8 +17,8 @@ from pipeline.releases.lifecycle import (
     run_release,
 )
 from pipeline.settings import Settings
-
-from release_helpers import CUSTOMERS, MONTHS, published, raw_ledger
+from privacy.budget import BudgetExceeded
+from stores.control import control_connection, set_policy_value
 
 C = CUSTOMERS[0]
 
@@ -91,7 +89,7 @@ def test_backfilled_earlier_period_respects_every_window(rsettings: Settings) ->
 
 
 def test_incomplete_and_empty_periods_are_refused_without_spending(rsettings: Settings) -> None:
-    this_month = datetime.now(timezone.utc).strftime("%Y-%m")
+    this_month = datetime.now(UTC).strftime("%Y-%m")
     with pytest.raises(IncompletePeriod, match="not complete"):
         run_release(rsettings, C, this_month, requested_by="t")
     with pytest.raises(IncompletePeriod, match="YYYY-MM"):
@@ -132,7 +130,7 @@ def test_quarterly_tables_are_released_as_quarters(rsettings: Settings) -> None:
     assert monthly.cost.rho + out.cost.rho == pytest.approx(0.25)  # type: ignore[union-attr]
 
 
-def test_late_events_never_change_a_published_value(rsettings: Settings, tmp_path) -> None:  # noqa: ANN001
+def test_late_events_never_change_a_published_value(rsettings: Settings, tmp_path) -> None:
     from pipeline.ingest import ingest_files
     from pipeline.synthetic import generate
 

@@ -21,7 +21,7 @@ from stores.control import (
 
 
 @pytest.fixture
-def con():  # noqa: ANN201
+def con():
     c = duckdb.connect()
     ensure_control_schema(c)
     yield c

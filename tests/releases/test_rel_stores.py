@@ -10,17 +10,21 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from release_helpers import CUSTOMERS, published
 
-from privacy.policy import DEFAULT_POLICY
-from stores.control import claim_pending_requests, request_release, set_policy_value, update_request_status
-from stores.control import control_connection
 from pipeline.raw_store import raw_connection
 from pipeline.releases.checks import check_ledger_within_cap, check_no_identifiers, check_thresholds
 from pipeline.releases.lifecycle import run_release
 from pipeline.releases.publish import identifier_columns
 from pipeline.settings import Settings
-
-from release_helpers import CUSTOMERS, published
+from privacy.policy import DEFAULT_POLICY
+from stores.control import (
+    claim_pending_requests,
+    control_connection,
+    request_release,
+    set_policy_value,
+    update_request_status,
+)
 
 C = CUSTOMERS[0]
 
@@ -207,9 +211,8 @@ def test_identifier_check_before_swap_keeps_the_old_file(rsettings: Settings) ->
     # a regression adding a lookup table
     published_schema.TABLES["client_map"] = (published_schema.Column("client_ref", pl.String),)
     try:
-        with raw_connection(rsettings) as raw:
-            with pytest.raises(publish_module.PublishRefused, match="client_ref"):
-                publish_module.publish(rsettings, raw)
+        with raw_connection(rsettings) as raw, pytest.raises(publish_module.PublishRefused, match="client_ref"):
+            publish_module.publish(rsettings, raw)
     finally:
         published_schema.TABLES.clear()
         published_schema.TABLES.update(original)

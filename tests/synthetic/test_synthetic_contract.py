@@ -7,6 +7,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from pipeline.synthetic import GeneratedFiles, generate
 from privacy.contract import (
     DURATION_RANGE,
     EVENT_COLUMN_NAMES,
@@ -18,7 +19,6 @@ from privacy.contract import (
     WHO5_RAW_RANGE,
     classify_header,
 )
-from pipeline.synthetic import GeneratedFiles, generate
 
 
 def _files(result: GeneratedFiles) -> list[Path]:

@@ -7,8 +7,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from privacy.contract import DURATION_RANGE, EVENT_COLUMN_NAMES, SATISFACTION_RANGE, SERVICES, TOPICS, WHO5_RAW_RANGE
 from pipeline.synthetic import DIRTY_MIX, GeneratedFiles, generate
+from privacy.contract import DURATION_RANGE, EVENT_COLUMN_NAMES, SATISFACTION_RANGE, SERVICES, TOPICS, WHO5_RAW_RANGE
 
 
 def _as_text(path: Path) -> pl.DataFrame:

@@ -12,7 +12,7 @@ from pathlib import Path
 import dagster as dg
 
 from pipeline.defs.checks import NO_REFUSED_FILES_CHECK, RAW_EVENTS_CHECK_SPECS
-from pipeline.defs.partitions import customers_partitions, month_key, months_partitions
+from pipeline.defs.partitions import CUSTOMERS, MONTHS, month_key
 from pipeline.defs.resources import LandingZone, RawStoreResource
 from pipeline.ingest import ingest_files
 from pipeline.settings import Settings
@@ -28,10 +28,10 @@ def register_months(instance: dg.DagsterInstance, settings: Settings) -> list[st
 
     with raw_connection(settings, read_only=True) as con:
         months = [month_key(m) for m in releasable_months(con)]
-    known = set(instance.get_dynamic_partitions(months_partitions.name))
+    known = set(instance.get_dynamic_partitions(MONTHS))
     new = [m for m in months if m not in known]
     if new:
-        instance.add_dynamic_partitions(months_partitions.name, new)
+        instance.add_dynamic_partitions(MONTHS, new)
     return new
 
 
@@ -71,10 +71,10 @@ def raw_events(
     for refusal in refused:  # refusal texts name files and columns only
         context.log.warning(str(refusal))
     customers = sorted({c for r in reports for c in r.customers})
-    known = set(context.instance.get_dynamic_partitions(customers_partitions.name))
+    known = set(context.instance.get_dynamic_partitions(CUSTOMERS))
     new = [c for c in customers if c not in known]
     if new:
-        context.instance.add_dynamic_partitions(customers_partitions.name, new)
+        context.instance.add_dynamic_partitions(CUSTOMERS, new)
     new_months = register_months(context.instance, raw_store.settings()) if reports else []
     per_file = {
         r.path.name: {"kind": r.kind, "rows": r.rows_total, "accepted": r.accepted, "quarantined": r.quarantined,
