@@ -169,6 +169,7 @@ def _big_frame(n: int) -> pl.DataFrame:
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fmt", ["csv", "parquet"])
 def test_last_occurrence_wins_across_a_large_parallel_read(settings: Settings, drop: Path, fmt: str) -> None:
     """Duplicates far apart in a multi-MB file (read by several threads): file order decides, not read order."""
@@ -194,6 +195,7 @@ def test_last_occurrence_wins_across_a_large_parallel_read(settings: Settings, d
     assert query(settings, "SELECT row_number FROM quarantine") == [(299_001,)]
 
 
+@pytest.mark.slow
 def test_parquet_row_numbers_follow_file_order(settings: Settings, drop: Path) -> None:
     n = 300_000
     bad = [3, 123_457, 299_998]  # 1-based

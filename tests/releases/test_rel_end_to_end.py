@@ -5,9 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import polars as pl
+import pytest
 from release_helpers import published, run_cli
 
 from pipeline.settings import Settings
+
+pytestmark = pytest.mark.slow  # four CLI processes over a generated export (the fast tier covers each step)
 
 
 def test_generate_ingest_release_all_due_publish_export(wb_home: Path, tmp_path: Path) -> None:
