@@ -116,7 +116,10 @@ def plan_requests(instance: dg.DagsterInstance, settings: Settings) -> RequestPl
             plan.finished.append(request.request_id)
             continue
         if months and request.customer_id not in registered_customers:
-            mark_request(settings, request.request_id, "failed", f"no data for customer {request.customer_id}")
+            mark_request(
+                settings, request.request_id, "failed",
+                f"customer {request.customer_id} is not registered in Dagster yet (release_customers_sensor); request again",
+            )  # fmt: skip
             plan.finished.append(request.request_id)
             continue
         n_runs = len(months) + (1 if quarters else 0)

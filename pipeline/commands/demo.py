@@ -110,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"5. dashboards: {url}  — Ctrl-C to stop")
     if customers:
         print(f"   employee privacy notice (no sign-in): {url}/notice?customer={customers[0]}")
-    print(f"   Dagster UI: DAGSTER_HOME={settings.dagster_home} dagster dev -w workspace.yaml -h 127.0.0.1")
+    print(f"   Dagster UI: DAGSTER_HOME={settings.dagster_home} WELLBEING_HOME={settings.home} dg dev -h 127.0.0.1")
     proc = start_dashboards(settings, port=args.port)
     try:
         return proc.wait()
