@@ -125,9 +125,11 @@ def run_release_job(settings: Settings, requested_by: str) -> ReleaseRun:
                     raise RuntimeError(f"release request {request_id} {status}: {message} (see the Dagster UI)")
                 counts["refused"] += 1
     return ReleaseRun(
-        published=counts["published"], served=counts["served_stored"], refused=counts["refused"],
+        published=counts["published"],
+        served=counts["served_stored"],
+        refused=counts["refused"],
         no_data=counts["no_data"],
-    )  # fmt: skip
+    )
 
 
 def _request_status(settings: Settings, request_id: str) -> tuple[str, str]:

@@ -110,16 +110,20 @@ def plan_requests(instance: dg.DagsterInstance, settings: Settings) -> RequestPl
         early = [m for m in months if m > last]
         if early:
             mark_request(
-                settings, request.request_id, "failed",
+                settings,
+                request.request_id,
+                "failed",
                 f"period(s) {', '.join(early)} not complete yet; the latest complete month is {last}",
-            )  # fmt: skip
+            )
             plan.finished.append(request.request_id)
             continue
         if months and request.customer_id not in registered_customers:
             mark_request(
-                settings, request.request_id, "failed",
+                settings,
+                request.request_id,
+                "failed",
                 f"customer {request.customer_id} is not registered in Dagster yet (release_customers_sensor); request again",
-            )  # fmt: skip
+            )
             plan.finished.append(request.request_id)
             continue
         n_runs = len(months) + (1 if quarters else 0)
@@ -139,7 +143,10 @@ def plan_requests(instance: dg.DagsterInstance, settings: Settings) -> RequestPl
             key = customer_month_key(request.customer_id, month)
             plan.run_requests.append(
                 dg.RunRequest(
-                    run_key=f"request:{request.request_id}:{key}", job_name=REQUEST_JOB, partition_key=str(key), tags=tags
+                    run_key=f"request:{request.request_id}:{key}",
+                    job_name=REQUEST_JOB,
+                    partition_key=str(key),
+                    tags=tags,
                 )
             )
         if quarters:
@@ -147,7 +154,9 @@ def plan_requests(instance: dg.DagsterInstance, settings: Settings) -> RequestPl
                 dg.RunRequest(
                     run_key=f"request:{request.request_id}:quarters",
                     job_name=QUARTERLY_JOB,
-                    run_config={"ops": {QUARTERLY_OP: {"config": {"customer_id": request.customer_id, "periods": quarters}}}},
+                    run_config={
+                        "ops": {QUARTERLY_OP: {"config": {"customer_id": request.customer_id, "periods": quarters}}}
+                    },
                     tags=tags,
                 )
             )
@@ -186,7 +195,12 @@ def finish_requests(instance: dg.DagsterInstance, settings: Settings) -> list[st
             continue
         failed = [r for r in runs if r.status != dg.DagsterRunStatus.SUCCESS]
         if failed:
-            mark_request(settings, request_id, "failed", f"{len(failed)} of {len(runs)} run(s) failed; see Dagster run {failed[0].run_id}")
+            mark_request(
+                settings,
+                request_id,
+                "failed",
+                f"{len(failed)} of {len(runs)} run(s) failed; see Dagster run {failed[0].run_id}",
+            )
         else:
             mark_request(settings, request_id, "done", summary(request_outcomes(runs)))
         finished.append(request_id)

@@ -13,7 +13,13 @@ def test_the_code_location_loads() -> None:
 
 def test_jobs_sensors_schedules_and_their_default_status() -> None:
     jobs = {j.name for j in defs.resolve_all_job_defs()}
-    assert {"ingest_job", "monthly_release_job", "release_request_job", "quarterly_release_job", "retention_job"} <= jobs
+    assert {
+        "ingest_job",
+        "monthly_release_job",
+        "release_request_job",
+        "quarterly_release_job",
+        "retention_job",
+    } <= jobs
     schedules = {s.name: s for s in defs.schedules or []}
     sensors = {s.name: s for s in defs.sensors or []}
     assert set(schedules) == {"monthly_release_schedule", "retention_schedule"}

@@ -46,7 +46,9 @@ class QuarterlyReleaseConfig(dg.Config):
 
 
 @dg.op(name=QUARTERLY_OP, pool=WRITER_POOL, tags={"kind": "release"})
-def release_quarters(context: dg.OpExecutionContext, config: QuarterlyReleaseConfig, raw_store: RawStoreResource) -> None:
+def release_quarters(
+    context: dg.OpExecutionContext, config: QuarterlyReleaseConfig, raw_store: RawStoreResource
+) -> None:
     """Release the requested quarters (tables the policy releases per quarter); stored ones are served.
 
     Quarters are not partitions of the monthly release asset; this op is the request path for

@@ -53,9 +53,15 @@ def test_a_lasting_conflict_raises_store_busy_naming_the_file() -> None:
 def test_a_real_lock_held_by_another_process(tmp_path: Path) -> None:
     path = tmp_path / "control.duckdb"
     holder = subprocess.Popen(
-        [sys.executable, "-c", f"import duckdb, sys; c = duckdb.connect({str(path)!r}); print('held', flush=True); sys.stdin.read()"],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-c",
+            f"import duckdb, sys; c = duckdb.connect({str(path)!r}); print('held', flush=True); sys.stdin.read()",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
         with pytest.raises(StoreBusy), control_connection(path, timeout=0.3):
@@ -71,6 +77,9 @@ def test_home_paths_name_only_the_shared_files(monkeypatch: pytest.MonkeyPatch, 
     paths = home_paths()
     assert paths.home == tmp_path.resolve()
     assert {p.name for p in (paths.published, paths.control, paths.auth_file, paths.audit)} == {
-        "published.duckdb", "control.duckdb", "auth.yaml", "audit.duckdb",
-    }  # fmt: skip
+        "published.duckdb",
+        "control.duckdb",
+        "auth.yaml",
+        "audit.duckdb",
+    }
     assert not any(name.startswith("raw") for name in dir(paths))

@@ -77,10 +77,16 @@ def raw_events(
         context.instance.add_dynamic_partitions(CUSTOMERS, new)
     new_months = register_months(context.instance, raw_store.settings()) if reports else []
     per_file = {
-        r.path.name: {"kind": r.kind, "rows": r.rows_total, "accepted": r.accepted, "quarantined": r.quarantined,
-                      "duplicate": r.duplicate, "replaced": r.replaced}
+        r.path.name: {
+            "kind": r.kind,
+            "rows": r.rows_total,
+            "accepted": r.accepted,
+            "quarantined": r.quarantined,
+            "duplicate": r.duplicate,
+            "replaced": r.replaced,
+        }
         for r in reports
-    }  # fmt: skip
+    }
     return dg.MaterializeResult(
         metadata={
             "files_ingested": len(reports),
@@ -124,5 +130,3 @@ def quarantine(context: dg.AssetExecutionContext, raw_store: RawStoreResource) -
             "entries_by_reason": dg.MetadataValue.json(by_reason),
         }
     )
-
-

@@ -117,5 +117,7 @@ def _requester(context: dg.AssetExecutionContext) -> str:
     """Who asked: the privacy officer of a request (with its id), else the Dagster run."""
     tags = context.run.tags
     if tags.get(REQUEST_TAG):
-        return f"{tags.get('wellbeing/requested_by', 'unknown')} (request {tags[REQUEST_TAG]}, dagster:{context.run_id})"
+        return (
+            f"{tags.get('wellbeing/requested_by', 'unknown')} (request {tags[REQUEST_TAG]}, dagster:{context.run_id})"
+        )
     return f"dagster:{context.run_id}"
