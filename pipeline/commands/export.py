@@ -12,11 +12,10 @@ import sys
 from pathlib import Path
 
 from pipeline.errors import CommandError
+from stores.published import CELL_COLUMNS
 
-EXPORT_COLUMNS = (
-    "customer_id", "period", "dimension", "group_value", "metric",
-    "value", "ci_low", "ci_high", "suppressed", "reason", "release_id",
-)
+# The published cell (stores.published), then the release it belongs to.
+EXPORT_COLUMNS: tuple[str, ...] = (*CELL_COLUMNS, "release_id")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
