@@ -24,10 +24,10 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
-# The fast tier: every package, no slow / browser / statistical test; prints its duration.
+# The fast tier: every package, no slow / browser / statistical test, on both cores; prints its duration.
 test-fast: $(STAMP)
 	@start=$$(date +%s); \
-	$(BIN)/python -m pytest -m "not slow and not browser and not dp_statistical" -q; status=$$?; \
+	$(BIN)/python -m pytest -m "not slow and not browser and not dp_statistical" -q -n 2; status=$$?; \
 	echo "fast tier: $$(( $$(date +%s) - start )) s"; exit $$status
 
 lint: $(STAMP)
