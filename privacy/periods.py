@@ -15,9 +15,10 @@ window arithmetic lives here so that the ledger, the CLI and the dashboards agre
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
-from typing import Iterable, Literal
+from typing import Literal
 
 Granularity = Literal["month", "quarter"]
 

@@ -13,9 +13,19 @@ Per engaged employee (≥ 1 contact in the period):
   the latest contact, then alphabetical, mapped to its public keys (``key_map``, NULL when it
   has none); so the employee falls in one cell per breakdown;
 * ``contacts`` = number of contacts, clipped to ``max_contacts_per_month × months``;
-* ``who5`` = the last WHO-5 raw score of the period × 4 (0–100), clamped; ``has_who5`` 0/1;
-* ``sat`` = the mean satisfaction of the period × 100 (100–500, rounded), ``has_sat`` 0/1;
-  employees without a score get 0 and ``has_* = 0`` (never a midpoint: OpenDP would impute one);
+* WHO-5 (0–100 = raw × 4), from the person's scores of the period in time order (day, then
+  event id), clamped to the scale; ``has_who5`` 0/1 when there is at least one:
+
+  - ``who5_c`` = latest score − 50 (a *centred* value in [−50, 50]: half the sensitivity of a
+    sum on [0, 100]);
+  - ``low_pm`` = +1 if the latest score is below 50 (raw ≤ 12, the WHO-5 screening cut-off),
+    −1 otherwise (so the share is ½ + Σ low_pm / 2N);
+  - ``has_chg`` 0/1 when there are at least two scores, and ``imp_pm`` = +1 if the latest is at
+    least 10 points above the first (the minimal clinically important change; raw +3), −1 otherwise;
+* satisfaction: the mean rating of the period in hundredths (100–500, rounded), ``sat_c`` =
+  that − 300 (centred, in [−200, 200]), ``has_sat`` 0/1;
+* people without a score get 0 in every derived column and 0 in the indicator (never a
+  midpoint: OpenDP would impute one to a NULL);
 * at most ``max_services_per_period`` services and ``max_topics_per_period`` topics: the most
   used, ties → latest, then alphabetical; only values of the contract lists.
 """
@@ -34,20 +44,23 @@ from privacy.structure import BREAKDOWNS
 
 WHO5_SCALE = 4  # raw 0-25 → 0-100
 SAT_SCALE = 100  # mean 1-5 → 100-500 (hundredths)
-WHO5_BOUND = WHO5_RAW_RANGE[1] * WHO5_SCALE
-SAT_BOUND = SATISFACTION_RANGE[1] * SAT_SCALE
+WHO5_MAX = WHO5_RAW_RANGE[1] * WHO5_SCALE  # 100
+WHO5_MID = WHO5_MAX // 2  # 50: the centre of the scale, and the screening cut-off
+WHO5_LOW_BELOW = 50  # latest score below 50 (0-100) = likely low wellbeing (WHO-5 screening)
+WHO5_IMPROVED_BY = 10  # latest at least 10 points above the first = clinically important change
+SAT_MIN = SATISFACTION_RANGE[0] * SAT_SCALE  # 100
+SAT_MAX = SATISFACTION_RANGE[1] * SAT_SCALE  # 500
+SAT_MID = (SAT_MIN + SAT_MAX) // 2  # 300
+WHO5_C_BOUND = WHO5_MAX - WHO5_MID  # 50: |who5_c| ≤ 50
+SAT_C_BOUND = SAT_MAX - SAT_MID  # 200: |sat_c| ≤ 200
 
-METRICS: tuple[str, ...] = ("contacts", "who5", "has_who5", "sat", "has_sat")
+METRICS: tuple[str, ...] = ("contacts", "has_who5", "who5_c", "low_pm", "has_chg", "imp_pm", "has_sat", "sat_c")
 # Columns of the people frame besides ``employee`` (whose type is the raw store's).
 PEOPLE_SCHEMA: dict[str, pl.DataType] = {
     "department": pl.String(),  # public key after roll-up; NULL = no public key (total only)
     "site": pl.String(),
     "role": pl.String(),
-    "contacts": pl.Int64(),
-    "who5": pl.Int64(),
-    "has_who5": pl.Int64(),
-    "sat": pl.Int64(),
-    "has_sat": pl.Int64(),
+    **{m: pl.Int64() for m in METRICS},
 }
 USAGE_SCHEMA: dict[str, pl.DataType] = {"dimension": pl.String(), "group_value": pl.String()}
 
@@ -113,26 +126,41 @@ home AS (
 per AS (
     SELECT employee,
            least(count(*), $max_contacts) AS contacts,
-           arg_max(who5_raw, {'d': occurred_on, 'e': event_id})  -- last score: latest day, then event id
-                FILTER (WHERE who5_raw IS NOT NULL) AS who5_last,
+           count(who5_raw) AS n_who5,
+           -- first and last score of the period: by day, then event id
+           arg_max(who5_raw, {'d': occurred_on, 'e': event_id}) FILTER (WHERE who5_raw IS NOT NULL) AS last_raw,
+           arg_min(who5_raw, {'d': occurred_on, 'e': event_id}) FILTER (WHERE who5_raw IS NOT NULL) AS first_raw,
            avg(satisfaction) AS sat_mean
     FROM ev GROUP BY employee
+),
+-- clamped to the scale. DuckDB's least/greatest ignore NULLs (greatest(NULL, 0) = 0), so every
+-- clamp is guarded: a person without a score keeps NULL here and gets 0 + indicator 0 below.
+scored AS (
+    SELECT employee, contacts, n_who5, sat_mean,
+           CASE WHEN last_raw IS NULL THEN NULL
+                ELSE least(greatest(last_raw, $who5_lo), $who5_hi) * $who5_scale END AS who5_last,
+           CASE WHEN first_raw IS NULL THEN NULL
+                ELSE least(greatest(first_raw, $who5_lo), $who5_hi) * $who5_scale END AS who5_first,
+           CASE WHEN sat_mean IS NULL THEN NULL
+                ELSE round(least(greatest(sat_mean, $sat_lo), $sat_hi) * $sat_scale)::BIGINT END AS sat_h
+    FROM per
 )"""
 _PEOPLE_SELECT = """
 -- each home value -> its public key after roll-up (key_map, public): NULL when it has none (total only)
-SELECT per.employee,
+SELECT scored.employee,
        ($department_keys::VARCHAR[])[list_position($department_sources::VARCHAR[], home.department)] AS department,
        ($site_keys::VARCHAR[])[list_position($site_sources::VARCHAR[], home.site)] AS site,
        ($role_keys::VARCHAR[])[list_position($role_sources::VARCHAR[], home.role)] AS role,
-       per.contacts::BIGINT AS contacts,
-       -- DuckDB's greatest/least ignore NULLs, so test for a score explicitly: no score → 0, never a bound
-       CASE WHEN who5_last IS NULL THEN 0
-            ELSE least(greatest(who5_last, $who5_lo), $who5_hi)::BIGINT * $who5_scale END AS who5,
+       scored.contacts::BIGINT AS contacts,
+       -- no score → 0 in every derived column and in its indicator, never a bound or a midpoint
        (who5_last IS NOT NULL)::BIGINT AS has_who5,
-       CASE WHEN sat_mean IS NULL THEN 0
-            ELSE round(least(greatest(sat_mean, $sat_lo), $sat_hi) * $sat_scale)::BIGINT END AS sat,
-       (sat_mean IS NOT NULL)::BIGINT AS has_sat
-FROM per JOIN home USING (employee)
+       coalesce(who5_last - $who5_mid, 0)::BIGINT AS who5_c,
+       (CASE WHEN who5_last IS NULL THEN 0 WHEN who5_last < $low_below THEN 1 ELSE -1 END)::BIGINT AS low_pm,
+       (n_who5 >= 2)::BIGINT AS has_chg,
+       (CASE WHEN n_who5 < 2 THEN 0 WHEN who5_last - who5_first >= $improved_by THEN 1 ELSE -1 END)::BIGINT AS imp_pm,
+       (sat_mean IS NOT NULL)::BIGINT AS has_sat,
+       coalesce(sat_h - $sat_mid, 0)::BIGINT AS sat_c
+FROM scored JOIN home USING (employee)
 """
 PEOPLE_SQL = f"WITH {_EVENTS_CTE},{_PEOPLE_CTES}\n{_PEOPLE_SELECT}"
 
@@ -167,23 +195,35 @@ REDUCTION_CTES = (
 
 @dataclass(frozen=True)
 class Bounds:
-    """Per-employee contribution bounds of one period (public, from the policy)."""
+    """Per-employee contribution bounds of one period (public, from the policy and the contract).
+
+    :meth:`column_bounds` gives each measured column's (lower, upper) clip: OpenDP clips to it
+    again, and the larger magnitude is the column's per-person sensitivity.
+    """
 
     contacts: int
-    who5: int
-    sat: int
     services: int
     topics: int
 
     @classmethod
-    def for_period(cls, policy: ReleasePolicy, period: Period) -> "Bounds":
+    def for_period(cls, policy: ReleasePolicy, period: Period) -> Bounds:
         return cls(
             contacts=policy.max_contacts_per_month * period.n_months,
-            who5=WHO5_BOUND,
-            sat=SAT_BOUND,
             services=policy.max_services_per_period,
             topics=policy.max_topics_per_period,
         )
+
+    def column_bounds(self) -> dict[str, tuple[int, int]]:
+        return {
+            "contacts": (0, self.contacts),
+            "has_who5": (0, 1),
+            "who5_c": (-WHO5_C_BOUND, WHO5_C_BOUND),
+            "low_pm": (-1, 1),
+            "has_chg": (0, 1),
+            "imp_pm": (-1, 1),
+            "has_sat": (0, 1),
+            "sat_c": (-SAT_C_BOUND, SAT_C_BOUND),
+        }
 
 
 def reduce_period(
@@ -236,9 +276,13 @@ def people_params(customer_id: str, period: Period, bounds: Bounds, key_map: pl.
         "who5_lo": WHO5_RAW_RANGE[0],
         "who5_hi": WHO5_RAW_RANGE[1],
         "who5_scale": WHO5_SCALE,
+        "who5_mid": WHO5_MID,
+        "low_below": WHO5_LOW_BELOW,
+        "improved_by": WHO5_IMPROVED_BY,
         "sat_lo": SATISFACTION_RANGE[0],
         "sat_hi": SATISFACTION_RANGE[1],
         "sat_scale": SAT_SCALE,
+        "sat_mid": SAT_MID,
         **key_lists(key_map),
     }
 

@@ -1,4 +1,4 @@
-"""One customer-period release: public keys → DuckDB reduction → OpenDP → DuckDB thresholds.
+"""One customer-period release: public plan → DuckDB reduction → OpenDP → consistency → figures → thresholds.
 
 Privacy reason: this is the only path from raw tables to publishable numbers. It reads
 ``events`` and ``headcount`` through the caller's connection, writes nothing, and draws the
@@ -7,26 +7,37 @@ The returned cells are post-processing of one OpenDP measurement whose total los
 :func:`privacy.budget.release_cost`; the caller checks and records the budget *before*
 calling this function.
 
+Steps: the data-free plan (:mod:`privacy.plan`: which figures, their budgets and noise) →
+the per-employee reduction (:mod:`privacy.reduce`) → the OpenDP measurement
+(:mod:`privacy.measure`) → least-squares consistency over the public hierarchy
+(:mod:`privacy.consistency`) → values and selection-aware intervals (:mod:`privacy.estimates`)
+→ what is shown, in DuckDB (:mod:`privacy.suppression`). Everything after the measurement is
+post-processing.
+
 :func:`draw_release` draws one customer-period; :func:`draw_releases` draws many (the life
-cycle's "all due" path), measuring the customers of one period together in one OpenDP
-measurement with exactly the per-customer scales and cost of single releases.
+cycle's "all due" path), measuring the customers of one period whose plans are equal together
+in one OpenDP measurement with exactly the per-customer scales and cost of single releases.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING
 
 import duckdb
 import polars as pl
 
-from privacy.budget import Cost, release_cost
+from privacy.budget import Cost
+from privacy.consistency import reconcile
+from privacy.estimates import estimate
 from privacy.periods import Period, parse_period
+from privacy.plan import ReleasePlan, plan_release
 from privacy.policy import ReleasePolicy
-from privacy.reduce import Bounds, Reduced, reduce_people, reduce_period, reduce_usage
+from privacy.reduce import Reduced, reduce_people, reduce_period, reduce_usage
 from privacy.structure import PublicStructure, load_structure
-from privacy.suppression import apply_thresholds, apply_thresholds_batch
+from privacy.suppression import apply_thresholds
 
 if TYPE_CHECKING:
     from privacy.measure import Measured
@@ -39,7 +50,7 @@ MAX_BATCH = 20
 
 @dataclass(frozen=True)
 class DrawnRelease:
-    """A drawn release: cells after thresholds and the public headcount it was computed against."""
+    """A drawn release: cells after thresholds, the public headcount and the plan's allocation table."""
 
     customer_id: str
     period: str
@@ -47,6 +58,7 @@ class DrawnRelease:
     cost: Cost
     cells: pl.DataFrame
     public_headcount: pl.DataFrame
+    allocations: pl.DataFrame
 
 
 @dataclass(eq=False)
@@ -57,33 +69,24 @@ class _Prepared:
     period: Period
     cost: Cost
     structure: PublicStructure
-    bounds: Bounds
-    tables: tuple[str, ...]
+    plan: ReleasePlan
     frame: Reduced | None  # individual rows: dropped as soon as they are measured
-    specs: list  # list[QuerySpec]
-    total_budget: float
 
 
 def _plan(con: duckdb.DuckDBPyConnection, customer_id: str, period: str, policy: ReleasePolicy) -> _Prepared:
-    """Everything of one request that is public (cost, structure, query plan); no individual rows yet."""
-    from privacy.measure import plan_queries
-
+    """Everything of one request that is public (structure, plan, cost); no individual rows yet."""
     p = parse_period(period)
-    cost = release_cost(policy, p.label)  # also refuses a period with nothing to release
-    tables = policy.tables_for(p.granularity)
-    total_budget = cost.rho if policy.accounting == "zcdp" else cost.epsilon
     structure = load_structure(con, customer_id, p.label, policy.k)  # refuses a customer without a headcount
-    bounds = Bounds.for_period(policy, p)
-    specs = plan_queries(policy, tables, bounds, structure.people_keys(), total_budget)
-    return _Prepared(customer_id, p, cost, structure, bounds, tables, None, specs, total_budget)
+    plan = plan_release(policy, p.label, structure)  # also refuses a period with nothing to release
+    return _Prepared(customer_id, p, Cost.of(plan.budget, policy.delta), structure, plan, None)
 
 
 def _prepare(con: duckdb.DuckDBPyConnection, customer_id: str, period: str, policy: ReleasePolicy) -> _Prepared:
     """:func:`_plan` plus the reduced frame."""
     prep = _plan(con, customer_id, period, policy)
     prep.frame = reduce_period(
-        con, customer_id, prep.period, prep.bounds, prep.structure.key_map,
-        with_services="services" in prep.tables, with_topics="topics" in prep.tables,
+        con, customer_id, prep.period, prep.plan.bounds, prep.structure.key_map,
+        with_services="services" in prep.plan.tables, with_topics="topics" in prep.plan.tables,
     )  # fmt: skip
     return prep
 
@@ -136,6 +139,15 @@ def _prepare_all(
     return [by_customer[c] for c in customers]
 
 
+def _figures(measured: Measured, headcount: pl.DataFrame, policy: ReleasePolicy, period: str) -> pl.DataFrame:
+    """Post-processing of one measurement (one or several customers): consistency, figures, thresholds."""
+    noisy = measured.noisy
+    if "customer_id" not in noisy.columns:
+        noisy = noisy.with_columns(pl.lit(headcount["customer_id"][0]).alias("customer_id"))
+    figures = estimate(reconcile(noisy), headcount, policy)
+    return apply_thresholds(figures, period=period, k=policy.k, k_scores=policy.k_scores)
+
+
 def _drawn(prep: _Prepared, cells: pl.DataFrame) -> DrawnRelease:
     return DrawnRelease(
         customer_id=prep.customer_id,
@@ -144,6 +156,7 @@ def _drawn(prep: _Prepared, cells: pl.DataFrame) -> DrawnRelease:
         cost=prep.cost,
         cells=cells,
         public_headcount=prep.structure.public_headcount,
+        allocations=prep.plan.allocations,
     )
 
 
@@ -153,47 +166,36 @@ def draw_release(
     """Draw the release of ``customer_id`` for ``period`` (``YYYY-MM`` or ``YYYY-Qn``), once.
 
     Privacy unit: one employee. Budget consumed: ``release_cost(policy, period)`` (ρ-zCDP or
-    ε-DP), split over the tables released at the period's granularity by ``policy.weights``.
+    ε-DP), split over the measured figures by the plan (:func:`privacy.plan.plan_release`).
     Bounds: ``policy.max_*`` contribution bounds, scores clamped to their contract ranges.
     """
     from privacy.measure import measure_loading
 
     prep = _plan(con, customer_id, period, policy)  # public checks first: nothing is read or drawn if they fail
-    with_usage = any(s.part == "usage" and s.budget > 0 for s in prep.specs)
+    with_usage = any(q.part == "usage" for q in prep.plan.queries)
     # the usage part (its reduction, then its OpenDP query) runs in a second thread, on its own connection
     cursor = _reading_cursor(con) if with_usage else None
     try:
         measured = measure_loading(
-            lambda: reduce_people(con, customer_id, prep.period, prep.bounds, prep.structure.key_map),
-            lambda: reduce_usage(cursor, customer_id, prep.period, prep.bounds,
-                                 with_services="services" in prep.tables, with_topics="topics" in prep.tables),
-            prep.specs, policy, prep.total_budget,
+            lambda: reduce_people(con, customer_id, prep.period, prep.plan.bounds, prep.structure.key_map),
+            lambda: reduce_usage(cursor, customer_id, prep.period, prep.plan.bounds,  # type: ignore[arg-type]
+                                 with_services="services" in prep.plan.tables,
+                                 with_topics="topics" in prep.plan.tables),
+            prep.plan,
         )  # fmt: skip
     finally:
         if cursor is not None:
             cursor.close()
-    return _thresholds_one(prep, measured, policy)
+    return _drawn(prep, _figures(measured, prep.structure.public_headcount, policy, prep.period.label))
 
 
 def _draw_one(prep: _Prepared, policy: ReleasePolicy) -> DrawnRelease:
     from privacy.measure import measure
 
-    measured = measure(prep.frame, prep.specs, policy, prep.total_budget)
+    assert prep.frame is not None
+    measured = measure(prep.frame, prep.plan)
     prep.frame = None  # individual rows go no further than the measurement
-    return _thresholds_one(prep, measured, policy)
-
-
-def _thresholds_one(prep: _Prepared, measured: "Measured", policy: ReleasePolicy) -> DrawnRelease:
-    cells = apply_thresholds(
-        measured.noisy,
-        prep.structure.public_headcount,
-        customer_id=prep.customer_id,
-        period=prep.period.label,
-        k=policy.k,
-        k_scores=policy.k_scores,
-        z=policy.z,
-    )
-    return _drawn(prep, cells)
+    return _drawn(prep, _figures(measured, prep.structure.public_headcount, policy, prep.period.label))
 
 
 def draw_releases(
@@ -206,26 +208,21 @@ def draw_releases(
     """Draw several releases under one policy, once each; the result is in the order of ``requests``.
 
     ``requests`` are (customer_id, period) pairs, each drawn at most once (a repeated pair is
-    refused: drawing twice would re-noise a release). Requests of the same period are measured
+    refused: drawing twice would re-noise a release). Requests of the same period whose plans
+    are equal (same queries and noise scales: :meth:`ReleasePlan.signature`) are measured
     together, up to ``max_batch`` customers per OpenDP measurement
     (:func:`privacy.measure.measure_batch`): the identifier is (customer, employee) and each
     customer's cells depend on that customer's employees only, so every customer's release has
     exactly the noise scales, intervals, thresholds and cost (``release_cost(policy, period)``,
     asserted against OpenDP's own privacy map) of :func:`draw_release`, and is charged to that
-    customer's ledger alone. A customer whose public keys are fewer than the cells OpenDP would
-    account in a batch (a very small organisation) is drawn on its own with :func:`draw_release`'s
-    path. The caller checks and records each customer's budget *before* calling (a refused
-    customer is simply left out of ``requests``) and stores every returned draw.
+    customer's ledger alone. A customer whose plan no other shares, or whose public keys are
+    fewer than the cells OpenDP would account in a batch, is drawn on its own. The caller checks
+    and records each customer's budget *before* calling and stores every returned draw.
 
-    Errors are those of :func:`draw_release` (``StructureError`` for a customer without a
-    headcount file, ``AccountingMismatch``, ``ValueError``) and abort the whole call: nothing is
-    returned, so nothing can be stored or spent; the caller may then draw the remaining requests
-    one by one with :func:`draw_release` to isolate the failing one.
-
-    Faster than one :func:`draw_release` per request because the per-measurement work (OpenDP
-    compositor, plan checks, the threshold statement) is paid once per batch.
+    Errors are those of :func:`draw_release` and abort the whole call: nothing is returned, so
+    nothing can be stored or spent; the caller may then draw the remaining requests one by one
+    with :func:`draw_release` to isolate the failing one.
     """
-
     if max_batch < 1:
         raise ValueError(f"max_batch must be at least 1 (got {max_batch})")
     normalised = [(c, parse_period(p).label) for c, p in requests]
@@ -242,43 +239,30 @@ def draw_releases(
     for label, customers in by_period.items():
         for i in range(0, len(customers), max_batch):
             preps = _prepare_all(con, customers[i : i + max_batch], label, policy)
-            batchable = [p for p in preps if _batchable(p)]
-            if len(batchable) < 2:
-                batchable = []
-            alone = [p for p in preps if not any(p is b for b in batchable)]
-            if batchable:
-                _draw_batch(batchable, label, policy, drawn)
-            for prep in alone:  # after the batch: a failing batch leaves nothing drawn
-                drawn[(prep.customer_id, label)] = _draw_one(prep, policy)
+            groups: dict[tuple, list[_Prepared]] = {}
+            for prep in preps:
+                if all(q.batchable for q in prep.plan.queries):
+                    groups.setdefault(prep.plan.signature(), []).append(prep)
+            batches = [g for g in groups.values() if len(g) >= 2]
+            in_batch = {id(p) for g in batches for p in g}
+            for batch in batches:
+                _draw_batch(batch, label, policy, drawn)
+            for prep in preps:  # after the batches: a failing batch leaves nothing drawn
+                if id(prep) not in in_batch:
+                    drawn[(prep.customer_id, label)] = _draw_one(prep, policy)
     return [drawn[pair] for pair in normalised]
 
 
-def _draw_batch(batchable: list[_Prepared], label: str, policy: ReleasePolicy, drawn: dict) -> None:
-    """One OpenDP measurement for the customers of ``batchable`` (same period); results into ``drawn``."""
+def _draw_batch(batch: list[_Prepared], label: str, policy: ReleasePolicy, drawn: dict) -> None:
+    """One OpenDP measurement for the customers of ``batch`` (same period, same plan); results into ``drawn``."""
     from privacy.measure import measure_batch
 
-    measured = measure_batch(
-        {p.customer_id: p.frame for p in batchable},
-        {p.customer_id: p.specs for p in batchable},
-        policy,
-        batchable[0].total_budget,
-    )
-    for prep in batchable:
+    measured = measure_batch({p.customer_id: p.frame for p in batch},  # type: ignore[misc]
+                             {p.customer_id: p.plan for p in batch})  # fmt: skip
+    for prep in batch:
         prep.frame = None  # individual rows go no further than the measurement
-    cells = apply_thresholds_batch(
-        measured.noisy,
-        pl.concat([p.structure.public_headcount for p in batchable]),
-        period=label,
-        k=policy.k,
-        k_scores=policy.k_scores,
-        z=policy.z,
-    )
+    cells = _figures(measured, pl.concat([p.structure.public_headcount for p in batch]), policy, label)
     by_customer = cells.partition_by("customer_id", as_dict=True, maintain_order=True)
-    for prep in batchable:
+    for prep in batch:
         part = by_customer.get((prep.customer_id,))
         drawn[(prep.customer_id, label)] = _drawn(prep, part if part is not None else cells.clear())
-
-
-def _batchable(prep: _Prepared) -> bool:
-    """Would a batch account exactly this customer's single-release loss? (see ``QuerySpec.batchable``)"""
-    return all(s.batchable for s in prep.specs)

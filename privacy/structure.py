@@ -6,10 +6,15 @@ existence of a group reveals nothing. A group whose *public headcount* is below 
 generalised before the release (it depends on public data only), so its people are still
 counted instead of being lost to suppression:
 
-* department < k → ``"Small teams (site X)"`` (X = the site holding most of its headcount);
-  if that group is still < k, its departments go to ``"Small teams"`` (organisation-wide);
-* site < k → ``"Small sites"``; role < k → ``"Other roles"``;
+* department < k → ``"[Small teams, site X]"`` (X = the site holding most of its headcount);
+  if that group is still < k, its departments go to ``"[Small teams]"`` (organisation-wide);
+* site < k → ``"[Small sites]"``; role < k → ``"[Other roles]"``;
 * a rolled-up group still < k has no key: its people count towards the total only.
+
+Roll-up keys live in their own namespace: they start with ``[``, which no real site,
+department or role may start with (the data contract refuses such names, and
+:func:`build_structure` refuses them again), so a real group can never be merged with a
+roll-up or have its headcount overwritten by one.
 
 The snapshot used is the latest ``as_of`` on or before the period's last month; when the
 customer has no snapshot that old, the earliest later one (the structure is public).
@@ -26,9 +31,10 @@ import polars as pl
 from privacy.contract import SERVICES, TOPICS
 from privacy.periods import parse_period
 
-SMALL_TEAMS = "Small teams"
-SMALL_SITES = "Small sites"
-OTHER_ROLES = "Other roles"
+ROLLUP_PREFIX = "["  # reserved: no real name starts with it
+SMALL_TEAMS = "[Small teams]"
+SMALL_SITES = "[Small sites]"
+OTHER_ROLES = "[Other roles]"
 BREAKDOWNS: tuple[str, ...] = ("department", "site", "role")
 HEADCOUNT_SCHEMA = {
     "customer_id": pl.String,
@@ -45,7 +51,12 @@ class StructureError(ValueError):
 
 
 def small_teams_label(site: str) -> str:
-    return f"{SMALL_TEAMS} (site {site})"
+    return f"[Small teams, site {site}]"
+
+
+def is_rollup(group_value: str) -> bool:
+    """Whether a public key is a roll-up of small groups (its own namespace, see the module docstring)."""
+    return group_value.startswith(ROLLUP_PREFIX)
 
 
 @dataclass(frozen=True)
@@ -81,6 +92,14 @@ def build_structure(rows: pl.DataFrame, k: int, customer_id: str, as_of: date) -
         pl.col("role").cast(pl.String),
         pl.col("headcount").cast(pl.Int64),
     )
+    for dim in BREAKDOWNS:
+        reserved = rows.filter(pl.col(dim).str.starts_with(ROLLUP_PREFIX))[dim].unique().sort().to_list()
+        if reserved:
+            raise StructureError(
+                f"customer {customer_id!r}: {len(reserved)} {dim} name(s) in the headcount start with "
+                f"{ROLLUP_PREFIX!r}, which is reserved for rolled-up groups; rename them in the headcount file "
+                "and the provider export, then ingest them again"
+            )
     maps: list[tuple[str, str, str | None]] = []
     counts: dict[tuple[str, str], int] = {}
 
