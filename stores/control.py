@@ -9,9 +9,13 @@ operation each (a DuckDB reader blocks writers; :func:`stores.connect.connect_wi
 waits briefly for the holder). Every other function takes an open connection.
 
 Privacy reason: a policy change is validated through :mod:`privacy.policy` before it is
-stored (a nonsensical ``k`` or ρ is refused), recorded with who / when / old / new, and
+stored (a nonsensical ``k`` or ε is refused), recorded with who / when / old / new, and
 applies to *future* releases only: a stored release keeps the policy version it was
-drawn under.
+drawn under. A valid but risky value (``z = 0``, ``k`` below 5, an annual ε above 10:
+:func:`privacy.policy.policy_warnings`) is accepted only with its warning recorded beside the
+change, so the history shows who accepted which risk. Values an earlier version stored with
+keys that no longer exist (the per-release budget) are read as their documented translation
+(``apply_policy_updates(..., legacy=True)``), never as a larger budget.
 
 Policy versions: every change gets the next global version number; the effective
 version of a customer is the highest version of a change to the default (scope ``'*'``)
@@ -49,6 +53,7 @@ from privacy.policy import (
     apply_policy_updates,
     parse_policy_value,
     policy_to_flat,
+    policy_warnings,
 )
 from stores.connect import DEFAULT_TIMEOUT, connect_with_retry
 from stores.paths import HomePaths
@@ -64,6 +69,7 @@ __all__ = [
     "current_policy",
     "policy_overrides",
     "set_policy_value",
+    "set_policy_values",
     "policy_history",
     "request_release",
     "list_release_requests",
@@ -88,7 +94,8 @@ CREATE TABLE IF NOT EXISTS policy_history (
     key            VARCHAR NOT NULL,
     old_value      VARCHAR,
     new_value      VARCHAR NOT NULL,
-    policy_version INTEGER NOT NULL
+    policy_version INTEGER NOT NULL,
+    warning        VARCHAR            -- the risk the change accepted (privacy.policy.policy_warnings), if any
 );
 CREATE TABLE IF NOT EXISTS release_requests (
     request_id    VARCHAR PRIMARY KEY,
@@ -127,6 +134,7 @@ class PolicyChange:
     old_value: str | None
     new_value: str
     policy_version: int
+    warnings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -158,6 +166,8 @@ def _has_tables(con: duckdb.DuckDBPyConnection, *names: str) -> bool:
 def ensure_control_schema(con: duckdb.DuckDBPyConnection) -> None:
     """Create the control tables if they do not exist (idempotent; needs a read-write connection)."""
     con.execute(CONTROL_DDL)
+    # a store written before warnings were recorded
+    con.execute("ALTER TABLE policy_history ADD COLUMN IF NOT EXISTS warning VARCHAR")
 
 
 @contextmanager
@@ -227,9 +237,9 @@ def _policy_version(con: duckdb.DuckDBPyConnection, customer_id: str | None) -> 
 def _effective(default_values: dict[str, str], customer_values: dict[str, str]) -> ReleasePolicy:
     policy = DEFAULT_POLICY
     if default_values:
-        policy = apply_policy_updates(policy, default_values)
+        policy = apply_policy_updates(policy, default_values, legacy=True)
     if customer_values:
-        policy = apply_policy_updates(policy, customer_values)
+        policy = apply_policy_updates(policy, customer_values, legacy=True)
     return policy
 
 
@@ -257,46 +267,73 @@ def set_policy_value(
     Without ``customer_id`` the default changes (for every customer without an override of
     ``key``). The resulting policy of the scope, and of every customer that inherits the
     default, must validate as a whole; otherwise :class:`~privacy.policy.PolicyError`
-    explains which and nothing is stored.
+    explains which and nothing is stored. A warning the change brings is recorded with it.
+    """
+    return set_policy_values(con, {key: text_value}, customer_id=customer_id, changed_by=changed_by)[0]
+
+
+def set_policy_values(
+    con: duckdb.DuckDBPyConnection,
+    values: dict[str, str],
+    *,
+    customer_id: str | None,
+    changed_by: str,
+) -> list[PolicyChange]:
+    """:func:`set_policy_value` for several keys at once: one validation, one new policy version.
+
+    The what-if tuner's "apply" uses it, so a chosen policy is stored whole or not at all.
+    Keys whose value does not change are left out; each changed key gets a history row.
     """
     if not str(changed_by or "").strip():
         raise PolicyError("a policy change must name who made it (changed_by)")
+    if not values:
+        raise PolicyError("no policy value to set")
     scope = _scope(customer_id)
-    value = parse_policy_value(key, text_value)  # unknown key / unparsable value -> PolicyError
-    new_text = _text(value)
+    parsed = {key: _text(parse_policy_value(key, text)) for key, text in values.items()}  # unknown / unparsable
     ensure_control_schema(con)
     con.execute("BEGIN TRANSACTION")
     try:
         default_values = policy_overrides(con, None)
         if scope == DEFAULT_SCOPE:
-            new_default = {**default_values, key: new_text}
+            new_default = {**default_values, **parsed}
             old_policy = _effective(default_values, {})
-            _effective(new_default, {})  # the default itself must validate
+            new_policy = _effective(new_default, {})  # the default itself must validate
             for other in _customer_scopes(con):
                 try:
                     _effective(new_default, policy_overrides(con, other))
                 except PolicyError as exc:
-                    raise PolicyError(f"the new default {key}={new_text} is invalid for customer {other}: {exc}") from None
+                    what = ", ".join(f"{k}={v}" for k, v in parsed.items())
+                    raise PolicyError(f"the new default {what} is invalid for customer {other}: {exc}") from None
         else:
             customer_values = policy_overrides(con, scope)
             old_policy = _effective(default_values, customer_values)
-            _effective(default_values, {**customer_values, key: new_text})
-        old_text = _text(policy_to_flat(old_policy)[key])
+            new_policy = _effective(default_values, {**customer_values, **parsed})
+        old_flat = policy_to_flat(old_policy)
+        changed = {k: v for k, v in parsed.items() if _text(old_flat[k]) != v}
+        if not changed:
+            raise PolicyError("nothing to change: the policy already has these values")
+        warnings = tuple(w for w in policy_warnings(new_policy) if w not in policy_warnings(old_policy))
         version_row = con.execute("SELECT coalesce(max(policy_version), 0) + 1 FROM policy_history").fetchone()
         version = int(version_row[0]) if version_row else 1
         changed_at = _now()
-        con.execute(
-            "INSERT OR REPLACE INTO policy_values (scope, key, value) VALUES (?, ?, ?)", [scope, key, new_text]
-        )
-        con.execute(
-            "INSERT INTO policy_history VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [changed_at, changed_by, scope, key, old_text, new_text, version],
-        )
+        out = []
+        for key, new_text in changed.items():
+            con.execute(
+                "INSERT OR REPLACE INTO policy_values (scope, key, value) VALUES (?, ?, ?)", [scope, key, new_text]
+            )
+            con.execute(
+                "INSERT INTO policy_history (changed_at, changed_by, scope, key, old_value, new_value, policy_version,"
+                " warning) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [changed_at, changed_by, scope, key, _text(old_flat[key]), new_text, version,
+                 "; ".join(warnings) or None],
+            )
+            out.append(PolicyChange(changed_at, changed_by, scope, key, _text(old_flat[key]), new_text, version,
+                                    warnings))
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
         raise
-    return PolicyChange(changed_at, changed_by, scope, key, old_text, new_text, version)
+    return out
 
 
 def _customer_scopes(con: duckdb.DuckDBPyConnection) -> list[str]:
@@ -309,12 +346,18 @@ def _customer_scopes(con: duckdb.DuckDBPyConnection) -> list[str]:
 def policy_history(con: duckdb.DuckDBPyConnection, customer_id: str | None = None) -> pl.DataFrame:
     """Recorded changes, newest first; with ``customer_id``: the default's and that customer's.
 
-    Columns: ``changed_at, changed_by, scope, key, old_value, new_value, policy_version``
-    (the ``policy_history`` table of the published store).
+    Columns: ``changed_at, changed_by, scope, key, old_value, new_value, policy_version,
+    warning`` (the ``policy_history`` table of the published store).
     """
     if not _has_tables(con, "policy_history"):
         return pl.DataFrame(schema=_HISTORY_SCHEMA)
-    query = "SELECT * FROM policy_history"
+    has_warning = con.execute(
+        "SELECT count(*) FROM duckdb_columns() WHERE database_name = current_database() "
+        "AND table_name = 'policy_history' AND column_name = 'warning'"
+    ).fetchone()
+    warning = "warning" if has_warning and has_warning[0] else "NULL::VARCHAR AS warning"  # an older, read-only store
+    query = (f"SELECT changed_at, changed_by, scope, key, old_value, new_value, policy_version, {warning} "
+             "FROM policy_history")
     params: list[object] = []
     if customer_id is not None:
         query += " WHERE scope IN (?, ?)"

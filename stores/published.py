@@ -22,7 +22,7 @@ declared schema itself. Of a suppressed cell, no number is kept (:data:`MASKED_C
 >>> create_table_sql("public_headcount")
 'CREATE TABLE public_headcount (customer_id VARCHAR, as_of DATE, dimension VARCHAR, group_value VARCHAR, headcount INTEGER)'
 >>> column_sql("policy_history", prefix="h.")
-'h.changed_at, h.changed_by, h.scope, h.key, h.old_value, h.new_value, h.policy_version'
+'h.changed_at, h.changed_by, h.scope, h.key, h.old_value, h.new_value, h.policy_version, h.warning'
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
+from privacy.plan import ALLOCATION_SCHEMA
 from privacy.structure import HEADCOUNT_SCHEMA
 from privacy.suppression import CELL_SCHEMA
 
@@ -126,12 +127,17 @@ TABLES: dict[str, tuple[Column, ...]] = {
         {
             "changed_at": _TS, "changed_by": _S, "scope": _S, "key": _S,
             "old_value": _S, "new_value": _S, "policy_version": _I32,
+            "warning": _S,  # the risk a change accepted (privacy.policy.policy_warnings), if any
         }
     ),
     # The customer's own public structure after roll-up of small groups; never derived from usage.
     # A headcount is INTEGER wherever it is stored (the raw headcount table, the stored draws,
     # here); privacy.structure computes it as Int64 and the publish step casts.
     "public_headcount": _columns({**HEADCOUNT_SCHEMA, "headcount": _I32}),
+    # How each release spent its budget (the privacy library's plan): which breakdowns were measured,
+    # their share, and why one was not (so the dashboards can say it). Public: a function of the policy
+    # and the public headcount only.
+    "release_allocations": _columns({"release_id": _S, "customer_id": _S, "period": _S, **ALLOCATION_SCHEMA}),
 }
 # fmt: on
 PUBLISHED_TABLES: tuple[str, ...] = tuple(TABLES)

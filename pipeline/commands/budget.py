@@ -30,7 +30,6 @@ def budget_rows(settings: Settings, customer: str | None) -> list[dict[str, obje
     from pipeline.raw_store import raw_connection
     from pipeline.releases.lifecycle import last_complete_month
     from pipeline.releases.release_store import ledger_entries
-    from privacy.budget import annual_loss
     from privacy.periods import in_window, parse_period, window_start
     from stores.control import control_connection, current_policy
 
@@ -48,17 +47,16 @@ def budget_rows(settings: Settings, customer: str | None) -> list[dict[str, obje
             mine = [(p, float(r)) for cc, p, r in entries if cc == c]
             end = max((parse_period(p).last_month for p, _ in mine), default=last_complete_month())
             spent = sum(r for p, r in mine if in_window(p, end))
-            annual = annual_loss(policy)
             rows.append(
                 {
                     "customer": c,
                     "window": f"{window_start(end)}..{end}",
                     "spent_rho": spent,
-                    "cap_rho": policy.rho_cap_12m,
-                    "remaining_rho": max(policy.rho_cap_12m - spent, 0.0),
+                    "cap_rho": policy.cap.value,
+                    "remaining_rho": max(policy.cap.value - spent, 0.0),
                     "releases": len(mine),
-                    "annual_epsilon": annual.epsilon,
-                    "delta": annual.delta,
+                    "annual_epsilon": policy.epsilon_annual,
+                    "delta": policy.delta,
                     "policy_version": version,
                 }
             )

@@ -7,13 +7,14 @@ Changes are validated (a nonsensical value is refused with the accepted range), 
 from __future__ import annotations
 
 import argparse
+import sys
 
 from pipeline.commands.release import default_requester
 from pipeline.errors import CommandError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("policy", help="show or change the release policy (k, z, rho budget, ...)")
+    parser = subparsers.add_parser("policy", help="show or change the release policy (annual epsilon, k, z, ...)")
     verbs = parser.add_subparsers(dest="policy_verb", required=True, metavar="show|set")
     show = verbs.add_parser("show", help="print the effective policy and its version")
     show.add_argument("--customer", metavar="C", help="customer id (default: the default policy)")
@@ -23,7 +24,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="set one policy value (validated, recorded in policy_history)",
         description="Set KEY to VALUE for --customer C, or for the default policy without --customer.",
     )
-    set_.add_argument("key", metavar="KEY", help="e.g. k, k_scores, z, rho_per_release, rho_cap_12m")
+    set_.add_argument("key", metavar="KEY", help="e.g. epsilon_annual, k, k_scores, z, granularity.wellbeing")
     set_.add_argument("value", metavar="VALUE")
     set_.add_argument("--customer", metavar="C", help="customer id (default: change the default policy)")
     set_.add_argument("--by", metavar="NAME", help="who makes the change (default: $USER)")
@@ -32,8 +33,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_show(args: argparse.Namespace) -> int:
     from pipeline.settings import Settings
-    from privacy.budget import annual_loss
-    from privacy.policy import policy_to_flat
+    from privacy.budget import release_cost
+    from privacy.policy import policy_to_flat, policy_warnings
     from stores.control import control_connection, current_policy, policy_overrides
 
     settings = Settings.from_env()
@@ -46,8 +47,15 @@ def run_show(args: argparse.Namespace) -> int:
     for key, value in policy_to_flat(policy).items():
         origin = "customer" if key in customer_set else "default*" if key in default_set else ""
         print(f"  {key:<32} {value!s:<12} {origin}")
-    annual = annual_loss(policy)
-    print(f"annual loss at the cap: rho={annual.rho:g} -> (epsilon={annual.epsilon:.3g}, delta={annual.delta:g})")
+    print(f"annual loss at the cap: (epsilon={policy.epsilon_annual:g}, delta={policy.delta:g}) = rho {policy.cap.value:.4g} "
+          "per employee over any 12 months")
+    for granularity, label in (("month", "2025-01"), ("quarter", "2025-Q1")):
+        if policy.tables_for(granularity):
+            cost = release_cost(policy, label)
+            print(f"  a {granularity}ly release ({', '.join(policy.tables_for(granularity))}): rho={cost.rho:.4g} "
+                  f"(epsilon={cost.epsilon:.3g})")
+    for warning in policy_warnings(policy):
+        print(f"WARNING: {warning}")
     print("(customer = set for this customer; default* = changed default)")
     return 0
 
@@ -69,4 +77,6 @@ def run_set(args: argparse.Namespace) -> int:
         f"{scope}: {change.key} {change.old_value} -> {change.new_value} (policy version {change.policy_version}, "
         f"by {change.changed_by}); applies to future releases only"
     )
+    for warning in change.warnings:  # accepted, and recorded with the change in the policy history
+        print(f"WARNING (recorded with the change): {warning}", file=sys.stderr)
     return 0

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import duckdb
 
+from privacy.budget import Rho, fits_under_cap
 from privacy.periods import max_window_spend
 from privacy.policy import ReleasePolicy
 from stores.published import identifier_columns, unexpected_tables
@@ -40,7 +41,12 @@ def open_published(path: Path) -> duckdb.DuckDBPyConnection:
 
 
 def check_thresholds(con: duckdb.DuckDBPyConnection, customer_id: str | None = None, period: str | None = None) -> CheckFinding:
-    """Every visible count passes ``k + z·σ`` and every suppressed cell carries no value."""
+    """Every visible count passes ``k + z·σ``, every visible value lies inside its interval, and every
+    suppressed cell carries no value.
+
+    σ is the cell's published ``noise_sd`` (public, data-independent for a count); for a draw that
+    predates it, the smallest σ consistent with its interval (half-width / 2.58).
+    """
     where, params = _scope(customer_id, period, prefix="c.")
     below = con.execute(
         f"""
@@ -49,7 +55,7 @@ def check_thresholds(con: duckdb.DuckDBPyConnection, customer_id: str | None = N
         WHERE {where} AND NOT c.suppressed AND c.metric = 'engaged_employees'
           AND (c.value IS NULL
                OR c.value < r.k
-               OR c.value < r.k + r.z * coalesce((c.ci_high - c.ci_low) / 2, 0) * {SIGMA_FROM_HALF_WIDTH})
+               OR c.value < r.k + r.z * coalesce(c.noise_sd, (c.ci_high - c.ci_low) / 2 * {SIGMA_FROM_HALF_WIDTH}, 0))
         """,
         params,
     ).fetchall()
@@ -71,12 +77,20 @@ def check_thresholds(con: duckdb.DuckDBPyConnection, customer_id: str | None = N
         """,
         params,
     ).fetchall()
-    bad = below + leaking + orphan
+    outside = con.execute(
+        f"""
+        SELECT c.customer_id, c.period, c.dimension, c.metric FROM release_cells c
+        WHERE {where} AND NOT c.suppressed AND NOT (c.ci_low <= c.value AND c.value <= c.ci_high)
+        """,
+        params,
+    ).fetchall()
+    bad = below + leaking + orphan + outside
     return CheckFinding(
         passed=not bad,
         description=(
             f"{len(below)} visible count(s) below k + z·sigma, {len(leaking)} suppressed cell(s) carrying a value, "
-            f"{len(orphan)} visible cell(s) whose engaged count is suppressed"
+            f"{len(orphan)} visible cell(s) whose engaged count is suppressed, "
+            f"{len(outside)} visible value(s) outside their interval"
         ),
         offending=len(bad),
         examples=sorted({" ".join(map(str, row)) for row in bad})[:10],
@@ -96,8 +110,8 @@ def check_ledger_within_cap(
     for c, entries in by_customer.items():
         policy = caps[c]
         worst = max(max_window_spend(entries, p) for p, _ in entries)
-        if worst > policy.rho_cap_12m * (1 + 1e-9) + 1e-9:
-            over.append(f"{c}: rho={worst:.4g} > cap {policy.rho_cap_12m:.4g}")
+        if not fits_under_cap(Rho(worst), Rho(0.0), policy.cap):
+            over.append(f"{c}: rho={worst:.4g} > cap {policy.cap.value:.4g}")
     return CheckFinding(
         passed=not over,
         description=f"{len(over)} customer(s) over their rolling 12-month cap",

@@ -48,7 +48,7 @@ from pipeline.releases.release_store import (
 )
 from pipeline.releases.version import code_version
 from pipeline.settings import Settings
-from privacy.budget import BudgetExceeded, Cost, check_budget, release_cost
+from privacy.budget import BudgetExceeded, Cost, Rho, check_budget, fits_under_cap, release_cost
 from privacy.periods import month_range, parse_period, period_of_month
 from privacy.policy import ReleasePolicy
 from stores.control import control_connection, current_policy
@@ -202,7 +202,7 @@ def _store_drawn(
     Refuses a draw that spent more than the checked ``cost``; otherwise stores the draw, its
     cells, its public headcount and its ledger row in ONE raw-store transaction.
     """
-    if drawn.cost.rho > cost.rho * (1 + 1e-9) + 1e-12:
+    if not fits_under_cap(Rho(0.0), Rho(drawn.cost.rho), Rho(cost.rho)):
         raise RuntimeError(
             f"the drawn release of {drawn.customer_id} {drawn.period} spent rho={drawn.cost.rho:g}, more than "
             f"the checked cost rho={cost.rho:g}; nothing was stored"
@@ -226,12 +226,12 @@ def _store_drawn(
         z=policy.z,
     )
     kind = "reissue" if stored is not None else "release"
-    store_draw(con, header, drawn.cells, drawn.public_headcount, kind=kind)
+    store_draw(con, header, drawn.cells, drawn.public_headcount, kind=kind, allocations=drawn.allocations)
     status = "reissued" if stored is not None else "published"
     return _outcome(
         status, header, con, cost=drawn.cost,
         message=f"{status}: rho={drawn.cost.rho:.4g} spent ({spent + drawn.cost.rho:.4g} of cap "
-        f"{policy.rho_cap_12m:.4g} in the rolling window)",
+        f"{policy.cap.value:.4g} in the rolling window)",
     )
 
 

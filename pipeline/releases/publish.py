@@ -76,6 +76,10 @@ def publish(settings: Settings, raw_con: duckdb.DuckDBPyConnection) -> Path:
             f"INSERT INTO {alias}.public_headcount SELECT DISTINCT {headcount} "
             f"FROM release_public_headcount h JOIN ({_CURRENT}) d USING (release_id) ORDER BY 1, 2, 3, 4"
         )
+        raw_con.execute(
+            f"INSERT INTO {alias}.release_allocations SELECT {published.column_sql('release_allocations', prefix='a.')} "
+            f"FROM release_draw_allocations a JOIN ({_CURRENT}) d USING (release_id) ORDER BY 2, 3, 4, 5"
+        )
         history_frame = history.select(pl.all())  # a local frame DuckDB can scan by name
         raw_con.register("_wb_policy_history", history_frame)
         raw_con.execute(

@@ -43,7 +43,9 @@ RELEASE_DDL = (
     + _table_sql("release_draw_cells", "release_cells", nullable=_CELL_NULLABLE)
     + _table_sql("release_public_headcount", "public_headcount", first=("release_id VARCHAR NOT NULL",))
     + _table_sql("budget_ledger", "budget_ledger", constraints=("PRIMARY KEY (entry_id)",))
+    + _table_sql("release_draw_allocations", "release_allocations", nullable=("reason",))
 )
+ALLOCATION_COLUMNS: tuple[str, ...] = published.column_names("release_allocations")
 
 
 @dataclass(frozen=True)
@@ -149,8 +151,9 @@ def store_draw(
     public_headcount: pl.DataFrame,
     *,
     kind: str,
+    allocations: pl.DataFrame | None = None,
 ) -> int:
-    """Store a draw, its cells, its public headcount and its ledger row in ONE transaction.
+    """Store a draw, its cells, its public headcount, its allocation and its ledger row in ONE transaction.
 
     Suppressed cells are stored with ``value``/``ci_low``/``ci_high`` set to NULL: a value that
     did not pass the threshold is never kept where a later publish could pick it up.
@@ -174,6 +177,13 @@ def store_draw(
     headcount_frame = public_headcount.select(HEADCOUNT_COLUMNS).with_columns(
         pl.lit(header.release_id).alias("release_id")
     )
+    allocation_frame = (
+        None
+        if allocations is None
+        else allocations.with_columns(
+            release_id=pl.lit(header.release_id), customer_id=pl.lit(header.customer_id), period=pl.lit(header.period)
+        ).select(ALLOCATION_COLUMNS)
+    )
     con.execute("BEGIN TRANSACTION")
     try:
         con.execute(
@@ -189,6 +199,10 @@ def store_draw(
             "FROM _wb_headcount"
         )
         con.unregister("_wb_headcount")
+        if allocation_frame is not None:
+            con.register("_wb_allocations", allocation_frame)
+            con.execute(f"INSERT INTO release_draw_allocations BY NAME SELECT {', '.join(ALLOCATION_COLUMNS)} FROM _wb_allocations")
+            con.unregister("_wb_allocations")
         row = con.execute("SELECT coalesce(max(entry_id), 0) + 1 FROM budget_ledger").fetchone()
         entry_id = int(row[0]) if row else 1
         ledger_row = {**{f: getattr(header, f) for f in _DRAW_FIELD_NAMES}, "entry_id": entry_id, "kind": kind}
