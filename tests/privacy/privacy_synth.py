@@ -190,3 +190,32 @@ def make_tiny(extra: list[dict] | None = None):
     insert_headcount(con, "tiny", TINY_HEADCOUNT, as_of=date(2025, 1, 1))
     insert_events(con, tiny_events(extra))
     return con
+
+
+def tiny_policy(**updates: object):
+    """The default policy at the top of the ε range, with planning assumptions that fit the tiny organisation.
+
+    Its staff use the service a lot (25 of Ops' 40 in March). With the defaults (ε = 8, 3 %
+    monthly uptake) no breakdown of a 108-person organisation can be informative, so the plan
+    measures the total only; tests of breakdown cells use this policy.
+    """
+    from privacy.policy import DEFAULT_POLICY, apply_policy_updates
+
+    base = {"epsilon_annual": 20.0, "assumptions.monthly_uptake": 0.6, "assumptions.quarterly_uptake": 0.7}
+    return apply_policy_updates(DEFAULT_POLICY, {**base, **updates})
+
+
+def noiseless(policy):
+    """``policy`` with a cap so large that the discrete Gaussian draws 0: a release's outputs are its true aggregates.
+
+    For tests of what a release computes (the same plan and structure, noise scales ≈ 0.001).
+    """
+    from privacy.budget import Rho
+    from privacy.policy import ReleasePolicy
+
+    class _Noiseless(ReleasePolicy):
+        @property
+        def cap(self) -> Rho:
+            return Rho(1e12)
+
+    return _Noiseless(**policy.model_dump())

@@ -7,18 +7,26 @@ from datetime import date
 
 import polars as pl
 import pytest
-from privacy_synth import TINY_HEADCOUNT, insert_events, insert_headcount, make_tiny, tiny_events
+from privacy_synth import (
+    TINY_HEADCOUNT,
+    insert_events,
+    insert_headcount,
+    make_tiny,
+    noiseless,
+    tiny_events,
+    tiny_policy,
+)
 
 from privacy.budget import release_cost
-from privacy.measure import measure, measure_batch, plan_queries
+from privacy.measure import measure, measure_batch
 from privacy.periods import parse_period
-from privacy.policy import DEFAULT_POLICY, apply_policy_updates
-from privacy.reduce import Bounds, Reduced, reduce_period
+from privacy.plan import plan_release
+from privacy.reduce import Reduced, reduce_period
 from privacy.release import draw_release, draw_releases
 from privacy.structure import load_structure
 
 PERIOD = "2025-03"
-NEARLY_NOISELESS = 1e12  # ρ so large that the discrete Gaussian draws 0 (σ ≤ 0.004): outputs are the true aggregates
+POLICY = tiny_policy(**{"granularity.wellbeing": "month", "granularity.services": "month", "granularity.topics": "month"})
 
 
 def _add_customer(con, customer: str, extra: list[dict] | None = None, headcount: pl.DataFrame = TINY_HEADCOUNT) -> None:
@@ -28,14 +36,13 @@ def _add_customer(con, customer: str, extra: list[dict] | None = None, headcount
     insert_events(con, ev)
 
 
-def _prepare(con, customer: str, policy=DEFAULT_POLICY, budget: float | None = None):
-    p = parse_period(PERIOD)
-    tables = policy.tables_for(p.granularity)
-    s = load_structure(con, customer, PERIOD, policy.k)
-    bounds = Bounds.for_period(policy, p)
-    frame = reduce_period(con, customer, p, bounds, s.key_map)
-    total = release_cost(policy, PERIOD).rho if budget is None else budget
-    return frame, plan_queries(policy, tables, bounds, s.people_keys(), total), total
+def _prepare(con, customer: str, policy=POLICY, period: str = PERIOD):
+    p = parse_period(period)
+    s = load_structure(con, customer, period, policy.k)
+    plan = plan_release(policy, period, s)
+    frame = reduce_period(con, customer, p, plan.bounds, s.key_map,
+                          with_services="services" in plan.tables, with_topics="topics" in plan.tables)
+    return frame, plan
 
 
 def _newcomer(customer: str) -> list[dict]:
@@ -44,40 +51,45 @@ def _newcomer(customer: str) -> list[dict]:
     return [
         dict(event_id=f"{customer}-n-{j}", customer_id=customer, employee="newcomer", site="A", department="Ops",
              role="staff", service=SERVICES[j % 5], occurred_on=date(2025, 3, 1 + j % 28), duration_min=30,
-             who5_raw=25, satisfaction=5, topic=TOPICS[j % 8])
+             who5_raw=25 - j % 20, satisfaction=5, topic=TOPICS[j % 8])
         for j in range(200)
     ]
+
+
+BOUNDS = {"engaged": 1, "contacts": 8, "who5_n": 1, "who5_csum": 50, "low_diff": 1, "chg_n": 1, "improved_diff": 1,
+          "sat_n": 1, "sat_csum": 200}
 
 
 def test_batched_measurement_has_the_single_release_loss_and_scales():
     con = make_tiny()
     _add_customer(con, "tiny2")
-    (fa, sa, budget), (fb, sb, _) = _prepare(con, "tiny"), _prepare(con, "tiny2")
-    batch = measure_batch({"tiny": fa, "tiny2": fb}, {"tiny": sa, "tiny2": sb}, DEFAULT_POLICY, budget)
-    single = measure(fa, sa, DEFAULT_POLICY, budget)
+    (fa, pa), (fb, pb) = _prepare(con, "tiny"), _prepare(con, "tiny2")
+    assert pa.signature() == pb.signature()
+    batch = measure_batch({"tiny": fa, "tiny2": fb}, {"tiny": pa, "tiny2": pb})
+    single = measure(fa, pa)
     # OpenDP's own privacy map of the batched queries for one identifier (one employee of one
     # customer) is exactly one release's cost: the batch charges each customer what draw_release would
-    assert batch.compositor_loss == pytest.approx(release_cost(DEFAULT_POLICY, PERIOD).rho, rel=1e-12)
+    cost = release_cost(POLICY, PERIOD).rho
+    assert batch.compositor_loss == pytest.approx(cost, rel=1e-12)
     assert sum(batch.query_losses) == pytest.approx(sum(single.query_losses), rel=1e-9)
-    assert sum(batch.query_losses) == pytest.approx(0.25, rel=1e-6)
+    assert sum(batch.query_losses) == pytest.approx(cost, rel=1e-6)
     for customer in ("tiny", "tiny2"):
         mine = batch.noisy.filter(pl.col("customer_id") == customer).drop("customer_id")
-        cols = ["part", "dimension", "group_value", "aggregate", "scale", "sd", "acc", "acc_half"]
+        cols = ["part", "dimension", "group_value", "aggregate", "scale", "sd"]
         assert mine.select(cols).sort(cols[:4]).equals(single.noisy.select(cols).sort(cols[:4]))
 
 
 def test_a_customers_batched_cells_depend_on_its_own_employees_only():
-    """Nearly noiseless draws: customer A's cells are its true aggregates, whatever B's data; B's move by the bounds only."""
+    """Noiseless draws: customer A's cells are its true aggregates, whatever B's data; B's move by the bounds only."""
     con_d = make_tiny()
     _add_customer(con_d, "other")
     con_n = make_tiny()
     _add_customer(con_n, "other", extra=_newcomer("other"))  # same pseudonym 'newcomer' never appears in 'tiny'
+    policy = noiseless(POLICY)
 
     def values(con):
-        (fa, sa, b), (fb, sb, _) = _prepare(con, "tiny", budget=NEARLY_NOISELESS), _prepare(con, "other", budget=NEARLY_NOISELESS)
-        noisy = measure_batch({"tiny": fa, "other": fb}, {"tiny": sa, "other": sb}, DEFAULT_POLICY, b).noisy
-        alone = measure(fa, sa, DEFAULT_POLICY, b).noisy
-        return noisy, alone
+        (fa, pa), (fb, pb) = _prepare(con, "tiny", policy), _prepare(con, "other", policy)
+        return measure_batch({"tiny": fa, "other": fb}, {"tiny": pa, "other": pb}).noisy, measure(fa, pa).noisy
 
     noisy_d, alone = values(con_d)
     noisy_n, _ = values(con_n)
@@ -88,16 +100,17 @@ def test_a_customers_batched_cells_depend_on_its_own_employees_only():
     assert tiny_d.equals(alone.select(*keys, "value").sort(keys))  # and A batched = A alone
     total = tiny_d.filter((pl.col("dimension") == "total") & (pl.col("aggregate") == "engaged"))["value"].item()
     assert total == 50  # Ops 25 + Sales 15 + Legal 5 + Tiny 2 + Ghost 3 (outside the headcount: totals only)
-    # B's cells move by at most the per-employee bound, in at most G cells per query
+    # B's cells move by at most the per-employee bound, in one cell per measured breakdown and ≤ G usage cells
     other = (
         noisy_n.filter(pl.col("customer_id") == "other").join(
             noisy_d.filter(pl.col("customer_id") == "other"), on=["customer_id", *keys]
         ).with_columns(d=(pl.col("value") - pl.col("value_right")).abs())
     )
-    bound = {"engaged": 1, "contacts": 8, "who5_sum": 100, "who5_n": 1, "satisfaction_sum": 500, "satisfaction_n": 1}
-    for agg, b in bound.items():
-        assert other.filter((pl.col("aggregate") == agg) & (pl.col("part") == "people"))["d"].max() <= b
-    assert other.filter(pl.col("part") == "people").filter(pl.col("d") > 0).select("dimension", "group_value").unique().height == 4
+    for agg, b in BOUNDS.items():
+        assert other.filter((pl.col("aggregate") == agg) & (pl.col("part") == "people"))["d"].max() <= b, agg
+    n_people_queries = len([q for q in _prepare(con_n, "other", policy)[1].queries if q.part == "people"])
+    changed = other.filter(pl.col("part") == "people").filter(pl.col("d") > 0).select("dimension", "group_value").unique()
+    assert changed.height == n_people_queries  # one cell in each people query
     assert other.filter(pl.col("part") == "usage").filter(pl.col("d") > 0).height == 4  # 2 services + 2 topics
 
 
@@ -107,27 +120,30 @@ def test_opendp_truncation_enforces_the_bounds_on_a_frame_that_breaks_them():
 
     assert len(SERVICES) > 4
     con = make_tiny()
-    frame, specs, budget = _prepare(con, "tiny", budget=NEARLY_NOISELESS)
+    policy = noiseless(POLICY)
+    frame, plan = _prepare(con, "tiny", policy)
     bad_id = 1 + int(max(frame.people["employee"].max(), frame.usage["employee"].max()))  # a new employee
-    keys_of = {s.dimension: s.keys["group_value"].to_list() for s in specs if s.part == "people"}
+    keys_of = {q.dimension: q.keys["group_value"].to_list() for q in plan.queries if q.part == "people"}
     # three rows for one employee, each in other cells of every breakdown, with values far beyond the bounds
+    big = {"contacts": 1000, "has_who5": 3, "who5_c": 900, "low_pm": 5, "has_chg": 4, "imp_pm": 7, "has_sat": 2,
+           "sat_c": 9000}
     bad_people = pl.DataFrame(
         [dict(employee=bad_id, department=keys_of["department"][i], site=keys_of["site"][i % len(keys_of["site"])],
-              role=keys_of["role"][0], contacts=1000, who5=900, has_who5=3, sat=9000, has_sat=2) for i in range(3)],
+              role=None, **big) for i in range(3)],
         schema=frame.people.schema,
     )
     bad_usage = pl.DataFrame([dict(employee=bad_id, dimension="service", group_value=s) for s in SERVICES],
                              schema=frame.usage.schema)
     bad = Reduced(pl.concat([frame.people, bad_people]), pl.concat([frame.usage, bad_usage]))
     keys = ["part", "dimension", "group_value", "aggregate"]
-    before = measure(frame, specs, DEFAULT_POLICY, budget).noisy.select(*keys, "value")
-    after = measure(bad, specs, DEFAULT_POLICY, budget).noisy.select(*keys, "value")
+    before = measure(frame, plan).noisy.select(*keys, "value")
+    after = measure(bad, plan).noisy.select(*keys, "value")
     d = after.join(before, on=keys).with_columns(d=pl.col("value") - pl.col("value_right"))
-    bound = {"engaged": 1, "contacts": 8, "who5_sum": 100, "who5_n": 1, "satisfaction_sum": 500, "satisfaction_n": 1}
-    for agg, b in bound.items():
+    n_people_queries = len([q for q in plan.queries if q.part == "people"])
+    for agg, b in BOUNDS.items():
         changed = d.filter((pl.col("part") == "people") & (pl.col("aggregate") == agg))
-        assert changed["d"].max() == b  # one row per employee, clipped to the bound
-        assert changed.filter(pl.col("d") != 0).height == 4  # one cell per breakdown, not the 3 the frame claims
+        assert changed["d"].max() == b, agg  # one row per employee, clipped to the bound
+        assert changed.filter(pl.col("d") != 0).height == n_people_queries  # one cell per breakdown, not 3
     usage = d.filter(pl.col("part") == "usage")
     assert usage["d"].max() == 1 and usage.filter(pl.col("d") != 0).height == 4  # G = 2 + 2 usage cells
 
@@ -135,41 +151,40 @@ def test_opendp_truncation_enforces_the_bounds_on_a_frame_that_breaks_them():
 def test_draw_releases_matches_draw_release_per_customer():
     con = make_tiny()
     _add_customer(con, "tiny2")
-    # a very small organisation (one department, one site, no roles): batched like the others
+    # a very small organisation (one department, one site, no roles): its own plan, drawn alone
     small = pl.DataFrame([("S", "Only", None, 40)], schema=["site", "department", "role", "headcount"], orient="row")
     insert_headcount(con, "small", small, as_of=date(2025, 1, 1))
     insert_events(con, tiny_events().with_columns(customer_id=pl.lit("small"), department=pl.lit("Only"), site=pl.lit("S"),
                                                   role=pl.lit(None, pl.String), event_id=pl.lit("s-") + pl.col("event_id")))
     requests = [("tiny2", PERIOD), ("small", PERIOD), ("tiny", PERIOD), ("tiny", "2025-02")]
-    out = draw_releases(con, requests, DEFAULT_POLICY)
+    out = draw_releases(con, requests, POLICY)
     assert [(r.customer_id, r.period) for r in out] == requests
     for r in out:
-        ref = draw_release(con, r.customer_id, r.period, DEFAULT_POLICY)
+        ref = draw_release(con, r.customer_id, r.period, POLICY)
         assert r.cost == ref.cost and r.granularity == ref.granularity
-        assert r.public_headcount.equals(ref.public_headcount)
+        assert r.public_headcount.equals(ref.public_headcount) and r.allocations.equals(ref.allocations)
         assert (r.cells["customer_id"] == r.customer_id).all() and (r.cells["period"] == r.period).all()
         cols = ["dimension", "group_value", "metric"]
         assert r.cells.select(cols).equals(ref.cells.select(cols))  # same cells, same order
-        width = (pl.col("ci_high") - pl.col("ci_low")).alias("w")
-        counts = pl.col("metric").is_in(["engaged_employees", "contacts"]) & ~pl.col("suppressed")
-        w = r.cells.filter(counts).select(*cols, width).join(ref.cells.filter(counts).select(*cols, width), on=cols)
-        assert (w["w"] == w["w_right"]).all()  # same accuracy: same noise scale
+        counts = pl.col("metric").is_in(["engaged_employees", "contacts"])  # a ratio's sd depends on its estimate
+        sds = r.cells.filter(counts).select(*cols, "noise_sd").join(ref.cells.filter(counts).select(*cols, "noise_sd"), on=cols)
+        assert sds.height and (sds["noise_sd"] - sds["noise_sd_right"]).abs().max() < 1e-9  # the same noise scales
     with pytest.raises(ValueError, match="requested twice"):
-        draw_releases(con, [("tiny", PERIOD), ("tiny", PERIOD)], DEFAULT_POLICY)
+        draw_releases(con, [("tiny", PERIOD), ("tiny", PERIOD)], POLICY)
 
 
 def test_measure_batch_refuses_plans_it_cannot_account_like_single_releases():
     con = make_tiny()
     _add_customer(con, "tiny2")
-    fa, sa, budget = _prepare(con, "tiny")
-    quarterly = apply_policy_updates(DEFAULT_POLICY, {"granularity.wellbeing": "quarter"})
-    fb, sb, _ = _prepare(con, "tiny2", policy=quarterly)
+    fa, pa = _prepare(con, "tiny")
+    fb, pb = _prepare(con, "tiny2", policy=tiny_policy())  # other tables this month: other queries
     with pytest.raises(ValueError, match="other queries or noise scales"):
-        measure_batch({"tiny": fa, "tiny2": fb}, {"tiny": sa, "tiny2": sb}, DEFAULT_POLICY, budget)
-    few = [replace(s, accounted_groups=s.accounted_groups - 1, keys=s.keys.head(s.accounted_groups - 1))
-           if s.part == "usage" else s for s in sa]
+        measure_batch({"tiny": fa, "tiny2": fb}, {"tiny": pa, "tiny2": pb})
+    few = replace(pa, queries=tuple(
+        replace(q, accounted_groups=q.accounted_groups - 1, keys=q.keys.head(q.accounted_groups - 1))
+        if q.part == "usage" else q for q in pa.queries))  # fmt: skip
     with pytest.raises(ValueError, match="draw it on its own"):
-        measure_batch({"tiny": fa, "tiny2": fa}, {"tiny": few, "tiny2": few}, DEFAULT_POLICY, budget)
+        measure_batch({"tiny": fa, "tiny2": fa}, {"tiny": few, "tiny2": few})
 
 
 def test_draw_releases_prepares_on_cursors_and_restores_the_thread_setting():
@@ -177,7 +192,7 @@ def test_draw_releases_prepares_on_cursors_and_restores_the_thread_setting():
     _add_customer(con, "tiny2")
     _add_customer(con, "tiny3")
     con.execute("SET threads = 3")
-    out = draw_releases(con, [("tiny3", PERIOD), ("tiny", PERIOD), ("tiny2", PERIOD)], DEFAULT_POLICY)
+    out = draw_releases(con, [("tiny3", PERIOD), ("tiny", PERIOD), ("tiny2", PERIOD)], POLICY)
     assert [r.customer_id for r in out] == ["tiny3", "tiny", "tiny2"]  # the order of the requests
     assert con.execute("SELECT current_setting('threads')").fetchone()[0] == 3
     # each customer's draw has its own public structure (prepared on whichever cursor)
@@ -191,22 +206,22 @@ def test_a_measurement_beyond_the_public_row_bound_is_refused(monkeypatch):
     from privacy import measure as measure_mod
 
     con = make_tiny()
-    frame, specs, budget = _prepare(con, "tiny")
+    frame, plan = _prepare(con, "tiny")
     monkeypatch.setattr(measure_mod, "MAX_LENGTH", 10)
     with pytest.raises(ValueError, match="reduced rows in one measurement"):
-        measure(frame, specs, DEFAULT_POLICY, budget)
+        measure(frame, plan)
 
 
 def test_a_usage_bound_above_the_number_of_keys_is_truncated_at_the_keys_and_stays_batchable():
     """Topics released quarterly, up to 8 services per employee: 5 service keys, so 5 rows and 5 cells at most."""
     from privacy.contract import SERVICES
 
-    policy = apply_policy_updates(DEFAULT_POLICY, {"granularity.topics": "quarter", "max_services_per_period": "8"})
+    policy = tiny_policy(**{"granularity.services": "month", "max_services_per_period": "8"})
     con = make_tiny()
     _add_customer(con, "tiny2")
-    (fa, sa, budget), (fb, sb, _) = _prepare(con, "tiny", policy), _prepare(con, "tiny2", policy)
-    usage = next(s for s in sa if s.part == "usage")
+    (fa, pa), (fb, pb) = _prepare(con, "tiny", policy), _prepare(con, "tiny2", policy)
+    usage = next(q for q in pa.queries if q.part == "usage")
     assert usage.keys.height == len(SERVICES) == usage.groups == usage.accounted_groups == 5 and usage.batchable
-    batch = measure_batch({"tiny": fa, "tiny2": fb}, {"tiny": sa, "tiny2": sb}, policy, budget)
-    single = measure(fa, sa, policy, budget)
+    batch = measure_batch({"tiny": fa, "tiny2": fb}, {"tiny": pa, "tiny2": pb})
+    single = measure(fa, pa)
     assert batch.query_losses == pytest.approx(single.query_losses, rel=1e-9)  # the same cost, in a batch

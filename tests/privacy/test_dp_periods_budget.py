@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import math
 from datetime import date
 
 import pytest
 
-from privacy.budget import BudgetExceeded, Cost, check_budget, release_cost, window_start
+from privacy.budget import (
+    BudgetExceeded,
+    Cost,
+    PureEpsilon,
+    Rho,
+    check_budget,
+    fits_under_cap,
+    release_cost,
+    window_start,
+)
 from privacy.periods import (
     PeriodError,
     in_window,
@@ -50,25 +60,46 @@ def test_max_window_spend_covers_backfills():
 
 def test_release_cost_is_data_independent_and_follows_granularity():
     c = release_cost(DEFAULT_POLICY, "2025-03")
-    assert c == Cost(rho=0.25, epsilon=implied_epsilon(0.25, 1e-6), delta=1e-6, accounting="zcdp")
-    p = apply_policy_updates(DEFAULT_POLICY, {"granularity.wellbeing": "quarter"})
-    monthly, quarterly = release_cost(p, "2025-03"), release_cost(p, "2025-Q1")
-    assert monthly.rho + quarterly.rho == pytest.approx(0.25)
-    assert quarterly.rho == pytest.approx(0.25 * (0.12 + 0.06 + 0.06 + 0.05))
+    monthly_rho = DEFAULT_POLICY.cap.value * 0.50 / 12  # engagement: half of the annual budget, 12 per window
+    assert c == Cost(rho=pytest.approx(monthly_rho), epsilon=pytest.approx(implied_epsilon(monthly_rho, 1e-6)),
+                     delta=1e-6, accounting="zcdp")
+    assert isinstance(c.budget, Rho) and c.budget.value == c.rho
+    quarterly = release_cost(DEFAULT_POLICY, "2025-Q1")
+    assert quarterly.rho == pytest.approx(DEFAULT_POLICY.cap.value * 0.50 / 5)  # wellbeing + services + topics
+    p = apply_policy_updates(DEFAULT_POLICY, {"granularity.wellbeing": "month"})
+    assert release_cost(p, "2025-03").rho == pytest.approx(DEFAULT_POLICY.cap.value * (0.50 + 0.30) / 12)
+    only_monthly = apply_policy_updates(DEFAULT_POLICY, {f"granularity.{t}": "month" for t in ("wellbeing", "services", "topics")})
     with pytest.raises(ValueError, match="no table is released per quarter"):
-        release_cost(DEFAULT_POLICY, "2025-Q1")
-    pure = apply_policy_updates(DEFAULT_POLICY, {"accounting": "pure", "epsilon_per_release": 1.0})
+        release_cost(only_monthly, "2025-Q1")
+    pure = apply_policy_updates(DEFAULT_POLICY, {"accounting": "pure"})
     pc = release_cost(pure, "2025-03")
-    assert (pc.epsilon, pc.delta, pc.rho, pc.accounting) == (1.0, 0.0, 0.5, "pure")
+    # pure DP: the release's ε is chosen so that its ledger charge ε²/2 is the zCDP cost
+    assert (pc.delta, pc.accounting) == (0.0, "pure") and pc.rho == pytest.approx(monthly_rho)
+    assert pc.epsilon == pytest.approx(math.sqrt(2 * monthly_rho)) and isinstance(pc.budget, PureEpsilon)
 
 
 def test_check_budget_refuses_with_spent_cap_and_needed():
     cost = release_cost(DEFAULT_POLICY, "2025-03")
-    check_budget("acme", "2025-03", 2.75, cost, DEFAULT_POLICY)  # the 12th monthly release fits exactly
+    cap = DEFAULT_POLICY.cap.value
+    check_budget("acme", "2025-03", cap - cost.rho, cost, DEFAULT_POLICY)  # the last release that fits, exactly
     with pytest.raises(BudgetExceeded) as err:
-        check_budget("acme", "2025-03", 2.9, cost, DEFAULT_POLICY)
+        check_budget("acme", "2025-03", cap - cost.rho / 2, cost, DEFAULT_POLICY)
     e = err.value
-    assert (e.customer_id, e.period, e.spent, e.cap, e.needed) == ("acme", "2025-03", 2.9, 3.0, 0.25)
+    assert (e.customer_id, e.period, e.cap, e.needed) == ("acme", "2025-03", cap, cost.rho)
     text = str(e)
-    for fragment in ("needs rho=0.25", "rho=2.9", "cap rho=3", "Nothing was drawn"):
+    for fragment in (f"needs rho={cost.rho:.4g}", f"cap rho={cap:.4g}", "Nothing was drawn", "epsilon_annual"):
         assert fragment in text
+
+
+def test_one_cap_comparison_with_one_tolerance():
+    """Twelve releases of a twelfth of the cap fit exactly, despite float rounding; a hair more does not."""
+    cap = Rho(0.9097068296901019)
+    twelfth = Rho(cap.value / 12)
+    spent = Rho(0.0)
+    for _ in range(11):
+        spent = spent + twelfth
+    assert fits_under_cap(spent, twelfth, cap)
+    assert not fits_under_cap(spent, Rho(twelfth.value * (1 + 1e-6)), cap)
+    assert PureEpsilon(0.5).charge == Rho(0.125)
+    with pytest.raises(ValueError):
+        Rho(-1.0)

@@ -46,3 +46,18 @@ def raw_ledger(settings: Settings) -> list[tuple]:
         return con.execute(
             "SELECT customer_id, period, kind, rho, release_id, requested_by FROM budget_ledger ORDER BY entry_id"
         ).fetchall()
+
+
+def squeeze_budget(settings: Settings, customer: str, *, spent: float) -> float:
+    """A privacy officer lowers the customer's annual ε so that the cap is ``spent`` (ρ already in the ledger).
+
+    Every release's cost follows the annual dial, so a year of releases always fits the cap; a
+    release is refused when the ledger already holds what the (now lower) cap allows. Returns the cap.
+    """
+    from privacy.budget import implied_epsilon
+    from stores.control import control_connection, set_policy_value
+
+    epsilon = implied_epsilon(spent, 1e-6)
+    with control_connection(settings) as con:
+        set_policy_value(con, "epsilon_annual", repr(epsilon), customer_id=customer, changed_by="po")
+    return spent

@@ -25,8 +25,27 @@ from privacy.structure import StructureError
 from stores.control import control_connection, set_policy_value
 
 C, D = CUSTOMERS
-TODAY = date(2025, 4, 10)  # due: 2025-01 .. 2025-03
+TODAY = date(2025, 4, 10)  # due: 2025-01 .. 2025-03 and 2025-Q1 (wellbeing, services and topics are quarterly)
 MONTHS = ("2025-01", "2025-02", "2025-03")
+PERIODS = (*MONTHS, "2025-Q1")
+
+
+def _room_for(settings: Settings, customer: str, monthly: int) -> float:
+    """Leave ``customer`` room for ``monthly`` more monthly releases in the windows of 2025-01..04.
+
+    A release of 2025-04 at a high annual ε fills part of the windows; then the officer lowers
+    the dial so that the rest of the cap holds exactly ``monthly`` monthly releases (each costs
+    cap × 0.5 / 12 at the defaults). Returns the ρ already spent.
+    """
+    from privacy.budget import implied_epsilon
+
+    with control_connection(settings) as con:
+        set_policy_value(con, "epsilon_annual", "20", customer_id=customer, changed_by="po")
+    spent = run_release(settings, customer, "2025-04", requested_by="po", today=date(2025, 5, 2)).cost.rho  # type: ignore[union-attr]
+    cap = spent / (1 - monthly * 0.5 / 12)
+    with control_connection(settings) as con:
+        set_policy_value(con, "epsilon_annual", repr(implied_epsilon(cap, 1e-6)), customer_id=customer, changed_by="po")
+    return spent
 
 RELEASES = (
     "SELECT customer_id, period, granularity, version, requested_by, rho, epsilon, delta, accounting, "
@@ -75,14 +94,14 @@ def test_all_due_batched_equals_releasing_one_by_one(
 ) -> None:
     outcomes = run_all_due(rsettings, "scheduler", today=TODAY)
     # period by period, oldest first; the customers of a period in ONE batched draw; no single draw
-    assert [(o.period, o.customer_id) for o in outcomes] == [(m, c) for m in MONTHS for c in CUSTOMERS]
+    assert [(o.period, o.customer_id) for o in outcomes] == [(m, c) for m in PERIODS for c in CUSTOMERS]
     assert all(o.status == "published" for o in outcomes)
-    assert [reqs for reqs, _ in calls["batched"]] == [[(C, m), (D, m)] for m in MONTHS]
+    assert [reqs for reqs, _ in calls["batched"]] == [[(C, m), (D, m)] for m in PERIODS]
     assert calls["single"] == []
 
     single = _second_home(ingested_template, tmp_path)
     for c in CUSTOMERS:
-        for m in MONTHS:
+        for m in PERIODS:
             assert run_release(single, c, m, requested_by="scheduler").status == "published"
 
     # the same releases (header facts), one ledger row each with the single-release rho
@@ -92,7 +111,9 @@ def test_all_due_batched_equals_releasing_one_by_one(
     assert sorted((r[0], r[1], r[2], r[3], r[5]) for r in batched_ledger) == sorted(
         (r[0], r[1], r[2], r[3], r[5]) for r in raw_ledger(single)
     )
-    assert len(batched_ledger) == 6 and all(r[3] == pytest.approx(expected_rho) for r in batched_ledger)
+    assert len(batched_ledger) == 8
+    assert all(r[3] == pytest.approx(release_cost(DEFAULT_POLICY, r[1]).rho) for r in batched_ledger)
+    assert sum(r[1] != "2025-Q1" for r in batched_ledger) == 6 and expected_rho > 0
     assert {r[4] for r in batched_ledger} == {o.release_id for o in outcomes}  # the ledger row of each draw
     # the published store: same tables and columns, same cells (keys and counts) per release
     assert _schema(rsettings) == _schema(single)
@@ -100,32 +121,33 @@ def test_all_due_batched_equals_releasing_one_by_one(
     assert {(o.customer_id, o.period): o.cells for o in outcomes} == {
         (c, p): n for c, p, n in published(single, "SELECT customer_id, period, count(*) FROM release_cells GROUP BY ALL")
     }
-    assert published(rsettings, "SELECT count(*) FROM budget_ledger")[0][0] == 6
+    assert published(rsettings, "SELECT count(*) FROM budget_ledger")[0][0] == 8
 
 
 def test_budget_refusal_inside_a_batch_refuses_only_that_customer(rsettings: Settings, calls: dict[str, list]) -> None:
     # room for two monthly releases: the third is refused because of the two drawn earlier in this run
-    with control_connection(rsettings) as con:
-        set_policy_value(con, "rho_cap_12m", "0.5", customer_id=C, changed_by="po")
+    spent = _room_for(rsettings, C, 2)
     outcomes = {(o.customer_id, o.period): o for o in run_all_due(rsettings, "scheduler", today=TODAY)}
     assert {k: o.status for k, o in outcomes.items()} == {
-        (C, "2025-01"): "published", (C, "2025-02"): "published", (C, "2025-03"): "refused",
-        (D, "2025-01"): "published", (D, "2025-02"): "published", (D, "2025-03"): "published",
+        (C, "2025-01"): "published", (C, "2025-02"): "published", (C, "2025-03"): "refused", (C, "2025-Q1"): "refused",
+        (D, "2025-01"): "published", (D, "2025-02"): "published", (D, "2025-03"): "published", (D, "2025-Q1"): "published",
     }
     refused = outcomes[(C, "2025-03")]
     assert refused.cost is None and refused.release_id is None
-    assert "rho=0.5 of the rolling 12-month cap rho=0.5" in refused.message
+    cap = spent / (1 - 2 * 0.5 / 12)
+    assert f"of the rolling 12-month cap rho={cap:.4g} is already spent" in refused.message
     # the refused customer was left out of the batch: the other one was still drawn
-    assert [reqs for reqs, _ in calls["batched"]][-1] == [(D, "2025-03")]
+    assert [reqs for reqs, _ in calls["batched"]][-2:] == [[(D, "2025-03")], [(D, "2025-Q1")]]
     ledger = raw_ledger(rsettings)
-    assert sorted((r[0], r[1]) for r in ledger) == sorted(k for k, o in outcomes.items() if o.status == "published")
-    assert sum(r[3] for r in ledger if r[0] == C) == pytest.approx(0.5)
+    assert sorted((r[0], r[1]) for r in ledger if r[1] != "2025-04") == sorted(
+        k for k, o in outcomes.items() if o.status == "published")
+    assert sum(r[3] for r in ledger if r[0] == C) == pytest.approx(cap)
     with raw_connection(rsettings, read_only=True) as con:
         assert con.execute(
             "SELECT count(*) FROM release_draws WHERE customer_id = ? AND period = '2025-03'", [C]
         ).fetchone()[0] == 0
     assert published(rsettings, "SELECT count(*) FROM release_cells WHERE customer_id = ? AND period = '2025-03'", [C]) == [(0,)]
-    assert published(rsettings, "SELECT count(*) FROM releases")[0][0] == 5
+    assert published(rsettings, "SELECT count(*) FROM releases")[0][0] == 7  # C: 2025-01, 02, 04; D: four
 
 
 def test_rerun_draws_nothing_and_spends_nothing(rsettings: Settings, calls: dict[str, list]) -> None:
@@ -154,35 +176,36 @@ def test_failing_batched_draw_falls_back_to_single_draws(rsettings: Settings, mo
         drawn_alone.append((customer_id, period))
         return real_single(con, customer_id, period, policy)
 
+    _room_for(rsettings, C, 2)
     monkeypatch.setattr(release_mod, "draw_releases", failing_batch)
     monkeypatch.setattr(release_mod, "draw_release", single)
-    with control_connection(rsettings) as con:
-        set_policy_value(con, "rho_cap_12m", "0.5", customer_id=C, changed_by="po")
 
     outcomes = run_all_due(rsettings, "scheduler", today=TODAY)
     status = {(o.customer_id, o.period): o.status for o in outcomes}
-    assert status == {(c, m): "published" for c in CUSTOMERS for m in MONTHS} | {(C, "2025-03"): "refused"}
-    assert drawn_alone == [(c, m) for m in MONTHS for c in CUSTOMERS if (c, m) != (C, "2025-03")]
+    assert status == {(c, m): "published" for c in CUSTOMERS for m in PERIODS} | {
+        (C, "2025-03"): "refused", (C, "2025-Q1"): "refused"}
+    assert drawn_alone == [(c, m) for m in PERIODS for c in CUSTOMERS if status[(c, m)] == "published"]
     assert all("drawn one by one" in o.message for o in outcomes if o.status == "published")
-    ledger = raw_ledger(rsettings)
+    ledger = [r for r in raw_ledger(rsettings) if r[1] != "2025-04"]
     assert sorted((r[0], r[1], r[2]) for r in ledger) == sorted((c, m, "release") for c, m in drawn_alone)
-    assert all(r[3] == pytest.approx(0.25) and r[5] == "scheduler" for r in ledger)
-    assert published(rsettings, "SELECT count(*) FROM releases")[0][0] == 5
+    for r in ledger:
+        from pipeline.releases.lifecycle import _load_policy
+
+        assert r[3] == pytest.approx(release_cost(_load_policy(rsettings, r[0])[0], r[1]).rho) and r[5] == "scheduler"
+    assert published(rsettings, "SELECT count(*) FROM releases")[0][0] == 7
 
 
 def test_quarters_follow_their_months_and_other_policies_get_their_own_batch(
     rsettings: Settings, calls: dict[str, list]
 ) -> None:
     with control_connection(rsettings) as con:
-        set_policy_value(con, "granularity.wellbeing", "quarter", customer_id=C, changed_by="po")
+        set_policy_value(con, "granularity.wellbeing", "month", customer_id=C, changed_by="po")
     outcomes = run_all_due(rsettings, "scheduler", today=TODAY)
     assert [o.period for o in outcomes if o.customer_id == C] == [*MONTHS, "2025-Q1"]
     assert [o.period for o in outcomes][-1] == "2025-Q1"
     assert all(o.status == "published" for o in outcomes)
-    # two policies: each month is drawn in two batches of one customer each
-    assert [reqs for reqs, _ in calls["batched"]] == [
-        *[r for m in MONTHS for r in ([(C, m)], [(D, m)])], [(C, "2025-Q1")]
-    ]
+    # two policies: each period is drawn in two batches of one customer each
+    assert [reqs for reqs, _ in calls["batched"]] == [r for m in PERIODS for r in ([(C, m)], [(D, m)])]
     from pipeline.releases.lifecycle import _load_policy
 
     policy_c, version_c = _load_policy(rsettings, C)

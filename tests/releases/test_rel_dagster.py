@@ -7,7 +7,7 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
-from release_helpers import CUSTOMERS, MONTHS, published, raw_ledger
+from release_helpers import CUSTOMERS, MONTHS, published, raw_ledger, squeeze_budget
 
 from pipeline.definitions import build_defs
 from pipeline.defs.assets.releases import customer_month_release
@@ -16,8 +16,11 @@ from pipeline.defs.resources import RawStoreResource
 from pipeline.defs.schedules import monthly_release_schedule
 from pipeline.defs.sensors import release_customers_sensor, release_request_sensor, release_request_status_sensor
 from pipeline.raw_store import raw_connection
+from pipeline.releases.lifecycle import run_release
 from pipeline.settings import Settings
-from stores.control import control_connection, list_release_requests, request_release, set_policy_value
+from privacy.budget import release_cost
+from privacy.policy import DEFAULT_POLICY
+from stores.control import control_connection, list_release_requests, request_release
 
 C = CUSTOMERS[0]
 CELLS = "SELECT dimension, group_value, metric, value, ci_low, ci_high, suppressed FROM release_cells ORDER BY 1, 2, 3"
@@ -58,7 +61,8 @@ def test_materializing_twice_serves_the_stored_release(rsettings: Settings, inst
     assert first.success
     meta = _metadata(first)
     assert set(meta) == AGGREGATE_KEYS  # aggregate facts only, no cell value
-    assert meta["status"] == "published" and meta["rho_spent"] == pytest.approx(0.25)
+    assert meta["status"] == "published"
+    assert meta["rho_spent"] == pytest.approx(release_cost(DEFAULT_POLICY, "2025-03").rho)
     checks = {e.check_name: e.passed for e in first.get_asset_check_evaluations()}
     assert checks == {THRESHOLD_CHECK: True, LEDGER_CHECK: True, IDENTIFIER_CHECK: True}
     cells = published(rsettings, CELLS)
@@ -78,8 +82,8 @@ def test_a_below_threshold_cell_is_never_published_and_fails_the_run(
     assert _materialize(instance, rsettings, "2025-04").success
     with raw_connection(rsettings) as con:  # tamper with the stored draw: a small group made visible
         con.execute(
-            "UPDATE release_draw_cells SET suppressed = false, value = 3, ci_low = 0, ci_high = 6, reason = NULL "
-            "WHERE rowid = (SELECT min(rowid) FROM release_draw_cells WHERE suppressed AND metric = 'engaged_employees')"
+            "UPDATE release_draw_cells SET suppressed = false, status = 'published', value = 3, ci_low = 0, ci_high = 6, "
+            "reason = NULL WHERE rowid = (SELECT min(rowid) FROM release_draw_cells WHERE metric = 'engaged_employees')"
         )
     result = _materialize(instance, rsettings, "2025-04", raise_on_error=False)
     assert not result.success
@@ -93,9 +97,8 @@ def test_a_below_threshold_cell_is_never_published_and_fails_the_run(
 
 
 def test_over_budget_partition_fails_and_spends_nothing(rsettings: Settings, instance: dg.DagsterInstance) -> None:
-    with control_connection(rsettings) as con:
-        set_policy_value(con, "rho_cap_12m", "0.25", customer_id=C, changed_by="po")
     assert _materialize(instance, rsettings, "2025-01").success
+    squeeze_budget(rsettings, C, spent=release_cost(DEFAULT_POLICY, "2025-01").rho)
     result = _materialize(instance, rsettings, "2025-02", raise_on_error=False)
     assert not result.success
     failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
@@ -213,9 +216,10 @@ def test_a_requested_release_shows_its_blocking_checks_for_the_partition(
 
 
 def test_request_over_budget_is_marked_refused(rsettings: Settings, instance: dg.DagsterInstance) -> None:
+    run_release(rsettings, C, "2025-01", requested_by="t")
+    squeeze_budget(rsettings, C, spent=release_cost(DEFAULT_POLICY, "2025-01").rho)
     with control_connection(rsettings) as con:
-        set_policy_value(con, "rho_cap_12m", "0.25", customer_id=C, changed_by="po")
-        request_release(con, C, ["2025-01", "2025-02"], "officer-ann")
+        request_release(con, C, ["2025-02", "2025-03"], "officer-ann")
     resources = {"raw_store": RawStoreResource(home=str(rsettings.home))}
     launched = release_request_sensor(dg.build_sensor_context(instance=instance, resources=resources))
     assert isinstance(launched, dg.SensorResult)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 
 import pytest
-from release_helpers import CUSTOMERS, MONTHS, published, raw_ledger
+from release_helpers import CUSTOMERS, published, raw_ledger, squeeze_budget
 
 from pipeline.raw_store import raw_connection
 from pipeline.releases.lifecycle import (
@@ -17,7 +17,8 @@ from pipeline.releases.lifecycle import (
     run_release,
 )
 from pipeline.settings import Settings
-from privacy.budget import BudgetExceeded
+from privacy.budget import BudgetExceeded, release_cost
+from privacy.policy import DEFAULT_POLICY
 from stores.control import control_connection, set_policy_value
 
 C = CUSTOMERS[0]
@@ -62,15 +63,16 @@ def test_reissue_draws_anew_spends_again_and_supersedes(rsettings: Settings) -> 
 
 
 def test_over_budget_release_is_refused_nothing_published_nothing_spent(rsettings: Settings) -> None:
-    with control_connection(rsettings) as con:
-        set_policy_value(con, "rho_cap_12m", "0.5", customer_id=C, changed_by="po")
     run_release(rsettings, C, "2025-01", requested_by="t")
     run_release(rsettings, C, "2025-02", requested_by="t")
+    spent = 2 * release_cost(DEFAULT_POLICY, "2025-01").rho
+    cap = squeeze_budget(rsettings, C, spent=spent)  # the officer lowers the annual ε: the cap is now what is spent
     published_before = rsettings.published_path.read_bytes()
     ledger_before = raw_ledger(rsettings)
     with pytest.raises(BudgetExceeded) as info:
         run_release(rsettings, C, "2025-03", requested_by="t")
-    assert info.value.spent == pytest.approx(0.5) and info.value.cap == 0.5 and info.value.needed == 0.25
+    assert info.value.spent == pytest.approx(spent) and info.value.cap == pytest.approx(cap)
+    assert info.value.needed == pytest.approx(cap * 0.5 / 12)  # a monthly release at the lowered dial
     assert raw_ledger(rsettings) == ledger_before
     assert rsettings.published_path.read_bytes() == published_before
     with raw_connection(rsettings, read_only=True) as con:
@@ -80,11 +82,10 @@ def test_over_budget_release_is_refused_nothing_published_nothing_spent(rsetting
 
 
 def test_backfilled_earlier_period_respects_every_window(rsettings: Settings) -> None:
-    with control_connection(rsettings) as con:
-        set_policy_value(con, "rho_cap_12m", "0.5", customer_id=C, changed_by="po")
     run_release(rsettings, C, "2025-06", requested_by="t")
     run_release(rsettings, C, "2025-01", requested_by="t")
-    with pytest.raises(BudgetExceeded):
+    squeeze_budget(rsettings, C, spent=2 * release_cost(DEFAULT_POLICY, "2025-01").rho)
+    with pytest.raises(BudgetExceeded):  # 2025-03 lies in the windows of both: every one of them is full
         run_release(rsettings, C, "2025-03", requested_by="t")
 
 
@@ -103,31 +104,39 @@ def test_incomplete_and_empty_periods_are_refused_without_spending(rsettings: Se
 
 
 def test_due_periods_and_run_all_due(rsettings: Settings) -> None:
-    assert due_periods(rsettings, C, today=date(2025, 4, 10)) == ["2025-01", "2025-02", "2025-03"]
+    # engagement monthly, wellbeing / services / topics quarterly (the defaults): a quarter follows its months
+    assert due_periods(rsettings, C, today=date(2025, 4, 10)) == ["2025-01", "2025-02", "2025-03", "2025-Q1"]
     run_release(rsettings, C, "2025-02", requested_by="t")
-    assert due_periods(rsettings, C) == [m for m in MONTHS if m != "2025-02"]
+    assert due_periods(rsettings, C) == [
+        "2025-01", "2025-03", "2025-Q1", "2025-04", "2025-05", "2025-06", "2025-Q2"
+    ]
     outcomes = run_all_due(rsettings, "scheduler", today=date(2025, 4, 10))
     assert {(o.customer_id, o.period) for o in outcomes} == {
-        (c, m) for c in CUSTOMERS for m in ("2025-01", "2025-02", "2025-03") if (c, m) != (C, "2025-02")
+        (c, m) for c in CUSTOMERS for m in ("2025-01", "2025-02", "2025-03", "2025-Q1") if (c, m) != (C, "2025-02")
     }
     assert all(o.status == "published" for o in outcomes)
-    assert published(rsettings, "SELECT count(*) FROM releases")[0][0] == 6
+    assert published(rsettings, "SELECT count(*) FROM releases")[0][0] == 8
     assert due_periods(rsettings, C, today=date(2025, 4, 10)) == []
 
 
 def test_quarterly_tables_are_released_as_quarters(rsettings: Settings) -> None:
-    with control_connection(rsettings) as con:
-        set_policy_value(con, "granularity.wellbeing", "quarter", customer_id=C, changed_by="po")
     due = due_periods(rsettings, C)
     assert "2025-Q1" in due and "2025-Q2" in due and "2025-01" in due
     out = run_release(rsettings, C, "2025-Q1", requested_by="t")
     assert out.status == "published"
     metrics = {r[0] for r in published(rsettings, "SELECT DISTINCT metric FROM release_cells WHERE period = '2025-Q1'")}
-    assert metrics == {"who5_mean", "satisfaction_mean"}
+    assert metrics == {"who5_mean", "wellbeing_low_share", "wellbeing_improved_share", "satisfaction_mean",
+                       "engaged_employees"}  # engaged_employees: per service and topic
     monthly = run_release(rsettings, C, "2025-01", requested_by="t")
-    # the wellbeing share is paid once by the quarter, the rest by each month
-    assert 0 < out.cost.rho < 0.25 and 0 < monthly.cost.rho < 0.25  # type: ignore[union-attr]
-    assert monthly.cost.rho + out.cost.rho == pytest.approx(0.25)  # type: ignore[union-attr]
+    # engagement is paid by each month, wellbeing / services / topics once by the quarter
+    cap = DEFAULT_POLICY.cap.value
+    assert monthly.cost.rho == pytest.approx(cap * 0.5 / 12)  # type: ignore[union-attr]
+    assert out.cost.rho == pytest.approx(cap * 0.5 / 5)  # type: ignore[union-attr]
+    # the monthly release of a customer whose wellbeing is monthly pays it every month instead
+    with control_connection(rsettings) as con:
+        set_policy_value(con, "granularity.wellbeing", "month", customer_id=CUSTOMERS[1], changed_by="po")
+    other = run_release(rsettings, CUSTOMERS[1], "2025-01", requested_by="t")
+    assert other.cost.rho == pytest.approx(cap * 0.8 / 12)  # type: ignore[union-attr]
 
 
 def test_late_events_never_change_a_published_value(rsettings: Settings, tmp_path) -> None:

@@ -37,33 +37,34 @@ def test_readers_work_on_an_empty_or_missing_store() -> None:
 
 def test_customer_overrides_overlay_the_default_and_versions_grow(con: duckdb.DuckDBPyConnection) -> None:
     a = set_policy_value(con, "k", "15", customer_id="acme", changed_by="po")
-    b = set_policy_value(con, "rho_per_release", "0.2", customer_id=None, changed_by="lead")
+    b = set_policy_value(con, "epsilon_annual", "6", customer_id=None, changed_by="lead")
     assert (a.policy_version, b.policy_version) == (1, 2)
     acme, v_acme = current_policy(con, "acme")
     other, v_other = current_policy(con, "globex")
-    assert (acme.k, acme.rho_per_release, v_acme) == (15, 0.2, 2)
-    assert (other.k, other.rho_per_release, v_other) == (10, 0.2, 2)
+    assert (acme.k, acme.epsilon_annual, v_acme) == (15, 6.0, 2)
+    assert (other.k, other.epsilon_annual, v_other) == (10, 6.0, 2)
     set_policy_value(con, "z", "2", customer_id="acme", changed_by="po")
     assert current_policy(con, "globex")[1] == 2  # another customer's change is not globex's version
     assert current_policy(con, "acme")[1] == 3
     history = policy_history(con, "globex")
-    assert history["key"].to_list() == ["rho_per_release"]
+    assert history["key"].to_list() == ["epsilon_annual"]
     assert policy_history(con)["policy_version"].to_list() == [3, 2, 1]
-    assert history.row(0, named=True)["old_value"] == "0.25"
+    assert history.row(0, named=True)["old_value"] == "8.0"
 
 
 def test_invalid_changes_are_refused_and_nothing_is_stored(con: duckdb.DuckDBPyConnection) -> None:
-    set_policy_value(con, "rho_cap_12m", "1.0", customer_id="acme", changed_by="po")
-    with pytest.raises(PolicyError, match="k must be at least 2"):
+    for table in ("engagement", "wellbeing", "services"):  # acme releases its topics only
+        set_policy_value(con, f"table_shares.{table}", "0", customer_id="acme", changed_by="po")
+    with pytest.raises(PolicyError, match="k must be between 2 and 1000"):
         set_policy_value(con, "k", "1", customer_id=None, changed_by="po")
     with pytest.raises(PolicyError, match="unknown policy key"):
         set_policy_value(con, "budget", "1", customer_id=None, changed_by="po")
-    # a default that the customer's own cap can no longer hold is refused, naming the customer
+    # a default that leaves the customer's own policy invalid is refused, naming the customer
     with pytest.raises(PolicyError, match="invalid for customer acme"):
-        set_policy_value(con, "rho_per_release", "1.5", customer_id=None, changed_by="po")
+        set_policy_value(con, "table_shares.topics", "0", customer_id=None, changed_by="po")
     with pytest.raises(PolicyError, match="changed_by"):
         set_policy_value(con, "k", "12", customer_id=None, changed_by=" ")
-    assert policy_history(con).height == 1
+    assert policy_history(con).height == 3
     assert current_policy(con, None) == (DEFAULT_POLICY, 0)
 
 

@@ -39,7 +39,8 @@ EXPECTED_SCHEMA = {
     "release_cells": [
         ("release_id", "VARCHAR"), ("customer_id", "VARCHAR"), ("period", "VARCHAR"), ("dimension", "VARCHAR"),
         ("group_value", "VARCHAR"), ("metric", "VARCHAR"), ("value", "DOUBLE"), ("ci_low", "DOUBLE"),
-        ("ci_high", "DOUBLE"), ("suppressed", "BOOLEAN"), ("reason", "VARCHAR"),
+        ("ci_high", "DOUBLE"), ("suppressed", "BOOLEAN"), ("status", "VARCHAR"), ("reason", "VARCHAR"),
+        ("noise_sd", "DOUBLE"),
     ],
     "budget_ledger": [
         ("entry_id", "BIGINT"), ("customer_id", "VARCHAR"), ("period", "VARCHAR"), ("release_id", "VARCHAR"),
@@ -49,11 +50,15 @@ EXPECTED_SCHEMA = {
     ],
     "policy_history": [
         ("changed_at", "TIMESTAMP"), ("changed_by", "VARCHAR"), ("scope", "VARCHAR"), ("key", "VARCHAR"),
-        ("old_value", "VARCHAR"), ("new_value", "VARCHAR"), ("policy_version", "INTEGER"),
+        ("old_value", "VARCHAR"), ("new_value", "VARCHAR"), ("policy_version", "INTEGER"), ("warning", "VARCHAR"),
     ],
     "public_headcount": [
         ("customer_id", "VARCHAR"), ("as_of", "DATE"), ("dimension", "VARCHAR"), ("group_value", "VARCHAR"),
         ("headcount", "INTEGER"),
+    ],
+    "release_allocations": [
+        ("release_id", "VARCHAR"), ("customer_id", "VARCHAR"), ("period", "VARCHAR"), ("figure_set", "VARCHAR"),
+        ("dimension", "VARCHAR"), ("measured", "BOOLEAN"), ("share", "DOUBLE"), ("reason", "VARCHAR"),
     ],
 }
 
@@ -97,7 +102,7 @@ def test_published_store_has_exactly_the_documented_tables_and_no_identifier(rse
 
 def test_control_store_holds_no_personal_data(rsettings: Settings) -> None:
     with control_connection(rsettings) as con:
-        set_policy_value(con, "rho_cap_12m", "2.0", customer_id=C, changed_by="po")
+        set_policy_value(con, "epsilon_annual", "6", customer_id=C, changed_by="po")
         rid = request_release(con, C, ["2025-01"], "po")
         claim_pending_requests(con)
         update_request_status(con, rid, "done", "1 released")
@@ -148,8 +153,9 @@ def test_published_file_is_swapped_while_a_read_only_reader_is_open(rsettings: S
 
 
 def test_checks_pass_on_a_real_release_and_fail_on_a_tampered_store(rsettings: Settings, tmp_path: Path) -> None:
-    run_release(rsettings, C, "2025-03", requested_by="t")
-    run_release(rsettings, CUSTOMERS[1], "2025-03", requested_by="t")
+    for customer in CUSTOMERS:
+        run_release(rsettings, customer, "2025-03", requested_by="t")
+        run_release(rsettings, customer, "2025-Q1", requested_by="t")  # services and topics: some hidden cells
     caps = {c: DEFAULT_POLICY for c in CUSTOMERS}
     con = duckdb.connect(str(rsettings.published_path), read_only=True)
     try:
@@ -169,8 +175,9 @@ def test_checks_pass_on_a_real_release_and_fail_on_a_tampered_store(rsettings: S
     try:
         # a suppressed group shown with a small value: below threshold
         con.execute(
-            "UPDATE release_cells SET suppressed = false, value = 4, ci_low = 1, ci_high = 7, reason = NULL "
-            "WHERE rowid = (SELECT min(rowid) FROM release_cells WHERE suppressed AND metric = 'engaged_employees')"
+            "UPDATE release_cells SET suppressed = false, status = 'published', value = 4, ci_low = 1, ci_high = 7, "
+            "reason = NULL WHERE rowid = (SELECT min(rowid) FROM release_cells WHERE suppressed "
+            "AND metric = 'engaged_employees')"
         )
         # a visible cell with a count just above k but an interval far too wide for that margin
         con.execute(

@@ -13,7 +13,7 @@ from stores import published
 def test_release_cells_follow_the_privacy_librarys_cell() -> None:
     assert published.column_names("release_cells") == ("release_id", *CELL_SCHEMA)
     assert published.CELL_COLUMNS == tuple(CELL_SCHEMA)
-    assert set(published.MASKED_CELL_COLUMNS) == {"value", "ci_low", "ci_high"}
+    assert set(published.MASKED_CELL_COLUMNS) == {"value", "ci_low", "ci_high", "noise_sd"}
     assert published.column_names("public_headcount") == tuple(HEADCOUNT_SCHEMA)
 
 
