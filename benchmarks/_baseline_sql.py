@@ -1,11 +1,12 @@
 """The non-private baselines of the release benchmarks: plain DuckDB SQL, no noise, no thresholds.
 
 * :func:`exact_cells` (the target's baseline) computes the exact values of *the same
-  aggregates* a release publishes, for the same cells: engaged employees, contacts (bounded per
-  employee), uptake against the public headcount, the WHO-5 and satisfaction means over employees
-  with a score, per public group of every breakdown (the headcount's groups after roll-up, each
-  employee in their home group; empty groups as zeros), and engaged employees per service and
-  topic. It uses the release's own per-employee definitions (``privacy.reduce``'s SQL) and public
+  figures* a release publishes, for the same cells: engaged employees, contacts (bounded per
+  employee), uptake against the public headcount, the WHO-5 mean, low-wellbeing and improved
+  shares and the satisfaction mean over employees with a score, per public group of every
+  breakdown (the headcount's groups after roll-up, each employee in their home group; empty
+  groups as zeros), and engaged employees per service and topic (plus the exact counts of people
+  with scores, the size classes of the accuracy benchmark). It uses the release's own per-employee definitions (``privacy.reduce``'s SQL) and public
   structure, then plain GROUP BYs; ``tests/privacy/test_baseline_sql.py`` checks that its values
   equal a release's at negligible noise. One scan of the customer-period's events feeds both
   parts. To reproduce the published numbers it keeps the release's definitions, including the
@@ -24,7 +25,7 @@ import polars as pl
 
 from privacy.periods import parse_period
 from privacy.policy import ReleasePolicy
-from privacy.reduce import REDUCTION_CTES, SAT_SCALE, Bounds, people_params, usage_params
+from privacy.reduce import REDUCTION_CTES, SAT_MID, SAT_SCALE, WHO5_MID, Bounds, people_params, usage_params
 from privacy.structure import load_structure
 
 PLAIN_SQL = """
@@ -50,13 +51,17 @@ public_groups AS (
     UNION ALL SELECT 'service', unnest($services), NULL
     UNION ALL SELECT 'topic', unnest($topics), NULL
 ),
+people_long AS (
+    SELECT 'total' AS dimension, 'all' AS group_value, * EXCLUDE (department, site, role) FROM people
+    UNION ALL SELECT 'department', department, * EXCLUDE (department, site, role) FROM people WHERE department IS NOT NULL
+    UNION ALL SELECT 'site', site, * EXCLUDE (department, site, role) FROM people WHERE site IS NOT NULL
+    UNION ALL SELECT 'role', role, * EXCLUDE (department, site, role) FROM people WHERE role IS NOT NULL
+),
 people_cells AS (
-    SELECT 'total' AS dimension, 'all' AS group_value, count(*) AS engaged, sum(contacts) AS contacts,
-           sum(who5) AS who5_sum, sum(has_who5) AS who5_n, sum(sat) AS sat_sum, sum(has_sat) AS sat_n
-    FROM people
-    UNION ALL SELECT 'department', department, count(*), sum(contacts), sum(who5), sum(has_who5), sum(sat), sum(has_sat) FROM people WHERE department IS NOT NULL GROUP BY ALL
-    UNION ALL SELECT 'site', site, count(*), sum(contacts), sum(who5), sum(has_who5), sum(sat), sum(has_sat) FROM people WHERE site IS NOT NULL GROUP BY ALL
-    UNION ALL SELECT 'role', role, count(*), sum(contacts), sum(who5), sum(has_who5), sum(sat), sum(has_sat) FROM people WHERE role IS NOT NULL GROUP BY ALL
+    SELECT dimension, group_value, count(*) AS engaged, sum(contacts) AS contacts,
+           sum(has_who5) AS who5_n, sum(who5_c) AS who5_csum, sum(low_pm) AS low_diff,
+           sum(has_chg) AS chg_n, sum(imp_pm) AS improved_diff, sum(has_sat) AS sat_n, sum(sat_c) AS sat_csum
+    FROM people_long GROUP BY ALL
 ),
 usage_cells AS (
     SELECT dimension, group_value, count(*) AS engaged FROM usage GROUP BY ALL
@@ -65,8 +70,11 @@ SELECT g.dimension, g.group_value,
        coalesce(p.engaged, u.engaged, 0) AS engaged_employees,
        coalesce(p.contacts, 0) AS contacts,
        coalesce(p.engaged, 0) / g.headcount AS uptake_rate,
-       p.who5_sum / nullif(p.who5_n, 0) AS who5_mean,
-       p.sat_sum / nullif(p.sat_n, 0) / {SAT_SCALE} AS satisfaction_mean
+       {WHO5_MID} + p.who5_csum / nullif(p.who5_n, 0) AS who5_mean,
+       0.5 + p.low_diff / nullif(2 * p.who5_n, 0) AS wellbeing_low_share,
+       0.5 + p.improved_diff / nullif(2 * p.chg_n, 0) AS wellbeing_improved_share,
+       {SAT_MID / SAT_SCALE} + p.sat_csum / {SAT_SCALE} / nullif(p.sat_n, 0) AS satisfaction_mean,
+       coalesce(p.who5_n, 0) AS who5_n, coalesce(p.chg_n, 0) AS chg_n, coalesce(p.sat_n, 0) AS sat_n
 FROM public_groups g
 LEFT JOIN people_cells p USING (dimension, group_value)
 LEFT JOIN usage_cells u USING (dimension, group_value)
