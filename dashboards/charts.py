@@ -29,6 +29,8 @@ METRIC_LABELS: dict[str, str] = {
     "uptake_rate": "Uptake rate",
     "contacts": "Contacts",
     "who5_mean": "WHO-5 (0–100)",
+    "wellbeing_low_share": "Low wellbeing (WHO-5 < 50)",
+    "wellbeing_improved_share": "Improved ≥ 10 points",
     "satisfaction_mean": "Satisfaction (1–5)",
 }
 METRIC_FORMATS: dict[str, str] = {
@@ -36,6 +38,8 @@ METRIC_FORMATS: dict[str, str] = {
     "uptake_rate": ".1%",
     "contacts": ",.0f",
     "who5_mean": ".1f",
+    "wellbeing_low_share": ".0%",
+    "wellbeing_improved_share": ".0%",
     "satisfaction_mean": ".2f",
 }
 HEIGHT = 260

@@ -56,6 +56,15 @@ def set_policy_value(
         )
 
 
+def set_policy_values(
+    principal: Principal, values: dict[str, str], *, customer_id: str | None
+) -> list[policy_store.PolicyChange]:
+    """Record several validated policy changes as one new version (the what-if tuner's "apply")."""
+    _require_officer(principal)
+    with control_connection(home_paths()) as con:
+        return policy_store.set_policy_values(con, values, customer_id=customer_id, changed_by=principal.username)
+
+
 def policy_history(principal: Principal, customer_id: str | None = None) -> pl.DataFrame:
     """The control store's change log (privacy officers)."""
     _require_officer(principal)

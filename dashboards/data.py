@@ -23,13 +23,19 @@ from stores import published
 from stores.paths import home_paths
 from stores.principal import Principal
 
-METRICS: tuple[str, ...] = ("engaged_employees", "uptake_rate", "contacts", "who5_mean", "satisfaction_mean")
+METRICS: tuple[str, ...] = (
+    "engaged_employees", "uptake_rate", "contacts",
+    "wellbeing_low_share", "wellbeing_improved_share", "who5_mean", "satisfaction_mean",
+)  # fmt: skip
+# Outcome figures (means and shares of people with scores): HR and the privacy officer only.
+WELLBEING_METRICS: tuple[str, ...] = ("wellbeing_low_share", "wellbeing_improved_share", "who5_mean", "satisfaction_mean")
 
 # Which roles may read which published table (tenant scope is applied on top).
 TABLE_ROLES: dict[str, frozenset[str]] = {
     "releases": frozenset({"hr", "provider", "privacy_officer"}),
     "release_cells": frozenset({"hr", "provider", "privacy_officer"}),
     "public_headcount": frozenset({"hr", "provider", "privacy_officer"}),
+    "release_allocations": frozenset({"hr", "privacy_officer"}),
     "budget_ledger": frozenset({"privacy_officer"}),
     "policy_history": frozenset({"privacy_officer"}),
 }
@@ -173,6 +179,15 @@ def budget_ledger(principal: Principal, customer_id: str | None = None) -> pl.Da
 def public_headcount(principal: Principal, customer_id: str | None = None) -> pl.DataFrame:
     """The customers' public structure (after roll-up of small groups); never derived from usage."""
     return _select(principal, "public_headcount", customer_id, order="customer_id, dimension, group_value")
+
+
+def allocations(principal: Principal, customer_id: str | None = None) -> pl.DataFrame:
+    """How each release spent its budget: which breakdowns were measured and why one was not.
+
+    Public by construction (a function of the policy and the public headcount), but scoped to
+    the tenant like everything else.
+    """
+    return _select(principal, "release_allocations", customer_id, order="customer_id, period")
 
 
 def customers(principal: Principal) -> list[str]:

@@ -26,8 +26,41 @@ _CLAMP: dict[str, tuple[float, float | None]] = {
     "contacts": (0.0, None),
     "uptake_rate": (0.0, 1.0),
     "who5_mean": (0.0, 100.0),
+    "wellbeing_low_share": (0.0, 1.0),
+    "wellbeing_improved_share": (0.0, 1.0),
     "satisfaction_mean": (1.0, 5.0),
 }
+SHARES: frozenset[str] = frozenset({"uptake_rate", "wellbeing_low_share", "wellbeing_improved_share"})
+TOO_UNCERTAIN = "too uncertain to show — its 95 % interval would be wider than the policy allows"
+
+
+def joint_from_marginals(public: pl.DataFrame) -> pl.DataFrame:
+    """An approximate site × department × role headcount from a customer's public marginals.
+
+    The published store keeps each breakdown's public headcount separately; the what-if preview
+    needs cells, so they are rebuilt assuming the breakdowns are independent (total × shares).
+    Public inputs only; good enough to preview noise and thresholds, not a statement of fact.
+    """
+    latest = public.filter(pl.col("as_of") == pl.col("as_of").max())
+    customer = str(latest["customer_id"][0])
+    total_rows = latest.filter(pl.col("dimension") == "total")
+    total = float(total_rows["headcount"].sum()) if total_rows.height else float(
+        latest.filter(pl.col("dimension") == "department")["headcount"].sum())
+
+    def shares(dimension: str) -> list[tuple[str | None, float]]:
+        rows = latest.filter(pl.col("dimension") == dimension)
+        n = float(rows["headcount"].sum())
+        if not rows.height or n <= 0:
+            return [(None, 1.0)]
+        return [(g, h / n) for g, h in zip(rows["group_value"].to_list(), rows["headcount"].to_list())]
+
+    cells = [
+        (customer, site, dept, role, round(total * ws * wd * wr))
+        for site, ws in shares("site") for dept, wd in shares("department") for role, wr in shares("role")
+    ]
+    frame = pl.DataFrame(cells, schema={"customer_id": pl.String, "site": pl.String, "department": pl.String,
+                                        "role": pl.String, "headcount": pl.Int64}, orient="row")
+    return frame.filter(pl.col("headcount") > 0)
 
 
 def principal() -> Principal:
@@ -59,6 +92,8 @@ def fmt(metric: str, value: float | None) -> str:
         return "–"
     if metric == "uptake_rate":
         return f"{v:.1%}"
+    if metric in SHARES:
+        return f"{v:.0%}"
     if metric in ("engaged_employees", "contacts"):
         return f"{round(v):,}"
     if metric == "satisfaction_mean":
@@ -76,7 +111,7 @@ def fmt_delta(metric: str, now: float | None, before: float | None) -> str | Non
     if now is None or before is None:
         return None
     d = now - before
-    if metric == "uptake_rate":
+    if metric in SHARES:
         return f"{d * 100:+.1f} pp"
     if metric in ("engaged_employees", "contacts"):
         return f"{round(d):+,}"
@@ -87,6 +122,16 @@ def fmt_delta(metric: str, now: float | None, before: float | None) -> str | Non
 
 def hidden_text(k: int | None) -> str:
     return HIDDEN.format(k=k if k is not None else "k")
+
+
+def not_shown_text(cell: dict, k: int | None) -> str:
+    """Why a cell is not shown, in plain words: too few people, or too uncertain to be useful."""
+    return TOO_UNCERTAIN if cell.get("status") == "too_uncertain" else hidden_text(k)
+
+
+def status_label(cell: dict) -> str:
+    """The short word a tile shows for a cell that is not published."""
+    return "too uncertain" if cell.get("status") == "too_uncertain" else "hidden"
 
 
 def month_start(period: str) -> date:
@@ -106,6 +151,15 @@ def previous_month(month: str) -> str:
     p = parse_period(month)
     y, m = (p.year, p.first_month - 1) if p.first_month > 1 else (p.year - 1, 12)
     return f"{y:04d}-{m:02d}" if p.granularity == "month" else month
+
+
+def previous_period(period: str) -> str:
+    """The period before ``period`` of the same granularity (month or quarter)."""
+    p = parse_period(period)
+    if p.granularity == "month":
+        return previous_month(period)
+    q = (p.first_month - 1) // 3 + 1
+    return f"{p.year - 1:04d}-Q4" if q == 1 else f"{p.year:04d}-Q{q - 1}"
 
 
 def cell_for(cells: pl.DataFrame, month: str, metric: str, dimension: str = "total", group: str = "all") -> dict | None:
@@ -152,7 +206,12 @@ def how_to_read(k: int | None = None) -> None:
 - **Hidden cells.** A group is shown only when it clearly has at least {k_text} people; otherwise it reads
   *"hidden — fewer than {k_text} people"*. Hidden means *not shown*, never zero. Subtracting visible groups
   from the total does not reveal a hidden group: the total carries its own noise.
-- **Small values** may be shown as 0 and rates are kept between 0 % and 100 % for display; the stored
-  figures are unrounded so that trends stay unbiased.
+- **Too uncertain.** A wellbeing figure whose interval would be wider than the privacy officer allows
+  reads *"too uncertain"* rather than a number nobody should act on. The interval of a small group that
+  is shown accounts for its having been shown (it is wider, and honest).
+- **Wellbeing figures** are over a quarter, among people with a WHO-5 score: *low wellbeing* is the
+  share whose latest score is below 50 (the standard screening cut-off); *improved* is the share of people
+  with two scores whose latest is at least 10 points above their first (a clinically meaningful change).
+- **Changes** (the arrows) are shown only when the two periods' intervals do not overlap.
 """
         )

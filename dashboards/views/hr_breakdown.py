@@ -9,8 +9,9 @@ import polars as pl
 import streamlit as st
 
 from dashboards import charts, data, ui
-from dashboards.data import METRICS
+from dashboards.data import METRICS, WELLBEING_METRICS
 from privacy.periods import period_of_month
+from stores.exports import export_frame, to_csv
 
 me = ui.principal()
 customer = me.customer_id
@@ -33,8 +34,16 @@ quarter = period_of_month(month, "quarter")
 cells = cells.filter(pl.col("period").is_in([month, quarter]))
 k_by_period = dict(zip(rels["period"].to_list(), rels["k"].to_list()))
 k_scores_by_period = dict(zip(rels["period"].to_list(), rels["k_scores"].to_list()))
+alloc = data.allocations(me, customer)
+not_measured = alloc.filter(
+    pl.col("period").is_in([month, quarter]) & (pl.col("dimension") == dimension) & ~pl.col("measured")
+)
+for row in not_measured.iter_rows(named=True):
+    # Public reason (a function of the policy and public headcount): say why, rather than show noise.
+    st.info(f"The {row['figure_set']} figures of {row['period']} were not broken down by {label.lower()}: {row['reason']}")
 if cells.is_empty():
-    st.info(f"No {label.lower()} breakdown was released for {month}.")
+    if not_measured.is_empty():
+        st.info(f"No {label.lower()} breakdown was released for {month}.")
     st.stop()
 
 metrics = [m for m in METRICS if m in set(cells["metric"].to_list())]
@@ -48,8 +57,8 @@ for group in groups:
         if cell is None:
             row[name], row[f"{name} (95 % interval)"] = "–", "–"
         elif cell["suppressed"] or cell["value"] is None:
-            k_used = (k_scores_by_period if metric in ("who5_mean", "satisfaction_mean") else k_by_period).get(cell["period"])
-            row[name], row[f"{name} (95 % interval)"] = ui.hidden_text(k_used), ""
+            k_used = (k_scores_by_period if metric in WELLBEING_METRICS else k_by_period).get(cell["period"])
+            row[name], row[f"{name} (95 % interval)"] = ui.not_shown_text(cell, k_used), ""
         else:
             row[name] = ui.fmt(metric, cell["value"])
             row[f"{name} (95 % interval)"] = ui.fmt_interval(metric, cell["ci_low"], cell["ci_high"])
@@ -71,5 +80,5 @@ else:
     st.altair_chart(charts.bars_with_error(chart_cells, metric), width="stretch")
 
 ui.how_to_read(k_by_period.get(month))
-st.download_button("Download this table (CSV)", table.write_csv(), file_name=f"wellbeing_{dimension}_{customer}_{month}.csv",
+st.download_button("Download this table (CSV)", to_csv(export_frame(cells, charts.METRIC_LABELS)), file_name=f"wellbeing_{dimension}_{customer}_{month}.csv",
                    mime="text/csv", key="breakdown_csv")

@@ -6,7 +6,11 @@ import polars as pl
 import streamlit as st
 
 from dashboards import charts, data, frames, ui
-from dashboards.data import METRICS
+from dashboards.data import WELLBEING_METRICS
+from privacy.periods import period_of_month
+from stores.exports import export_frame, to_csv
+
+ENGAGEMENT = ("engaged_employees", "uptake_rate", "contacts")
 
 me = ui.principal()
 customer = me.customer_id
@@ -21,42 +25,56 @@ if cells.is_empty():
 rels = data.releases(me, customer)
 months = ui.monthly_periods(cells)
 month = st.selectbox("Month", months, index=0, key="overview_month")
-prev = ui.previous_month(month)
 k_row = rels.filter(pl.col("period") == month)
 k = int(k_row["k"][0]) if k_row.height else None
 
-rows = []
-columns = st.columns(len(METRICS))
-for col, metric in zip(columns, METRICS):
+
+def tile(metric: str) -> None:
+    """One headline tile: value, 95 % interval and change vs the previous period, or why it is not shown."""
     cell = ui.cell_for(cells, month, metric)
-    before = ui.cell_for(cells, prev, metric)
+    before = None if cell is None else ui.cell_for(cells, ui.previous_period(cell["period"]), metric)
     label = ui.metric_label(metric)
+    if cell is None:
+        st.metric(label, "not released", border=True)
+        return
+    shown_cells.append(cell)
+    if cell["suppressed"] or cell["value"] is None:
+        why = ui.not_shown_text(cell, k_scores if metric in WELLBEING_METRICS else k)
+        st.metric(label, ui.status_label(cell), border=True, help=why)
+        st.caption(why)
+        return
+    prev_value = None if before is None or before["suppressed"] else before["value"]
+    # A change is shown only when the two intervals do not overlap: otherwise the arrow would be noise.
+    overlap = (
+        before is not None and prev_value is not None
+        and cell["ci_low"] <= before["ci_high"] and before["ci_low"] <= cell["ci_high"]
+    )
+    delta = None if overlap else ui.fmt_delta(metric, ui.clamp(metric, cell["value"]), ui.clamp(metric, prev_value))
+    period_note = "" if cell["period"] == month else f" ({cell['period']}, rolling quarter)"
+    st.metric(
+        label + period_note,
+        ui.fmt(metric, cell["value"]),
+        delta=f"{delta} vs {before['period']}" if delta and before else None,
+        delta_color="off" if metric in ("contacts", "engaged_employees") else
+        ("inverse" if metric == "wellbeing_low_share" else "normal"),
+        border=True,
+        help="95 % interval: " + ui.fmt_interval(metric, cell["ci_low"], cell["ci_high"])
+        + ("" if delta or prev_value is None else ". The change since the previous period is within the noise."),
+    )
+    st.caption("95 % interval: " + ui.fmt_interval(metric, cell["ci_low"], cell["ci_high"]))
+
+
+k_scores_row = rels.filter(pl.col("period") == period_of_month(month, "quarter"))
+k_scores = int(k_scores_row["k_scores"][0]) if k_scores_row.height else k
+shown_cells: list[dict] = []
+st.subheader("Use of the service")
+for col, metric in zip(st.columns(3), ENGAGEMENT):
     with col:
-        if cell is None:
-            st.metric(label, "not released", border=True)
-            rows.append({"metric": label, "period": month, "value": None, "ci_low": None, "ci_high": None, "note": "not released"})
-            continue
-        if cell["suppressed"] or cell["value"] is None:
-            st.metric(label, "hidden", border=True, help=ui.hidden_text(cell_k := k))
-            st.caption(ui.hidden_text(cell_k))
-            rows.append({"metric": label, "period": cell["period"], "value": None, "ci_low": None, "ci_high": None, "note": ui.hidden_text(k)})
-            continue
-        same_period = before is not None and before["period"] == cell["period"]  # quarterly table
-        prev_value = None if before is None or before["suppressed"] or same_period else before["value"]
-        delta = ui.fmt_delta(metric, ui.clamp(metric, cell["value"]), ui.clamp(metric, prev_value))
-        st.metric(
-            label,
-            ui.fmt(metric, cell["value"]),
-            delta=f"{delta} vs {prev}" if delta else None,
-            delta_color="off" if metric in ("contacts", "engaged_employees") else "normal",
-            border=True,
-            help="95 % interval: " + ui.fmt_interval(metric, cell["ci_low"], cell["ci_high"]),
-        )
-        st.caption("95 % interval: " + ui.fmt_interval(metric, cell["ci_low"], cell["ci_high"]))
-        rows.append({
-            "metric": label, "period": cell["period"], "value": ui.fmt(metric, cell["value"]),
-            "ci_low": ui.fmt(metric, cell["ci_low"]), "ci_high": ui.fmt(metric, cell["ci_high"]), "note": "",
-        })
+        tile(metric)
+st.subheader("Wellbeing of the people who use it")
+for col, metric in zip(st.columns(len(WELLBEING_METRICS)), WELLBEING_METRICS):
+    with col:
+        tile(metric)
 
 trend = (
     cells.filter((pl.col("metric") == "uptake_rate") & pl.col("value").is_not_null())
@@ -70,11 +88,11 @@ if trend.height >= 2:
     st.altair_chart(charts.trend_with_band(trend, "uptake_rate"), width="stretch")
 
 ui.how_to_read(k)
-table = pl.DataFrame(rows, schema={"metric": pl.String, "period": pl.String, "value": pl.String,
-                                   "ci_low": pl.String, "ci_high": pl.String, "note": pl.String})
+table = export_frame(pl.DataFrame(shown_cells, schema=cells.schema) if shown_cells else cells.clear(),
+                     charts.METRIC_LABELS)
 st.download_button(
     "Download these figures (CSV)",
-    table.write_csv(),
+    to_csv(table),
     file_name=f"wellbeing_overview_{customer}_{month}.csv",
     mime="text/csv",
     key="overview_csv",

@@ -6,6 +6,9 @@ import polars as pl
 import streamlit as st
 
 from dashboards import charts, data, frames, ui
+from stores.exports import export_frame, to_csv
+
+TREND_METRICS = ("uptake_rate", "contacts", "wellbeing_low_share", "wellbeing_improved_share", "who5_mean", "satisfaction_mean")
 
 me = ui.principal()
 customer = me.customer_id
@@ -20,7 +23,7 @@ if cells.is_empty():
     st.stop()
 
 shown = (
-    cells.filter(pl.col("metric").is_in(["uptake_rate", "contacts", "who5_mean", "satisfaction_mean"]))
+    cells.filter(pl.col("metric").is_in(TREND_METRICS))
     .with_columns(month=frames.period_start(pl.col("period")))
     .sort("month")
 )
@@ -39,7 +42,7 @@ def _clamped(frame: pl.DataFrame, metric: str) -> pl.DataFrame:
     return frame.with_columns(exprs)
 
 left, right = st.columns(2)
-for i, metric in enumerate(["uptake_rate", "contacts", "who5_mean", "satisfaction_mean"]):
+for i, metric in enumerate(TREND_METRICS):
     frame = _clamped(shown.filter(pl.col("metric") == metric), metric)
     with (left if i % 2 == 0 else right):
         if frame.filter(pl.col("value").is_not_null()).is_empty():
@@ -51,8 +54,6 @@ for i, metric in enumerate(["uptake_rate", "contacts", "who5_mean", "satisfactio
         )
 
 ui.how_to_read(ui.latest_k(data.releases(me, customer)))
-export = shown.select("period", "dimension", "group_value", "metric", "value", "ci_low", "ci_high", "suppressed").sort(
-    "metric", "group_value", "period"
-)
-st.download_button("Download these series (CSV)", export.write_csv(), file_name=f"wellbeing_trends_{customer}.csv",
+export = export_frame(shown.sort("metric", "group_value", "period"), charts.METRIC_LABELS)
+st.download_button("Download these series (CSV)", to_csv(export), file_name=f"wellbeing_trends_{customer}.csv",
                    mime="text/csv", key="trends_csv")

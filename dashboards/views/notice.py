@@ -27,7 +27,6 @@ retention = home_paths().retention_months
 cadence = {g: [t for t, v in policy.granularity.items() if v == g] for g in ("month", "quarter")}
 monthly = ", ".join(cadence["month"]) or "none"
 quarterly = ", ".join(cadence["quarter"])
-per_year = int(policy.rho_cap_12m // policy.rho_per_release) if policy.accounting == "zcdp" else None
 
 st.markdown(
     f"""
@@ -40,7 +39,8 @@ groups of people, and those statistics are deliberately made approximate.
 #### What your employer can see
 - How many employees used the service in a month, the share of staff that this is, and the number of contacts —
   for the whole organisation and for departments, sites and role groups that are large enough.
-- Average wellbeing (WHO-5) and satisfaction scores of groups — never of a person.
+- For groups of people who gave wellbeing scores, over a quarter: the share with low wellbeing, the share
+  whose wellbeing improved, and average wellbeing (WHO-5) and satisfaction — never a person's score.
 - Which services and topics are used, as group counts.
 
 #### What your employer cannot see
@@ -53,11 +53,10 @@ groups of people, and those statistics are deliberately made approximate.
 - Every figure is produced with **differential privacy**: calibrated random noise is added once, so the
   figures barely change whether or not any one person is included. Groups are hidden unless they clearly
   reach the minimum size (margin z = {policy.z:g}).
-- The total privacy loss is capped: at most ρ = {policy.rho_cap_12m:g} (zCDP) over any 12 months, which is
-  (ε = {policy.annual_epsilon():.1f}, δ = {policy.delta:g}) in the usual terms. Each report uses
-  {"ρ = " + format(policy.rho_per_release, "g") if policy.accounting == "zcdp" else "ε = " + format(policy.epsilon_per_release, "g")};
-  {f"about {per_year} reports fit in a year." if per_year else "reports stop when the cap is reached."}
-  A report that would exceed the cap is refused.
+- The total privacy loss is capped: all reports about any 12 months together stay within
+  **ε = {policy.epsilon_annual:g}** (δ = {policy.delta:g}) — the usual measure of differential privacy; smaller
+  is more private. The yearly budget is split in advance over the reports of the year, and a report that
+  would exceed it is refused.
 - Reports are produced per month ({monthly}){" and per quarter (" + quarterly + ")" if quarterly else ""}.
 - At most {policy.max_contacts_per_month} contacts per person and month are counted, so heavy use by one person cannot stand out.
 

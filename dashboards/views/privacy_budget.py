@@ -23,13 +23,13 @@ policies = control.current_policies(summary["customer_id"].to_list())
 rows = []
 for rec in summary.iter_rows(named=True):
     policy, _ = policies[rec["customer_id"]]
-    cap = policy.rho_cap_12m
+    cap = policy.cap.value
     rows.append({
         "Customer": rec["customer_id"],
         "Latest period": rec["latest_period"],
         "Releases drawn": rec["releases"],
         "ρ in current 12-month window": round(rec["window_rho"], 4),
-        "ρ cap (12 months)": cap,
+        "ρ cap (12 months)": round(cap, 4),
         "Cap used": f"{rec['window_rho'] / cap:.0%}",
         "ε in window (δ=%g)" % policy.delta: round(implied_epsilon(rec["window_rho"], policy.delta), 2),
         "ρ remaining": round(max(cap - rec["window_rho"], 0.0), 4),
@@ -50,12 +50,12 @@ spend = spend.with_columns(
 )
 c1, c2, c3 = st.columns(3)
 latest = spend.tail(1).row(0, named=True)
-c1.metric("ρ in current window", f"{latest['window_rho']:.3f}", border=True, help=f"cap ρ = {policy.rho_cap_12m:g}")
+c1.metric("ρ in current window", f"{latest['window_rho']:.3f}", border=True, help=f"cap ρ = {policy.cap.value:g}")
 c2.metric("ε in current window", f"{implied_epsilon(latest['window_rho'], policy.delta):.2f}", border=True,
           help=f"(ε, δ)-DP with δ = {policy.delta:g}")
-c3.metric("Annual ε at the cap", f"{policy.annual_epsilon():.2f}", border=True,
-          help=f"ρ cap {policy.rho_cap_12m:g} at δ = {policy.delta:g}; policy version {version}")
-st.altair_chart(charts.budget_over_time(spend, policy.rho_cap_12m), width="stretch")
+c3.metric("Annual ε (cap)", f"{policy.annual_epsilon():.2f}", border=True,
+          help=f"the policy's annual ε: ρ cap {policy.cap.value:.3f} at δ = {policy.delta:g}; policy version {version}")
+st.altair_chart(charts.budget_over_time(spend, policy.cap.value), width="stretch")
 
 st.subheader("Release history (ledger)")
 history = ledger.filter(pl.col("customer_id") == customer).sort("created_at", descending=True).select(

@@ -10,27 +10,29 @@ import polars as pl
 import streamlit as st
 
 from dashboards import control, data, ui
-from privacy.policy import PolicyError, policy_to_flat
+from privacy.policy import LEVELS, POLICY_KEYS, PolicyError, policy_to_flat, policy_warnings
+from privacy.policy import TABLES as TABLE_NAMES
 
 me = ui.principal()
 st.title("Release policy")
 
 EDITABLE: dict[str, str] = {
+    "epsilon_annual": "Annual ε: the privacy loss of any 12 months of releases (the one budget dial)",
+    "delta": "δ of the annual (ε, δ) guarantee",
     "k": "Minimum group size k (counts)",
-    "k_scores": "Minimum group size for WHO-5 / satisfaction means",
+    "k_scores": "Minimum people with scores for a wellbeing figure",
     "z": "Suppression margin z (in noise standard deviations)",
-    "rho_per_release": "ρ per release (zCDP)",
-    "rho_cap_12m": "ρ cap over any 12 months",
+    "reserve_share": "Share of the annual budget kept free for re-issues",
     "accounting": "Accounting (zcdp or pure)",
-    "epsilon_per_release": "ε per release (pure DP)",
-    "delta": "δ used to report (ε, δ)",
+    "alpha": "Intervals are 1 − α",
     "max_contacts_per_month": "Contacts counted per employee and month",
     "max_services_per_period": "Services one employee counts towards per period",
     "max_topics_per_period": "Topics one employee counts towards per period",
-    "granularity.engagement": "Granularity: engagement table",
-    "granularity.wellbeing": "Granularity: wellbeing table",
-    "granularity.services": "Granularity: services table",
-    "granularity.topics": "Granularity: topics table",
+    **{f"granularity.{t}": f"Cadence of the {t} table (month or quarter)" for t in TABLE_NAMES},
+    **{f"table_shares.{t}": f"Share of the budget for the {t} table" for t in TABLE_NAMES},
+    **{f"breakdown_weights.{lvl}": f"Weight of the {lvl} breakdown inside a table" for lvl in LEVELS},
+    **{k: "Widest 95 % interval shown: " + k.split(".", 1)[1] for k in POLICY_KEYS if k.startswith("max_interval_width.")},
+    **{k: "Planning assumption: " + k.split(".", 1)[1].replace("_", " ") for k in POLICY_KEYS if k.startswith("assumptions.")},
 }
 
 customers = data.customers(me)
@@ -39,15 +41,22 @@ customer = None if scope_label.startswith("Default") else scope_label
 policy, version = control.current_policy(customer)
 flat = policy_to_flat(policy)
 
-st.caption(f"Effective policy version {version} · annual ε at the cap: {policy.annual_epsilon():.2f} (δ = {policy.delta:g})")
+st.caption(
+    f"Effective policy version {version} · annual privacy loss ε = {policy.epsilon_annual:g} at δ = {policy.delta:g} "
+    f"(ρ = {policy.cap.value:.3f} over any 12 months) · a monthly release spends ρ = "
+    f"{policy.release_budget('2025-01').charge.value:.4f}, a quarterly one ρ = {policy.release_budget('2025-Q1').charge.value:.4f}"
+)
+for warning in policy_warnings(policy):
+    st.warning(f"Risky setting in force: {warning}", icon="⚠️")
 current = pl.DataFrame(
     {"Setting": list(EDITABLE.values()), "Key": list(EDITABLE), "Value": [str(flat[k]) for k in EDITABLE]}
 )
 ui.table(current, hide_index=True, width="stretch")
 
 st.subheader("Change a value")
+key = st.selectbox("Setting", list(EDITABLE), format_func=lambda k: f"{EDITABLE[k]} ({k})", key="policy_key")
+st.caption(f"Current value: `{flat.get(key, '')}`")
 with st.form("policy_edit", clear_on_submit=False):
-    key = st.selectbox("Setting", list(EDITABLE), format_func=lambda k: f"{EDITABLE[k]} ({k})", key="policy_key")
     value = st.text_input("New value", key="policy_value", placeholder=str(flat.get(key, "")))
     submitted = st.form_submit_button("Save change", type="primary")
 if submitted:
@@ -58,6 +67,8 @@ if submitted:
     else:
         st.success(f"Saved {change.key}: {change.old_value} → {change.new_value} (policy version "
                    f"{change.policy_version}). It applies to future releases only.")
+        for warning in change.warnings:
+            st.warning(f"Accepted with a recorded warning: {warning}", icon="⚠️")
 
 st.subheader("Change history")
 history = control.policy_history(me, customer)

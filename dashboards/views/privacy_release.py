@@ -13,8 +13,8 @@ import polars as pl
 import streamlit as st
 
 from dashboards import control, data, ui
-from privacy.budget import release_cost
-from privacy.periods import max_window_spend, month_range
+from privacy.budget import Rho, fits_under_cap, release_cost
+from privacy.periods import max_window_spend, month_range, parse_period, period_of_month
 from privacy.policy import PolicyError
 
 me = ui.principal()
@@ -44,7 +44,12 @@ else:
     except ValueError as exc:
         st.error(str(exc))
         st.stop()
-due = due[:24]
+# Quarterly tables (wellbeing by default) are released per calendar quarter once its last month is due.
+done = set(released["period"].to_list())
+if policy.tables_for("quarter"):
+    quarters = dict.fromkeys(period_of_month(m, "quarter") for m in [*months_released, *due])
+    due += [q for q in quarters if q not in done and parse_period(q).last_month <= last_complete]
+due = sorted(due, key=lambda p: (parse_period(p).last_month, parse_period(p).n_months))[:24]
 
 st.subheader("Due releases and the budget they will spend")
 entries = list(zip(ledger["period"].to_list(), ledger["rho"].to_list()))
@@ -56,7 +61,7 @@ for period in due:
         rows.append({"Period": period, "ρ": None, "ε": None, "Window after": None, "Fits the cap": str(exc)})
         continue
     spent = max_window_spend(entries, period)
-    fits = spent + cost.rho <= policy.rho_cap_12m + 1e-9
+    fits = fits_under_cap(Rho(spent), Rho(cost.rho), policy.cap)
     rows.append({"Period": period, "ρ": round(cost.rho, 4), "ε": round(cost.epsilon, 3),
                  "Window after": round(spent + cost.rho, 4), "Fits the cap": "yes" if fits else "no — would be refused"})
     if fits:
@@ -67,8 +72,8 @@ else:
     table = pl.DataFrame(rows)
     ui.table(table, hide_index=True, width="stretch")
     total = sum(r["ρ"] or 0 for r in rows)
-    st.caption(f"Policy version {version}; cap ρ = {policy.rho_cap_12m:g} over any 12 months "
-               f"(annual ε {policy.annual_epsilon():.2f} at δ = {policy.delta:g}). "
+    st.caption(f"Policy version {version}; annual ε {policy.epsilon_annual:g} at δ = {policy.delta:g}, i.e. "
+               f"cap ρ = {policy.cap.value:.3f} over any 12 months. "
                f"These {len(rows)} releases spend ρ = {total:.3f} in total.")
     picked = st.multiselect("Periods to request", due, default=due, key="release_periods")
     if st.button("Request these releases", type="primary", key="release_request", disabled=not picked):

@@ -6,6 +6,7 @@ import polars as pl
 import streamlit as st
 
 from dashboards import charts, data, frames, ui
+from privacy.periods import period_of_month
 
 me = ui.principal()
 st.title("Uptake across customers")
@@ -70,12 +71,15 @@ else:
 
 st.subheader("Service mix")
 services = data.cells(me, dimensions=["service"], metrics=["engaged_employees"])
-mix = services.filter((pl.col("period") == month) & pl.col("customer_id").is_in(picked) & pl.col("value").is_not_null())
+# Services are released per quarter by default: the month's own release, else its quarter's.
+mix_period = month if services.filter(pl.col("period") == month).height else period_of_month(month, "quarter")
+mix = services.filter((pl.col("period") == mix_period) & pl.col("customer_id").is_in(picked)
+                      & pl.col("value").is_not_null())
 mix = mix.with_columns(pl.col("value").clip(lower_bound=0.0)).rename({"group_value": "service"})
 if mix.is_empty():
     st.info("No service breakdown published for the chosen customers and month.")
 else:
-    st.altair_chart(charts.stacked_share(mix, x="customer_id", colour="service", title=f"Service mix, {month}"),
+    st.altair_chart(charts.stacked_share(mix, x="customer_id", colour="service", title=f"Service mix, {mix_period}"),
                     width="stretch")
 st.caption("Contracted-capacity use is not shown: the published store holds no contract capacities.")
 ui.how_to_read(ui.latest_k(data.releases(me)))

@@ -40,6 +40,7 @@ def _cell(release_id: str, customer: str, period: str, dim: str, group: str, met
     return dict(release_id=release_id, customer_id=customer, period=period, dimension=dim, group_value=group,
                 metric=metric, value=value if ok else None, ci_low=value - half if ok else None,
                 ci_high=value + half if ok else None, suppressed=not ok,
+                status="published" if ok else "hidden", noise_sd=half / 1.96,
                 reason=None if ok else "noisy count below k + z*sigma")
 
 
@@ -68,7 +69,7 @@ def write_published_store(
     """
     rng = random.Random(seed)
     months = month_labels(start, n_months)
-    rel_rows, cell_rows, ledger_rows, hc_rows = [], [], [], []
+    rel_rows, cell_rows, ledger_rows, hc_rows, alloc_rows = [], [], [], [], []
     entry_id = 0
     rho = 0.25
     eps = rho + 2 * math.sqrt(rho * math.log(1e6))
@@ -105,36 +106,67 @@ def write_published_store(
                         engaged = marker_values[customer]
                     shown = engaged >= 10 + 1.645 * sd
                     contacts = engaged * 2.6 + rng.gauss(0, 80)
-                    who5 = 52 + 6 * math.cos(m_index / 6) + rng.gauss(0, 3)
-                    sat = 4.1 + rng.gauss(0, 0.1)
-                    scorers_ok = shown and engaged * 0.5 >= 10 + 1.645 * 6.0
                     for metric, value, half, ok in (
                         ("engaged_employees", engaged, 11.3, shown),
                         ("uptake_rate", engaged / hc, 11.3 / hc, shown),
                         ("contacts", contacts, 157.0, shown),
-                        ("who5_mean", who5, 9.0, scorers_ok),
-                        ("satisfaction_mean", sat, 0.3, scorers_ok),
                     ):
                         cell_rows.append(_cell(release_id, customer, period, dim, g, metric, value, half, ok))
-            total_engaged = base_uptake * season * size
+            if period[5:7] not in ("03", "06", "09", "12"):
+                continue
+            # The quarter ending this month: wellbeing, services and topics (the default cadence).
+            quarter = f"{period[:4]}-Q{int(period[5:7]) // 3}"
+            q_release = f"{customer}-{quarter}-v1"
+            q_rho = 0.05
+            rel_rows.append(dict(release_id=q_release, customer_id=customer, period=quarter, granularity="quarter",
+                                 version=1, created_at=created, requested_by="scheduler", rho=q_rho,
+                                 epsilon=q_rho + 2 * math.sqrt(q_rho * math.log(1e6)), delta=1e-6, accounting="zcdp",
+                                 policy_version=1, code_version="test", k=10, k_scores=10, z=1.645))
+            ledger_rows.append(dict(entry_id=entry_id, customer_id=customer, period=quarter, release_id=q_release,
+                                    kind="release", rho=q_rho, epsilon=q_rho + 2 * math.sqrt(q_rho * math.log(1e6)),
+                                    delta=1e-6, policy_version=1, created_at=created, code_version="test",
+                                    requested_by="scheduler"))
+            entry_id += 1
+            for dim, groups in (("total", {"all": size}), ("department", dept_sizes)):
+                for g, hc in groups.items():
+                    scorers = 0.3 * base_uptake * hc + rng.gauss(0, 4.0)
+                    scorers_ok = scorers >= 10 + 1.645 * 4.0
+                    wide = dim != "total" and hc < 250  # a small group's mean: too uncertain
+                    for metric, value, half in (
+                        ("who5_mean", 52 + 6 * math.cos(m_index / 6) + rng.gauss(0, 3), 4.0),
+                        ("wellbeing_low_share", 0.35 + rng.gauss(0, 0.03), 0.06),
+                        ("wellbeing_improved_share", 0.4 + rng.gauss(0, 0.04), 0.12),
+                        ("satisfaction_mean", 4.1 + rng.gauss(0, 0.1), 0.2),
+                    ):
+                        row = _cell(q_release, customer, quarter, dim, g, metric, value, half, scorers_ok and not wide)
+                        if scorers_ok and wide:
+                            row["status"], row["reason"] = "too_uncertain", "its 95 % interval would be too wide"
+                        cell_rows.append(row)
+            for dim in ("site", "role"):
+                alloc_rows.append(dict(release_id=q_release, customer_id=customer, period=quarter,
+                                       figure_set="wellbeing", dimension=dim, measured=False, share=0.0,
+                                       reason="not measured: at this budget fewer than two groups could be shown"))
+            total_engaged = base_uptake * season * size * 1.4  # a quarter's users
             for dim, keys, weights in (("service", SERVICES, (0.35, 0.15, 0.3, 0.15, 0.05)),
                                        ("topic", TOPICS, (0.3, 0.12, 0.15, 0.1, 0.03, 0.1, 0.15, 0.05))):
                 for g, w in zip(keys, weights):
                     value = total_engaged * w + rng.gauss(0, 6.2)
                     ok = value >= 10 + 1.645 * 6.2
-                    cell_rows.append(_cell(release_id, customer, period, dim, g, "engaged_employees", value, 12.2, ok))
+                    cell_rows.append(_cell(q_release, customer, quarter, dim, g, "engaged_employees", value, 12.2, ok))
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.exists():
         path.unlink()
     con = duckdb.connect(str(path))
     con.execute(SCHEMA_SQL)
-    frames = {"releases": rel_rows, "release_cells": cell_rows, "budget_ledger": ledger_rows, "public_headcount": hc_rows}
+    frames = {"releases": rel_rows, "release_cells": cell_rows, "budget_ledger": ledger_rows, "public_headcount": hc_rows,
+              "release_allocations": alloc_rows}
     for table, rows in frames.items():
         frame = pl.DataFrame(rows, schema=published.polars_schema(table))
         con.register("incoming", frame)
         con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM incoming")
         con.unregister("incoming")
-    con.execute("INSERT INTO policy_history VALUES (TIMESTAMP '2023-01-01', 'setup', '*', 'k', NULL, '10', 1)")
+    con.execute("INSERT INTO policy_history BY NAME SELECT TIMESTAMP '2023-01-01' AS changed_at, 'setup' AS changed_by, "
+                "'*' AS scope, 'k' AS key, NULL AS old_value, '10' AS new_value, 1 AS policy_version")
     con.execute("CHECKPOINT")
     con.close()
     return path

@@ -8,6 +8,7 @@ from dash_helpers import app_as, page_text
 
 from dashboards import control
 from dashboards.control import NotAllowed
+from privacy.policy import DEFAULT_POLICY
 from stores import control as policy_store
 from stores.principal import Principal
 
@@ -21,7 +22,7 @@ def test_policy_edit_is_validated_and_recorded_with_who_and_old_new(dash_home) -
     at.run()
     at.switch_page("views/privacy_policy.py").run()
     at.selectbox(key="policy_scope").select("acme").run()
-    at.selectbox(key="policy_key").select("k").run()
+    at.selectbox(key="policy_key").set_value("k").run()
     at.text_input(key="policy_value").input("12")
     submit = [b for b in at.button if b.label == "Save change"][0]
     submit.click().run()
@@ -49,11 +50,11 @@ def test_invalid_policy_value_is_refused_and_nothing_is_stored(dash_home) -> Non
     at = app_as("privacy")
     at.run()
     at.switch_page("views/privacy_policy.py").run()
-    at.selectbox(key="policy_key").select("k").run()
+    at.selectbox(key="policy_key").set_value("k").run()
     at.text_input(key="policy_value").input("1")
     [b for b in at.button if b.label == "Save change"][0].click().run()
     assert not at.exception
-    assert any("Not saved" in e.value and "k must be at least 2" in e.value for e in at.error)
+    assert any("Not saved" in e.value and "k must be between 2 and 1000" in e.value for e in at.error)
     con = _control_con(dash_home)
     try:
         assert policy_store.policy_history(con).is_empty()
@@ -69,7 +70,9 @@ def test_release_request_shows_its_budget_first_and_is_queued(dash_home) -> None
     assert not at.exception
     due = at.dataframe[0].value
     assert list(due.columns) == ["Period", "ρ", "ε", "Window after", "Fits the cap"]
-    assert due["ρ"].iloc[0] == pytest.approx(0.25)
+    monthly = DEFAULT_POLICY.release_budget("2025-07").charge.value
+    assert due["ρ"].iloc[0] == pytest.approx(round(monthly, 4))  # the default policy's monthly charge
+    assert "2025-Q3" in due["Period"].to_list()  # the quarterly tables come due with the quarter's last month
     assert due["Period"].iloc[0] == "2025-07"  # the month after the last released one
     at.multiselect(key="release_periods").set_value(["2025-07", "2025-08"]).run()
     at.button(key="release_request").click().run()
@@ -103,16 +106,24 @@ def test_whatif_reacts_to_the_candidate_and_reads_public_headcounts(dash_home) -
     at.run()
     at.switch_page("views/privacy_whatif.py").run()
     assert not at.exception
-    before = at.dataframe[0].value["± candidate"].iloc[0]
-    at.number_input(key="wi_rho").set_value(1.0).run()
-    after = at.dataframe[0].value["± candidate"].iloc[0]
-    assert after < before  # more budget, narrower intervals
-    at.slider(key="wi_uptake").set_value(0.02).run()  # low uptake: k decides more cells
-    shares = [m for m in at.metric if m.label.startswith("Mean hidden share")]
-    assert len(shares) == 2
-    at.number_input(key="wi_k").set_value(60).run()
-    high_k = [m for m in at.metric if m.label == "Mean hidden share, candidate"][0].value
-    assert int(high_k.rstrip("%")) > int(shares[0].value.rstrip("%"))
+
+    def figure(name: str, column: str) -> float:
+        table = at.dataframe[0].value
+        row = table[(table["Figure"] == name) & (table["Breakdown"] == "total")]
+        return float(row[column].iloc[0])
+
+    before = figure("Engaged employees", "± candidate (95 %)")
+    assert before == pytest.approx(figure("Engaged employees", "± current (v0)"))
+    at.number_input(key="wi_eps").set_value(16.0).run()
+    assert figure("Engaged employees", "± candidate (95 %)") < before  # more budget, narrower intervals
+    assert any("above 10" in w.value for w in at.warning)  # a risky ε is flagged before it is applied
+    at.number_input(key="wi_eps").set_value(8.0).run()
+    at.number_input(key="wi_k").set_value(90).run()
+    assert figure("Engaged employees", "% shown, candidate") < figure("Engaged employees", "% shown, current")
+    # a customer's public headcount (marginals only) drives the preview of its own organisation
+    at.selectbox(key="wi_org").set_value("acme").run()
+    assert not at.exception
+    assert at.dataframe[1].value["Breakdown"].isin(["total", "department"]).any()
 
 
 def test_notice_needs_no_login_and_follows_the_live_policy(dash_home) -> None:

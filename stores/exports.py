@@ -1,0 +1,92 @@
+"""One export layout for published figures: every CSV download and ``wellbeing export`` use it.
+
+Numbers stay numbers (``Value``, ``95 % low``, ``95 % high`` are numeric columns; a figure that
+is not shown has them empty and says why in ``Status`` and ``Note``), column names are for
+people, and text cells cannot be read as spreadsheet formulas.
+
+Privacy reason: the export carries exactly the published cells it is given (already scoped to
+the reader's tenant by the caller); a hidden or too-uncertain figure stays without a number.
+Formula neutralisation matters because group names come from the customer's headcount file: a
+department named ``=HYPERLINK(...)`` must not run in the HR analyst's spreadsheet.
+
+>>> neutralise("=HYPERLINK(\\"http://x\\")")
+'\\'=HYPERLINK("http://x")'
+>>> neutralise("Operations")
+'Operations'
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+__all__ = ["EXPORT_COLUMNS", "FORMULA_LEADS", "neutralise", "neutralise_text_columns", "export_frame", "to_csv"]
+
+# A cell a spreadsheet evaluates starts with one of these (OWASP "CSV injection"); tab and CR too.
+FORMULA_LEADS: tuple[str, ...] = ("=", "+", "-", "@", "\t", "\r")
+
+EXPORT_COLUMNS: dict[str, pl.DataType] = {
+    "Organisation": pl.String(),
+    "Period": pl.String(),
+    "Breakdown": pl.String(),
+    "Group": pl.String(),
+    "Figure": pl.String(),
+    "Value": pl.Float64(),
+    "95 % low": pl.Float64(),
+    "95 % high": pl.Float64(),
+    "Status": pl.String(),  # published | hidden | too uncertain
+    "Note": pl.String(),
+}
+
+_STATUS_WORDS = {"published": "published", "hidden": "hidden", "too_uncertain": "too uncertain"}
+
+
+def neutralise(text: str) -> str:
+    """``text`` made inert for spreadsheets: a leading formula character gets a ``'`` in front."""
+    return "'" + text if text.startswith(FORMULA_LEADS) else text
+
+
+def neutralise_text_columns(frame: pl.DataFrame) -> pl.DataFrame:
+    """Every text column of ``frame`` neutralised (vectorised; numbers untouched)."""
+    pattern = "^[" + "".join("\\" + c if c in "-^]\\" else c for c in FORMULA_LEADS) + "]"
+    exprs = [
+        pl.when(pl.col(name).str.contains(pattern)).then(pl.lit("'") + pl.col(name)).otherwise(pl.col(name)).alias(name)
+        for name, dtype in frame.schema.items()
+        if dtype == pl.String
+    ]
+    return frame.with_columns(exprs) if exprs else frame
+
+
+def export_frame(cells: pl.DataFrame, labels: dict[str, str] | None = None) -> pl.DataFrame:
+    """Published cells (``release_cells`` columns) in the export layout, neutralised.
+
+    ``labels`` maps metric names to the figure names people read (default: the metric name).
+    """
+    labels = labels or {}
+    if cells.is_empty():
+        return pl.DataFrame(schema=EXPORT_COLUMNS)
+    status = cells["status"] if "status" in cells.columns else None
+    if status is None:
+        status_expr = pl.when(pl.col("suppressed")).then(pl.lit("hidden")).otherwise(pl.lit("published"))
+    else:
+        status_expr = pl.col("status").fill_null(
+            pl.when(pl.col("suppressed")).then(pl.lit("hidden")).otherwise(pl.lit("published"))
+        )
+    shown = status_expr == "published"
+    out = cells.select(
+        pl.col("customer_id").alias("Organisation"),
+        pl.col("period").alias("Period"),
+        pl.col("dimension").alias("Breakdown"),
+        pl.col("group_value").alias("Group"),
+        pl.col("metric").replace_strict(labels, default=pl.col("metric"), return_dtype=pl.String).alias("Figure"),
+        pl.when(shown).then(pl.col("value")).cast(pl.Float64).alias("Value"),
+        pl.when(shown).then(pl.col("ci_low")).cast(pl.Float64).alias("95 % low"),
+        pl.when(shown).then(pl.col("ci_high")).cast(pl.Float64).alias("95 % high"),
+        status_expr.replace_strict(_STATUS_WORDS, default=status_expr, return_dtype=pl.String).alias("Status"),
+        (pl.col("reason") if "reason" in cells.columns else pl.lit(None, pl.String)).fill_null("").alias("Note"),
+    )
+    return neutralise_text_columns(out)
+
+
+def to_csv(frame: pl.DataFrame) -> str:
+    """The CSV text of an export frame (text columns neutralised again: the caller may have added some)."""
+    return neutralise_text_columns(frame).write_csv()
