@@ -11,6 +11,7 @@ import streamlit as st
 
 from dashboards import auth
 from dashboards.data import StoreUnavailable
+from stores.connect import StoreBusy
 from stores.principal import ROLE_LABELS
 
 st.set_page_config(page_title="Wellbeing insights", page_icon="🌱", layout="wide")
@@ -62,6 +63,8 @@ def main() -> None:
         st.navigation(pages).run()
     except StoreUnavailable:
         st.warning("The published figures are being updated right now. Reload the page in a moment.")
+    except StoreBusy:
+        st.warning("The settings store is busy with another task right now. Reload the page in a moment.")
 
 
 main()

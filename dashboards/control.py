@@ -8,6 +8,10 @@ Only privacy officers may write; the role is checked here, not only in the pages
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import duckdb
 import polars as pl
 
@@ -16,6 +20,18 @@ from stores import control as policy_store
 from stores.control import control_connection
 from stores.paths import home_paths
 from stores.principal import Principal
+
+# DuckDB shares one database instance per file within a process: two sessions (threads) opening
+# control.duckdb at once conflict ("write-write conflict on create" from the schema check, or
+# "different configuration" when one is read-only and the other read-write). The dashboards
+# therefore use the file one operation at a time; operations are short (one statement or two).
+_CONTROL_LOCK = threading.Lock()
+
+
+@contextmanager
+def _control(read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+    with _CONTROL_LOCK, control_connection(home_paths(), read_only=read_only) as con:
+        yield con
 
 
 class NotAllowed(PermissionError):
@@ -30,7 +46,7 @@ def _require_officer(principal: Principal) -> None:
 def current_policy(customer_id: str | None = None) -> tuple[ReleasePolicy, int]:
     """The live policy for ``customer_id`` (or the default); public information, no login needed."""
     try:
-        with control_connection(home_paths(), read_only=True) as con:
+        with _control(read_only=True) as con:
             return policy_store.current_policy(con, customer_id)
     except duckdb.CatalogException:  # control store exists but has no schema yet
         return DEFAULT_POLICY, 0
@@ -39,7 +55,7 @@ def current_policy(customer_id: str | None = None) -> tuple[ReleasePolicy, int]:
 def current_policies(customer_ids: list[str]) -> dict[str, tuple[ReleasePolicy, int]]:
     """The live policy of several customers on one short-lived connection."""
     try:
-        with control_connection(home_paths(), read_only=True) as con:
+        with _control(read_only=True) as con:
             return {c: policy_store.current_policy(con, c) for c in customer_ids}
     except duckdb.CatalogException:
         return {c: (DEFAULT_POLICY, 0) for c in customer_ids}
@@ -50,7 +66,7 @@ def set_policy_value(
 ) -> policy_store.PolicyChange:
     """Record one validated policy change (who, when, old, new); applies to future releases only."""
     _require_officer(principal)
-    with control_connection(home_paths()) as con:
+    with _control() as con:
         return policy_store.set_policy_value(
             con, key, text_value, customer_id=customer_id, changed_by=principal.username
         )
@@ -61,26 +77,26 @@ def set_policy_values(
 ) -> list[policy_store.PolicyChange]:
     """Record several validated policy changes as one new version (the what-if tuner's "apply")."""
     _require_officer(principal)
-    with control_connection(home_paths()) as con:
+    with _control() as con:
         return policy_store.set_policy_values(con, values, customer_id=customer_id, changed_by=principal.username)
 
 
 def policy_history(principal: Principal, customer_id: str | None = None) -> pl.DataFrame:
     """The control store's change log (privacy officers)."""
     _require_officer(principal)
-    with control_connection(home_paths()) as con:
+    with _control() as con:
         return policy_store.policy_history(con, customer_id)
 
 
 def request_release(principal: Principal, customer_id: str, periods: list[str] | None) -> str:
     """Queue a release request for the pipeline (the dashboard holds no key to carry it out)."""
     _require_officer(principal)
-    with control_connection(home_paths()) as con:
+    with _control() as con:
         return policy_store.request_release(con, customer_id, periods, principal.username)
 
 
 def release_requests(principal: Principal, customer_id: str | None = None) -> pl.DataFrame:
     """Release requests and their status (privacy officers)."""
     _require_officer(principal)
-    with control_connection(home_paths()) as con:
+    with _control() as con:
         return policy_store.list_release_requests(con, customer_id)
