@@ -237,6 +237,7 @@ class LoadResult:
     publishes: int = 0
     errors: list[str] = field(default_factory=list)
     new_visitor: float = 0.0
+    cpu: float = 0.0  # CPU seconds the server spent during the render phase (when a probe is given)
 
     def pct(self, q: float) -> float:
         data = sorted(self.renders)
@@ -278,6 +279,7 @@ async def run_load(
     versions: list[Any] | None = None,
     publish_every: float = 0.5,
     timeout: float = 60.0,
+    cpu_probe: Any = None,
 ) -> LoadResult:
     """``sessions`` tabs (users taken round-robin) sign in, then render every page of their role ``rounds`` times
     while ``versions`` of the published store are swapped into ``published`` every ``publish_every`` seconds."""
@@ -335,10 +337,12 @@ async def run_load(
     tasks = [asyncio.create_task(tab(n)) for n in range(sessions)]
     # Start the clock and the publisher once every tab has signed in (they then render together).
     await go.wait()
+    cpu0 = cpu_probe() if cpu_probe else 0.0
     start = time.perf_counter()
     pub = asyncio.create_task(publisher())
     await asyncio.gather(*tasks)
     result.wall = time.perf_counter() - start
+    result.cpu = (cpu_probe() - cpu0) if cpu_probe else 0.0
     stop.set()
     await pub
     # A new visitor is served afterwards: the sign-in page renders.
