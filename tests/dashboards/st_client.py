@@ -175,7 +175,8 @@ class Session:
                     out.widgets[str(sub.label)] = (ek, str(sub.id))
             elif kind == "navigation":
                 for p in fwd.navigation.app_pages:
-                    out.pages[str(p.url_pathname)] = str(p.page_script_hash)
+                    if not p.is_hidden:  # what the sidebar shows
+                        out.pages[str(p.url_pathname)] = str(p.page_script_hash)
             elif kind == "page_not_found":
                 out.page_not_found = True
             elif kind == "script_finished":
@@ -237,6 +238,7 @@ class LoadResult:
     publishes: int = 0
     errors: list[str] = field(default_factory=list)
     new_visitor: float = 0.0
+    expected: int = 0  # renders the signed-in tabs were to make
     cpu: float = 0.0  # CPU seconds the server spent during the render phase (when a probe is given)
 
     def pct(self, q: float) -> float:
@@ -317,6 +319,7 @@ async def run_load(
                 result.errors.append(f"{username}: sign-in failed: {signed.exceptions or signed.text[:300]!r}")
                 arrive()
                 return
+            result.expected += rounds * len(pages)
             arrive()
             await go.wait()
             for _ in range(rounds):
