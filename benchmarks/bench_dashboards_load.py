@@ -95,6 +95,7 @@ def main() -> int:
             if res.renders:
                 print(f"      where the time goes: server CPU {cpu:.1f} s in the render phase, {cpu / max(len(res.renders), 1) * 1000:.0f} ms CPU per render, "
                       f"{cpu / max(res.wall, 1e-9):.2f} cores busy on average; load average {os.getloadavg()[0]:.1f}")
+            print(res.page_table())
             for err in res.errors[:5]:
                 print(f"      error: {err}")
     at_target = next((r for r in results if r.sessions == TARGET_LEVEL), None)

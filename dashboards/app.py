@@ -18,6 +18,7 @@ import streamlit as st
 
 from dashboards import audit_hooks, auth
 from dashboards.data import StoreUnavailable
+from stores.accounts import AccountError
 from stores.connect import StoreBusy
 from stores.principal import ROLE_LABELS, Principal
 
@@ -113,7 +114,11 @@ def _run(page: st.Page) -> None:
 
 
 def main() -> None:
-    principal = auth.resolve_principal()
+    try:
+        principal = auth.resolve_principal()
+    except AccountError:
+        st.error("The dashboard account file cannot be read. An administrator can recreate it with `wellbeing users add`.")
+        return
     if principal is None:
         _signed_out()
     else:

@@ -22,6 +22,7 @@ EVENT_LABELS = {
     "sign_out": "Signed out", "session_resumed": "Resumed session (cookie)", "page_view": "Viewed page",
     "download": "Downloaded", "not_available": "Page not available for role",
 }  # fmt: skip
+MAX_SHOWN = 5000
 
 me = ui.principal()
 st.title("Access log")
@@ -75,6 +76,9 @@ shown = log.select(
     pl.col("subject_ref").fill_null("").str.slice(0, 12).alias("Typed name (keyed hash)"),
 ).reverse()
 st.metric("Entries in this selection", f"{log.height:,}")
+if shown.height > MAX_SHOWN:
+    st.caption(f"Showing the latest {MAX_SHOWN:,} entries; the download holds all {log.height:,}.")
+    shown = shown.head(MAX_SHOWN)
 ui.table(shown, hide_index=True, width="stretch", height=min(600, 36 + 35 * shown.height))
 
 export = log.select(

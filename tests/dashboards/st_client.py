@@ -233,6 +233,7 @@ def set_cookies_from(render: Render, jar: dict[str, str]) -> None:
 class LoadResult:
     sessions: int
     renders: list[float] = field(default_factory=list)  # seconds per render (after sign-in)
+    by_page: dict[str, list[float]] = field(default_factory=dict)  # page URL path -> seconds
     sign_ins: list[float] = field(default_factory=list)
     wall: float = 0.0  # seconds of the render phase
     publishes: int = 0
@@ -247,6 +248,15 @@ class LoadResult:
             return float("nan")
         k = min(len(data) - 1, max(0, round(q * (len(data) - 1))))
         return data[k]
+
+    def page_table(self) -> str:
+        """Per page: renders, p50, p95, max (slowest p95 first)."""
+        rows = []
+        for page, xs in self.by_page.items():
+            xs = sorted(xs)
+            rows.append((xs[round(0.95 * (len(xs) - 1))], page, len(xs), xs[len(xs) // 2], xs[-1]))
+        return "\n".join(f"        {page:<18} {n:>4} renders  p50 {p50:.3f} s  p95 {p95:.3f} s  max {mx:.3f} s"
+                         for p95, page, n, p50, mx in sorted(rows, reverse=True))
 
     @property
     def throughput(self) -> float:
@@ -330,6 +340,7 @@ async def run_load(
                     if "Traceback" in r.text:
                         result.errors.append(f"{username} {page or '/'}: traceback text")
                     result.renders.append(r.seconds)
+                    result.by_page.setdefault(page or "/", []).append(r.seconds)
         except Exception as exc:  # a failed tab is a finding, not a crash of the driver
             result.errors.append(f"{username}#{n}: {type(exc).__name__}: {exc}")
             if not go.is_set():

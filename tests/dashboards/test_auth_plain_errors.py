@@ -71,3 +71,11 @@ def test_a_damaged_or_half_swapped_published_store_is_a_plain_message(dash_home:
         at.switch_page(page).run()
         assert not at.exception, at.exception
         assert "being updated" in _texts(at)
+
+
+def test_a_damaged_account_file_is_a_plain_message(dash_home: Path) -> None:
+    (dash_home / "auth.yaml").write_text("credentials: [unclosed\n")
+    at = AppTest.from_file(str(APP), default_timeout=30)
+    at.run()
+    assert not at.exception, at.exception
+    assert any("account file cannot be read" in e.value for e in at.error)
