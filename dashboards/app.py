@@ -97,7 +97,11 @@ def _signed_in(principal: Principal) -> None:
     page = st.navigation(pages)
     if page.url_path != "login":  # (that run only switches page: nothing it sends would stay on screen)
         auth.write_cookie_if_pending()
-        audit_hooks.page_view(principal, page.url_path or url_path(specs[0][0]))
+        shown = page.url_path or url_path(specs[0][0])
+        if shown in own or shown == url_path(NOTICE[0]):
+            audit_hooks.page_view(principal, shown)
+        else:  # another role's URL: recorded as an attempt, nothing of that page runs
+            audit_hooks.record(audit_hooks.event("not_available", principal, page=shown))
     _run(page)
 
 

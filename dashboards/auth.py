@@ -138,7 +138,11 @@ def resolve_principal() -> Principal | None:
     """
     config = accounts()
     if oidc_configured() and st.user.get("is_logged_in", False):
-        return principal_for(config, email=str(st.user.get("email") or ""))
+        principal = principal_for(config, email=str(st.user.get("email") or ""))
+        if principal is not None and not st.session_state.get("_wb_sso_audited"):
+            st.session_state["_wb_sso_audited"] = True
+            audit_hooks.record(audit_hooks.event("sign_in", principal, page="login", detail="sso"))
+        return principal
     if st.session_state.get("authentication_status") and st.session_state.get("username"):
         return principal_for(config, str(st.session_state["username"]))
     if st.session_state.get("_wb_cookie_checked"):

@@ -85,3 +85,14 @@ def test_reload_deep_links_and_other_roles_pages_on_the_real_server(dash_home: P
     assert "Breakdown" in str(out["reload_text"]) and "hr_acme" in str(out["reload_text"])
     assert out["after_signout_has_form"] and out["revoked_has_form"] and out["forged_has_form"]
     assert "Traceback" not in (tmp_path / "streamlit.log").read_text()
+    # the access audit saw it all (page views are written in batches; the server has stopped)
+    from stores import audit
+
+    log = audit.read(dash_home / "audit.duckdb")
+    rows = set(log.select("event", "username", "page").rows())
+    for row in (("sign_in", "hr_acme", "login"), ("page_view", "hr_acme", "hr_trends"),
+                ("not_available", "hr_acme", "privacy_budget"), ("session_resumed", "hr_acme", None),
+                ("page_view", "hr_acme", "hr_breakdown"), ("sign_out", "hr_acme", None)):
+        assert row in rows, (row, sorted(rows, key=str))
+    assert not any(r[0] == "page_view" and r[2] == "privacy_budget" for r in rows)
+    assert audit.verify(dash_home / "audit.duckdb").ok
