@@ -81,6 +81,7 @@ MAX_DETAIL = 200
 
 # One writer at a time in this process (DuckDB: one instance per file per process).
 _LOCK = threading.RLock()
+_SCHEMA_READY: set[tuple[str, int]] = set()
 
 
 def now_utc() -> datetime:
@@ -120,8 +121,15 @@ def audit_connection(store: HomePaths | Path, *, timeout: float = 5.0) -> Iterat
         path.parent.mkdir(parents=True, exist_ok=True)
         con = connect_with_retry(lambda: duckdb.connect(str(path)), path, timeout=timeout)
         try:
-            con.execute(SCHEMA_SQL)
-            yield con
+            stamp = (str(path), path.stat().st_ino)
+            if stamp not in _SCHEMA_READY:  # once per file per process (a new file gets it again)
+                con.execute(SCHEMA_SQL)
+                _SCHEMA_READY.add(stamp)
+            try:
+                yield con
+            except duckdb.CatalogException:
+                _SCHEMA_READY.discard(stamp)  # the file was replaced under us: create the schema next time
+                raise
         finally:
             con.close()
 
