@@ -15,6 +15,7 @@ import streamlit as st
 from dashboards import audit_hooks, ui
 from stores import audit
 from stores.connect import StoreBusy
+from stores.exports import to_csv
 from stores.paths import home_paths
 
 EVENT_LABELS = {
@@ -86,6 +87,7 @@ export = log.select(
     "event", "username", "role", "customer_id", "page", "detail", "subject_ref", "prev_hash", "row_hash",
 )
 audit_hooks.download_button(
-    "Download this selection (CSV, with the hash chain)", export.write_csv(),
+    "Download this selection (CSV, with the hash chain)", to_csv(export),
     f"access_log_{start.isoformat()}_{end.isoformat()}.csv", principal=me, page="privacy_access", mime="text/csv",
 )
+st.caption("In the download, a text value starting with = + - @ gets a leading ' so that spreadsheets do not run it.")
