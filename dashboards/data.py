@@ -41,8 +41,9 @@ TABLE_ROLES: dict[str, frozenset[str]] = {
 }
 
 
-# The provider sees service uptake only: no wellbeing or satisfaction means of its customers' staff.
-PROVIDER_METRICS: tuple[str, ...] = ("engaged_employees", "uptake_rate", "contacts")
+# The provider sees use of its service and its own quality measure (satisfaction with it), never
+# its customers' wellbeing outcomes (WHO-5 mean, low / improved shares).
+PROVIDER_METRICS: tuple[str, ...] = ("engaged_employees", "uptake_rate", "contacts", "satisfaction_mean")
 
 
 class AccessDenied(PermissionError):

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import polars as pl
 
+from stores.labels import DIMENSION_LABELS, METRIC_LABELS, SERVICE_LABELS, TOPIC_LABELS
+
 __all__ = ["EXPORT_COLUMNS", "FORMULA_LEADS", "neutralise", "neutralise_text_columns", "export_frame", "to_csv"]
 
 # A cell a spreadsheet evaluates starts with one of these (OWASP "CSV injection"); tab and CR too.
@@ -56,12 +58,9 @@ def neutralise_text_columns(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.with_columns(exprs) if exprs else frame
 
 
-def export_frame(cells: pl.DataFrame, labels: dict[str, str] | None = None) -> pl.DataFrame:
-    """Published cells (``release_cells`` columns) in the export layout, neutralised.
-
-    ``labels`` maps metric names to the figure names people read (default: the metric name).
-    """
-    labels = labels or {}
+def export_frame(cells: pl.DataFrame) -> pl.DataFrame:
+    """Published cells (``release_cells`` columns) in the export layout, with the names people read, neutralised."""
+    groups = {**SERVICE_LABELS, **TOPIC_LABELS, "all": "Whole organisation"}
     if cells.is_empty():
         return pl.DataFrame(schema=EXPORT_COLUMNS)
     status = cells["status"] if "status" in cells.columns else None
@@ -75,9 +74,12 @@ def export_frame(cells: pl.DataFrame, labels: dict[str, str] | None = None) -> p
     out = cells.select(
         pl.col("customer_id").alias("Organisation"),
         pl.col("period").alias("Period"),
-        pl.col("dimension").alias("Breakdown"),
-        pl.col("group_value").alias("Group"),
-        pl.col("metric").replace_strict(labels, default=pl.col("metric"), return_dtype=pl.String).alias("Figure"),
+        pl.col("dimension").replace_strict(DIMENSION_LABELS, default=pl.col("dimension"), return_dtype=pl.String)
+        .alias("Breakdown"),
+        pl.when(pl.col("dimension").is_in(["service", "topic", "total"]))
+        .then(pl.col("group_value").replace_strict(groups, default=pl.col("group_value"), return_dtype=pl.String))
+        .otherwise(pl.col("group_value")).alias("Group"),
+        pl.col("metric").replace_strict(METRIC_LABELS, default=pl.col("metric"), return_dtype=pl.String).alias("Figure"),
         pl.when(shown).then(pl.col("value")).cast(pl.Float64).alias("Value"),
         pl.when(shown).then(pl.col("ci_low")).cast(pl.Float64).alias("95 % low"),
         pl.when(shown).then(pl.col("ci_high")).cast(pl.Float64).alias("95 % high"),

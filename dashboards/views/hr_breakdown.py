@@ -1,6 +1,6 @@
 """Customer HR: one month broken down by department, site, role, service or topic.
 
-A suppressed cell reads "hidden — fewer than k people" (never blank, never zero).
+A hidden cell says so in words (never blank, never zero); groups left out of the chart are listed under it.
 """
 
 from __future__ import annotations
@@ -79,6 +79,7 @@ if chart_cells.filter(pl.col("value").is_not_null()).is_empty():
 else:
     st.altair_chart(charts.bars_with_error(chart_cells, metric), width="stretch")
 
+ui.hidden_groups_note(cells.filter(pl.col("metric") == metric))
 ui.how_to_read(k_by_period.get(month))
-st.download_button("Download this table (CSV)", to_csv(export_frame(cells, charts.METRIC_LABELS)), file_name=f"wellbeing_{dimension}_{customer}_{month}.csv",
+st.download_button("Download this table (CSV)", to_csv(export_frame(cells)), file_name=f"wellbeing_{dimension}_{customer}_{month}.csv",
                    mime="text/csv", key="breakdown_csv")

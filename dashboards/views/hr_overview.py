@@ -88,8 +88,7 @@ if trend.height >= 2:
     st.altair_chart(charts.trend_with_band(trend, "uptake_rate"), width="stretch")
 
 ui.how_to_read(k)
-table = export_frame(pl.DataFrame(shown_cells, schema=cells.schema) if shown_cells else cells.clear(),
-                     charts.METRIC_LABELS)
+table = export_frame(pl.DataFrame(shown_cells, schema=cells.schema) if shown_cells else cells.clear())
 st.download_button(
     "Download these figures (CSV)",
     to_csv(table),

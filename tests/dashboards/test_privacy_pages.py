@@ -9,6 +9,9 @@ from dash_helpers import app_as, page_text
 from dashboards import control
 from dashboards.control import NotAllowed
 from privacy.policy import DEFAULT_POLICY
+from stores.labels import METRIC_LABELS
+
+ENGAGED = METRIC_LABELS["engaged_employees"]
 from stores import control as policy_store
 from stores.principal import Principal
 
@@ -28,6 +31,9 @@ def test_policy_edit_is_validated_and_recorded_with_who_and_old_new(dash_home) -
     submit.click().run()
     assert not at.exception
     assert any("10 → 12" in s.value for s in at.success)
+    # the policy table on the same page shows the new value straight away (it was stale before)
+    shown = at.dataframe[0].value
+    assert shown[shown["Key"] == "k"]["Value"].iloc[0] == "12"
     con = _control_con(dash_home)
     try:
         history = policy_store.policy_history(con, "acme")
@@ -112,14 +118,14 @@ def test_whatif_reacts_to_the_candidate_and_reads_public_headcounts(dash_home) -
         row = table[(table["Figure"] == name) & (table["Breakdown"] == "total")]
         return float(row[column].iloc[0])
 
-    before = figure("Engaged employees", "± candidate (95 %)")
-    assert before == pytest.approx(figure("Engaged employees", "± current (v0)"))
+    before = figure(ENGAGED, "± candidate (95 %)")
+    assert before == pytest.approx(figure(ENGAGED, "± current (v0)"))
     at.number_input(key="wi_eps").set_value(16.0).run()
-    assert figure("Engaged employees", "± candidate (95 %)") < before  # more budget, narrower intervals
+    assert figure(ENGAGED, "± candidate (95 %)") < before  # more budget, narrower intervals
     assert any("above 10" in w.value for w in at.warning)  # a risky ε is flagged before it is applied
     at.number_input(key="wi_eps").set_value(8.0).run()
     at.number_input(key="wi_k").set_value(90).run()
-    assert figure("Engaged employees", "% shown, candidate") < figure("Engaged employees", "% shown, current")
+    assert figure(ENGAGED, "% shown, candidate") < figure(ENGAGED, "% shown, current")
     # a customer's public headcount (marginals only) drives the preview of its own organisation
     at.selectbox(key="wi_org").set_value("acme").run()
     assert not at.exception
