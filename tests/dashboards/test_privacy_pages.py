@@ -141,13 +141,13 @@ def test_notice_needs_no_login_and_follows_the_live_policy(dash_home) -> None:
     at.switch_page("views/notice.py").run()
     assert not at.exception
     text = page_text(at)
-    assert "fewer than **15 people**" in text
+    assert "more than **15 people**" in text
     assert "24 months" in text
     other = app_as(None)
     other.query_params["customer"] = "globex"
     other.run()
     other.switch_page("views/notice.py").run()
-    assert "fewer than **10 people**" in page_text(other)
+    assert "more than **10 people**" in page_text(other)
     assert "acme" not in page_text(other)
 
 
@@ -158,3 +158,51 @@ def test_notice_rejects_a_malformed_customer_code(dash_home) -> None:
     at.switch_page("views/notice.py").run()
     assert not at.exception
     assert at.error
+
+
+def test_notice_names_the_controller_from_the_customers_configuration(dash_home) -> None:
+    (dash_home / "notice.toml").write_text(
+        '[default]\ndpo_contact = "privacy@provider.example"\n'
+        '[customers.acme]\ncontroller = "ACME Moderation Services Ltd"\nlegal_basis = "Art. 6(1)(f) GDPR"\n'
+    )
+    at = app_as(None)
+    at.query_params["customer"] = "acme"
+    at.run()
+    at.switch_page("views/notice.py").run()
+    text = page_text(at)
+    assert "ACME Moderation Services Ltd" in text and "Art. 6(1)(f) GDPR" in text
+    assert "privacy@provider.example" in text  # the default applies where the customer has no value
+    for jargon in ("ρ", "zCDP", "δ"):
+        assert jargon not in text  # plain language for employees
+
+
+def test_notice_says_when_published_figures_used_an_older_policy(dash_home) -> None:
+    officer = Principal("privacy", "privacy_officer", None)
+    control.set_policy_value(officer, "k", "15", customer_id="acme")
+    control.set_policy_value(officer, "k", "16", customer_id="acme")  # live version 2; releases drawn under 1
+    at = app_as(None)
+    at.query_params["customer"] = "acme"
+    at.run()
+    at.switch_page("views/notice.py").run()
+    assert any("earlier version" in i.value for i in at.info)
+
+
+def test_notice_with_a_busy_control_store_says_so_plainly(dash_home) -> None:
+    import subprocess
+    import sys
+
+    # another process (the pipeline) holds the control store for writing
+    holder = subprocess.Popen([sys.executable, "-c", "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); "
+                               "print('held', flush=True); time.sleep(120)", str(dash_home / "control.duckdb")],
+                              stdout=subprocess.PIPE, text=True)
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+    try:
+        at = app_as(None)
+        at.query_params["customer"] = "acme"
+        at.run()
+        at.switch_page("views/notice.py").run(timeout=60)
+        assert not at.exception
+        assert any("reload" in i.value for i in at.info)
+    finally:
+        holder.kill()
+        holder.wait()
