@@ -12,6 +12,7 @@ from dashboards import charts, data, ui
 from dashboards.data import METRICS, WELLBEING_METRICS
 from privacy.periods import period_of_month
 from stores.exports import export_frame, to_csv
+from stores.labels import period_label
 
 me = ui.principal()
 customer = me.customer_id
@@ -24,7 +25,7 @@ if all_cells.is_empty():
     st.stop()
 months = ui.monthly_periods(all_cells)
 c1, c2 = st.columns(2)
-month = c1.selectbox("Month", months, key="breakdown_month")
+month = c1.selectbox("Month", months, key="breakdown_month", format_func=period_label)
 label = c2.selectbox("Break down by", ["Department", "Site", "Role", "Service", "Topic"], key="breakdown_dim")
 dimension = label.lower()
 
