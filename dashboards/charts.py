@@ -42,6 +42,8 @@ METRIC_FORMATS: dict[str, str] = {
     "satisfaction_mean": ".2f",
 }
 HEIGHT = 260
+# Reference lines people read a figure against: WHO-5 below 50 is the screening cut-off for low wellbeing.
+REFERENCE_LINES: dict[str, tuple[float, str]] = {"who5_mean": (50.0, "50: screening cut-off")}
 
 
 def _axis_format(metric: str) -> str:
@@ -96,7 +98,13 @@ def trend_with_band(frame: pl.DataFrame, metric: str, *, series: str | None = No
                      alt.Tooltip("ci_low:Q", format=fmt, title="95 % low"),
                      alt.Tooltip("ci_high:Q", format=fmt, title="95 % high")],
         )
-    return (band + line).properties(height=HEIGHT, title=f"{label} (band: 95 % interval)")
+    layers = band + line
+    if metric in REFERENCE_LINES:
+        value, text = REFERENCE_LINES[metric]
+        ref = alt.Chart(alt.Data(values=[{"ref": value, "text": text}]))
+        layers = layers + ref.mark_rule(strokeDash=[4, 4], color="#555555").encode(y="ref:Q") + ref.mark_text(
+            align="left", dx=4, dy=-6, color="#555555").encode(y="ref:Q", text="text:N")
+    return layers.properties(height=HEIGHT, title=f"{label} (band: 95 % interval)")
 
 
 def bars_with_error(frame: pl.DataFrame, metric: str, *, category: str = "group_value") -> alt.Chart:

@@ -167,6 +167,21 @@ def previous_month(month: str) -> str:
     return f"{y:04d}-{m:02d}" if p.granularity == "month" else month
 
 
+def change_is_reliable(now: dict, before: dict, z: float = 1.96) -> bool:
+    """Whether the change between two published cells is more than noise: the 95 % interval of the
+    difference, value ± z·√(sd₁² + sd₂²) from the cells' public noise sd, excludes zero.
+
+    The two releases' noise is independent (drawn once per release), so the variances add.
+    Without a noise sd (an older store) the intervals must not overlap, which is stricter.
+    """
+    if now.get("value") is None or before.get("value") is None:
+        return False
+    sd_now, sd_before = now.get("noise_sd"), before.get("noise_sd")
+    if sd_now is None or sd_before is None:
+        return bool(now["ci_low"] > before["ci_high"] or now["ci_high"] < before["ci_low"])
+    return abs(now["value"] - before["value"]) > z * math.hypot(sd_now, sd_before)
+
+
 def previous_period(period: str) -> str:
     """The period before ``period`` of the same granularity (month or quarter)."""
     p = parse_period(period)

@@ -45,21 +45,22 @@ def tile(metric: str) -> None:
         st.caption(why)
         return
     prev_value = None if before is None or before["suppressed"] else before["value"]
-    # A change is shown only when the two intervals do not overlap: otherwise the arrow would be noise.
-    overlap = (
-        before is not None and prev_value is not None
-        and cell["ci_low"] <= before["ci_high"] and before["ci_low"] <= cell["ci_high"]
-    )
-    delta = None if overlap else ui.fmt_delta(metric, ui.clamp(metric, cell["value"]), ui.clamp(metric, prev_value))
+    # A change is shown only when the 95 % interval of the difference excludes zero; otherwise the
+    # arrow would be noise, and the tile says "no reliable change".
+    reliable = prev_value is not None and before is not None and ui.change_is_reliable(cell, before)
+    delta = ui.fmt_delta(metric, ui.clamp(metric, cell["value"]), ui.clamp(metric, prev_value)) if reliable else None
     st.metric(
         label,
         ui.fmt(metric, cell["value"]),
-        delta=f"{delta} vs {period_label(before['period'])}" if delta and before else None,
-        delta_color="off" if metric in ("contacts", "engaged_employees") else
+        delta=(f"{delta} vs {period_label(before['period'])}" if delta and before else
+               f"no reliable change vs {period_label(before['period'])}" if prev_value is not None and before else None),
+        delta_color="off" if metric in ("contacts", "engaged_employees") or not delta else
         ("inverse" if metric == "wellbeing_low_share" else "normal"),
+        delta_arrow="auto" if delta else "off",
         border=True,
         help="95 % interval: " + ui.fmt_interval(metric, cell["ci_low"], cell["ci_high"])
-        + ("" if delta or prev_value is None else ". The change since the previous period is within the noise."),
+        + ("" if delta or prev_value is None else ". The change since the previous period is within the noise "
+           "(the 95 % interval of the difference includes zero)."),
     )
     st.caption("95 % interval: " + ui.fmt_interval(metric, cell["ci_low"], cell["ci_high"]))
 

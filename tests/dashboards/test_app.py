@@ -213,3 +213,28 @@ def test_downloads_are_numeric_with_a_status_and_neutralised() -> None:
     assert back["Group"].to_list()[0].startswith("'=")  # a formula is text in a spreadsheet
     assert back["Group"].to_list()[2] == "One-to-one therapy"
     assert back["Figure"].to_list()[0] == "Average wellbeing (WHO-5, 0–100)"
+
+
+def test_a_change_within_the_noise_reads_no_reliable_change() -> None:
+    from dashboards.ui import change_is_reliable
+
+    before = {"value": 50.0, "ci_low": 45.0, "ci_high": 55.0, "noise_sd": 2.5}
+    small = {"value": 55.0, "ci_low": 50.0, "ci_high": 60.0, "noise_sd": 2.5}  # 5 < 1.96·√12.5 ≈ 6.9
+    large = {"value": 58.0, "ci_low": 53.0, "ci_high": 63.0, "noise_sd": 2.5}  # 8 > 6.9
+    assert not change_is_reliable(small, before) and change_is_reliable(large, before)
+    assert not change_is_reliable({**large, "value": None}, before)
+
+
+def test_who5_trend_has_the_screening_reference_line() -> None:
+    from datetime import date
+
+    import polars as pl
+
+    from dashboards.charts import trend_with_band
+
+    frame = pl.DataFrame({"period": ["2025-Q1", "2025-Q2"], "month": [date(2025, 1, 1), date(2025, 4, 1)],
+                          "value": [48.0, 52.0], "ci_low": [44.0, 48.0], "ci_high": [52.0, 56.0]})
+    spec = trend_with_band(frame, "who5_mean").to_dict()
+    layers = spec["layer"]
+    assert any(layer.get("data", {}).get("values") == [{"ref": 50.0, "text": "50: screening cut-off"}] for layer in layers)
+    assert spec["layer"][1]["encoding"]["y"]["scale"]["domain"] == [0.0, 100.0]
