@@ -53,6 +53,7 @@ import hashlib
 import os
 import sys
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -61,8 +62,9 @@ from typing import Literal
 
 import duckdb
 
-from pipeline.ingest.readers import FileRefused, Source, open_source, refusal_for_read_error
-from pipeline.ingest.rules import StagePlan, numbered, plan_stage, quarantine_select
+from pipeline.ingest.readers import FileRefused, Source, open_source, refusal_for_read_error, sql_string
+from pipeline.ingest.rules import StagePlan, UnknownStructure, numbered, plan_stage, quarantine_select
+from privacy.contract import ID_MAX_CHARS, ID_PATTERN, LABEL_MAX_CHARS, LABEL_PATTERN
 from privacy.pseudonymise import hmac_sql, hmac_sql_params
 
 TEST_PAUSE_ENV = "WELLBEING_TEST_PAUSE_AFTER_STAGE"
@@ -112,22 +114,29 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def ingest_file(con: duckdb.DuckDBPyConnection, path: Path, pseudonym_key: bytes) -> FileReport:
+def ingest_file(
+    con: duckdb.DuckDBPyConnection, path: Path, pseudonym_key: bytes, *, on_step: Callable[[str], None] | None = None
+) -> FileReport:
     """Validate, pseudonymise and load one file in one transaction; raises :class:`FileRefused`.
 
     ``con`` is an open raw-store connection (``USE raw``). Nothing is stored when
     the file is refused. The caller is responsible for the key being the store's
     pseudonym key (:func:`pipeline.ingest.load_pseudonym_key` checks it).
+    ``on_step`` hears the name of each pass (progress output; no values).
     """
     path = Path(path)
+    step = on_step or (lambda _what: None)
+    if not path.is_file():
+        raise FileRefused(path, "file not found or not a regular file: check the path (the other files are still ingested)")
     before = _file_state(path)
+    step(f"checking the header ({before[0] / 1e6:.1f} MB)")
     source = open_source(con, path)
     plan = plan_stage(source)
     (order_setting,) = con.execute("SELECT current_setting('preserve_insertion_order')").fetchone()  # type: ignore[misc]
     with ThreadPoolExecutor(max_workers=1) as pool:
         con.execute("BEGIN TRANSACTION")
         try:
-            report = _passes(con, source, plan, before, pool, pseudonym_key)
+            report = _passes(con, source, plan, before, pool, pseudonym_key, step)
             con.execute("COMMIT")
             return report
         except BaseException as exc:
@@ -164,29 +173,39 @@ def _passes(
     before: tuple[int, int, int, int],
     pool: ThreadPoolExecutor,
     pseudonym_key: bytes,
+    step: Callable[[str], None],
 ) -> FileReport:
     """All passes over the file, inside the open transaction; the caller commits."""
     # Aggregates and joins do not need file order; only the numbered passes do (they switch it on).
     con.execute("SET preserve_insertion_order = false")
     key = "event_id" if source.kind == "events" else _HEADCOUNT_KEY
+    step("checking every row against the data contract")
     try:  # the first pass meets any read error of the file; later passes read the same bytes
         rows_total, rows_bad, valid, distinct_hashes, customers = _first_pass(con, source, plan, key)
     except _NOT_THE_FILES_FAULT:
         raise  # resource problems are not refusals (their messages hold no cell values)
     except duckdb.Error as exc:
         raise refusal_for_read_error(source.path, source.format, exc) from None
+    if source.kind == "events":
+        unknown = _unknown_structure(con)
+        if unknown:  # rare: count again with the headcount rules (literal lists of the few unknown values)
+            step("quarantining rows whose customer, site, department or role is not in the headcount")
+            plan = plan_stage(source, unknown)
+            rows_total, rows_bad, valid, distinct_hashes, customers = _first_pass(con, source, plan, key)
     if rows_total == 0:
         raise FileRefused(source.path, "the file has a header but no data rows")
     digest = pool.submit(_sha256, source.path)  # hashlib releases the GIL: beside DuckDB's work
     duplicate = _count_duplicates(con, plan, key, valid, distinct_hashes)
     now = datetime.now(UTC).replace(tzinfo=None)
     (delivery_id,) = con.execute("SELECT coalesce(max(delivery_id), 0) + 1 FROM deliveries").fetchone()  # type: ignore[misc]
+    step(f"loading {valid:,} valid rows of {rows_total:,}")
     if source.kind == "events":
         accepted, duplicate, replaced = _load_events(con, plan, delivery_id, now, duplicate, rows_bad, pseudonym_key)
     else:
         accepted, replaced = _load_headcount(con, plan, delivery_id, duplicate)
     _pause_for_tests()
     if rows_bad:
+        step(f"recording {rows_bad:,} quarantined rows")
         con.execute("SET preserve_insertion_order = true")
         con.execute(
             "INSERT INTO quarantine SELECT ?, ?, row_number, column_name, reason, ? "
@@ -224,7 +243,8 @@ def _first_pass(
     """
     if source.kind == "events":
         con.execute(
-            f"CREATE OR REPLACE TEMP TABLE {_REFS} AS SELECT client_ref, customer_id, count(*) AS n, "
+            f"CREATE OR REPLACE TEMP TABLE {_REFS} AS SELECT client_ref, customer_id, site, department, role, "
+            "count(*) AS n, "
             "count(*) FILTER (WHERE _problems = 0) AS valid, "
             f"list(hash({key})) FILTER (WHERE _problems = 0) AS key_hashes FROM ({plan.select}) GROUP BY ALL"
         )
@@ -241,6 +261,31 @@ def _first_pass(
         ).fetchone()  # type: ignore[misc]
     rows_total, valid = int(rows_total or 0), int(valid or 0)
     return rows_total, rows_total - valid, valid, int(distinct_hashes), sorted(customers or ())
+
+
+def _unknown_structure(con: duckdb.DuckDBPyConnection) -> UnknownStructure:
+    """Customers of the delivery without a headcount, and site / department / role values not in it.
+
+    Read from the first pass's per-person table (distinct values, not rows) and the stored
+    headcount (every ``as_of`` month: a group that existed at some point). Values longer
+    than the contract allows are left out (their rows are bad already).
+    """
+    (customers,) = con.execute(
+        f"SELECT list(DISTINCT customer_id ORDER BY customer_id) FROM {_REFS} r WHERE customer_id IS NOT NULL "
+        f"AND length(customer_id) <= {ID_MAX_CHARS} AND regexp_full_match(customer_id, {sql_string(ID_PATTERN)}) "
+        "AND NOT EXISTS (SELECT 1 FROM headcount h WHERE h.customer_id = r.customer_id)"
+    ).fetchone()  # type: ignore[misc]
+    values = []
+    for column in ("site", "department", "role"):
+        (keys,) = con.execute(
+            f"SELECT list(DISTINCT customer_id || chr(31) || {column} ORDER BY customer_id || chr(31) || {column}) "
+            f"FROM {_REFS} r WHERE {column} IS NOT NULL AND length({column}) <= {LABEL_MAX_CHARS} "
+            f"AND regexp_full_match({column}, {sql_string(LABEL_PATTERN)}) "
+            "AND EXISTS (SELECT 1 FROM headcount h WHERE h.customer_id = r.customer_id) "
+            f"AND NOT EXISTS (SELECT 1 FROM headcount h WHERE h.customer_id = r.customer_id AND h.{column} = r.{column})"
+        ).fetchone()  # type: ignore[misc]
+        values.append((column, tuple(keys or ())))
+    return UnknownStructure(customers=tuple(customers or ()), values=tuple(values))
 
 
 def _assign_employee_ids(con: duckdb.DuckDBPyConnection, key: bytes) -> int:

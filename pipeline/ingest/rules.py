@@ -17,8 +17,6 @@ from dataclasses import dataclass
 from pipeline.ingest.readers import FileRefused, Source, sql_string
 from privacy.contract import EVENT_COLUMNS, HEADCOUNT_COLUMNS, Column
 
-MAX_TEXT_BYTES = 200  # longer identifiers/labels are free text, not contract values
-
 _INT_TYPES = {
     "TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT",
     "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT", "UHUGEINT",
@@ -42,6 +40,27 @@ class Rule:
     column: str
     reason: str
     condition: str
+
+
+@dataclass(frozen=True)
+class UnknownStructure:
+    """Values of an event delivery that the customer's headcount does not have.
+
+    ``customers``: customer ids with no headcount at all; ``values``: column -> keys
+    ``customer + "\\x1f" + value`` of site / department / role values that are not among that
+    customer's headcount values. Found from the first pass (:mod:`pipeline.ingest.load`);
+    usually empty, and then no rule is added.
+
+    Privacy reason: data minimisation. A site, department or role that is not a group of the
+    customer's published structure is not a contract value (it can be a name or a note), so
+    its rows are quarantined and the value is never stored; the reason names the column only.
+    """
+
+    customers: tuple[str, ...] = ()
+    values: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.customers) or any(keys for _, keys in self.values)
 
 
 @dataclass(frozen=True)
@@ -85,8 +104,12 @@ def _q(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def plan_stage(source: Source) -> StagePlan:
-    """Build the staging SELECT (typed columns + problem mask) for ``source``."""
+def plan_stage(source: Source, unknown: UnknownStructure | None = None) -> StagePlan:
+    """Build the staging SELECT (typed columns + problem mask) for ``source``.
+
+    ``unknown`` adds the headcount rules of an event delivery: rows of a customer without a
+    headcount, or with a site / department / role outside it, are bad rows.
+    """
     columns = EVENT_COLUMNS if source.kind == "events" else HEADCOUNT_COLUMNS
     raw_exprs: list[str] = []
     typed_exprs: list[str] = []
@@ -119,6 +142,8 @@ def plan_stage(source: Source) -> StagePlan:
         typed_exprs.append(f"{typed} AS {t}")
         final_exprs.append(f"{final} AS {_q(col.name)}")
 
+    if unknown and source.kind == "events":
+        pending.extend(_structure_rules(unknown, source))
     rules = tuple(Rule(1 << i, c, reason, cond) for i, (c, reason, cond) in enumerate(pending))
     mask = " + ".join(f"(CASE WHEN {rule.condition} THEN {rule.bit} ELSE 0 END)" for rule in rules) or "0"
     select = (
@@ -127,6 +152,26 @@ def plan_stage(source: Source) -> StagePlan:
         f"SELECT {', '.join(raw_exprs)} FROM {source.relation}))"
     )
     return StagePlan(select=select, rules=rules, columns=tuple(c.name for c in columns))
+
+
+def _structure_rules(unknown: UnknownStructure, source: Source) -> list[tuple[str, str, str]]:
+    """(column, reason, condition) of the headcount rules; literal lists keep the SELECT a pure projection."""
+    rules: list[tuple[str, str, str]] = []
+    if unknown.customers:
+        listed = ", ".join(sql_string(c) for c in unknown.customers)
+        rules.append(
+            ("customer_id", "customer_id has no headcount file: ingest the customer's headcount first, then this file",
+             f"list_contains([{listed}], {_q('r_customer_id')})")
+        )  # fmt: skip
+    for column, keys in unknown.values:
+        if not keys or column not in source.column_types:
+            continue
+        listed = ", ".join(sql_string(k) for k in keys)
+        rules.append(
+            (column, f"{column} is not in the customer's headcount file (value not stored): use the headcount's names",
+             f"list_contains([{listed}], {_q('r_customer_id')} || chr(31) || {_q('r_' + column)})")
+        )  # fmt: skip
+    return rules
 
 
 def numbered(plan: StagePlan) -> str:
@@ -154,8 +199,14 @@ def _typed(
                 (name, f"{name} is not one of the allowed values ({', '.join(col.allowed)})",
                  f"({present} AND NOT list_contains([{allowed}], {r}))")
             )  # fmt: skip
-        else:
-            pending.append((name, f"{name} longer than {MAX_TEXT_BYTES} bytes", f"(strlen({r}) > {MAX_TEXT_BYTES})"))
+        elif col.pattern is not None:
+            limit = col.max_chars or 64
+            pending.append((name, f"{name} longer than {limit} characters", f"(length({r}) > {limit})"))
+            pending.append(
+                (name, f"{name} has characters outside the contract ({col.rule})",
+                 f"({present} AND length({r}) <= {limit} AND NOT ({r} < '!' AND trim({r}) = '') "
+                 f"AND NOT regexp_full_match({r}, {sql_string(col.pattern)}))")
+            )  # fmt: skip
         final = t if col.required else f"NULLIF({t}, '')"
         return r, final
     if col.type == "integer":

@@ -7,7 +7,7 @@ import os
 from datetime import UTC, datetime
 
 import dagster as dg
-from ingest_helpers import event, events, headcount_row, query, write_csv
+from ingest_helpers import event, events, headcount_row, query, seed_headcount, write_csv
 
 from pipeline.definitions import defs
 from pipeline.defs.assets.ingest import landing_files, quarantine, raw_events
@@ -50,6 +50,7 @@ def test_definitions_load() -> None:
 def test_materialize_ingests_landing_files(settings: Settings) -> None:
     settings.ensure_dirs()
     rows = events(30) + [event(3), event(40, who5_raw="31"), event(41, customer_id="globex")]
+    seed_headcount(settings, [("globex", "SITE-LEEDS", "DEPT-FINANCE", "ROLE-ANALYST")])
     write_csv(settings.landing_dir / "events.csv", rows)
     write_csv(settings.landing_dir / "headcount.csv", [headcount_row(department=d) for d in "ABC"])
     write_csv(settings.landing_dir / "bad.csv", [dict(events(1)[0], full_name="Alice Example")])
