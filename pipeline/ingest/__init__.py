@@ -25,7 +25,7 @@ from pathlib import Path
 import duckdb
 
 from pipeline.ingest.load import FileReport, ingest_file
-from pipeline.ingest.readers import FileRefused
+from pipeline.ingest.readers import FileRefused, peek_kind
 from pipeline.keys import PSEUDONYM_KEY_ENV, load_or_create_key
 from pipeline.progress import Progress, SilentProgress
 from pipeline.raw_store import RawStoreKeyError, connect_raw
@@ -72,8 +72,9 @@ def ingest_files(
 ) -> tuple[list[FileReport], list[FileRefused]]:
     """Ingest ``paths`` in order: one raw-store connection, one transaction per file.
 
-    A refused file (missing, unreadable, outside the contract) stores nothing and does
-    not stop the others. Files that live under ``settings.landing_dir`` are archived
+    Headcount files are ingested first (events are checked against the customer's
+    structure). A refused file (missing, unreadable, outside the contract) stores nothing
+    and does not stop the others. Files that live under ``settings.landing_dir`` are archived
     (owner-only), deleted or kept after a successful ingest, as
     ``settings.landing_after_ingest`` says; refused files stay where they are, made
     owner-only. Raises :class:`pipeline.raw_store.RawStoreError` (wrong or missing key,
@@ -89,7 +90,11 @@ def ingest_files(
         # Temp files are encrypted and kept under WELLBEING_HOME by connect_raw.
         # Bounded memory for big deliveries: DuckDB spills (encrypted) beyond this.
         con.execute("SET memory_limit = ?", [os.environ.get(MEMORY_LIMIT_ENV, DEFAULT_MEMORY_LIMIT)])
-        for path in paths:
+        # Headcount files first: the events of the same batch are checked against that structure.
+        kinds = {i: peek_kind(con, Path(p)) for i, p in enumerate(paths)}
+        ordered = [p for i, p in enumerate(paths) if kinds[i] == "headcount"]
+        ordered += [p for i, p in enumerate(paths) if kinds[i] != "headcount"]
+        for path in ordered:
             progress.start(Path(path).name)
             try:
                 report = ingest_file(con, Path(path), key, on_step=progress.step)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -105,6 +106,30 @@ def open_source(con: duckdb.DuckDBPyConnection, path: Path) -> Source:
         columns = "{" + ", ".join(f"{sql_string(n)}: 'VARCHAR'" for n in names) + "}"
         relation = f"read_json({sql_string(str(path))}, format='newline_delimited', columns={columns})"
     return Source(path=path, kind=kind, format=fmt, relation=relation, column_types=column_types)
+
+
+def peek_kind(con: duckdb.DuckDBPyConnection, path: Path) -> FileKind | None:
+    """The kind of a delivery from a cheap look at its header (None when unsure); never raises.
+
+    Used only to order a batch (headcount files first, so that events are checked against the
+    structure delivered with them); :func:`open_source` makes the real check.
+    """
+    try:
+        fmt = SUFFIX_FORMATS.get(Path(path).suffix.lower())
+        if fmt == "csv":
+            names = _csv_header(Path(path))
+        elif fmt == "parquet":
+            rows = con.execute(f"DESCRIBE SELECT * FROM read_parquet({sql_string(str(path))})").fetchall()
+            names = [r[0] for r in rows]
+        elif fmt == "jsonl":
+            with Path(path).open("rb") as fh:
+                first = fh.readline(MAX_HEADER_BYTES)
+            names = list(json.loads(first))
+        else:
+            return None
+        return classify_header(names)
+    except Exception:  # anything unreadable is refused later, with its reason
+        return None
 
 
 def refusal_for_read_error(path: Path, fmt: FileFormat, exc: duckdb.Error) -> FileRefused:

@@ -130,3 +130,14 @@ def test_first_line_longer_than_128_kib_is_refused_cleanly(
     assert "long.csv: refused, nothing stored: the first line is longer than 128 KiB" in captured.err
     assert "quoted.csv: refused" in captured.err
     assert "good.csv: events" in captured.out
+
+
+@pytest.mark.no_seed
+def test_headcount_in_the_same_batch_is_ingested_first(settings: Settings, drop: Path) -> None:
+    from ingest_helpers import headcount_row
+
+    ev = write_csv(drop / "events.csv", events(3))
+    hc = write_csv(drop / "headcount.csv", [headcount_row(role="ROLE-ANALYST")])
+    reports, refused = ingest_files(settings, [ev, hc])
+    assert refused == [] and [r.kind for r in reports] == ["headcount", "events"]
+    assert (reports[1].accepted, reports[1].quarantined) == (3, 0)
