@@ -26,11 +26,13 @@ class Progress(Protocol):
 
     def done(self, line: str, *, stream: IO[str] | None = None) -> None: ...
 
+    def tick(self, line: str) -> None: ...
+
 
 class PlainProgress:
     """One flushed line per item and step on ``err``; finished lines on ``out`` (not a terminal)."""
 
-    def __init__(self, label: str, total: int, out: IO[str], err: IO[str]) -> None:
+    def __init__(self, label: str, total: int | None, out: IO[str], err: IO[str]) -> None:
         self.label, self.total, self.out, self.err = label, total, out, err
         self.index = 0
         self.item = ""
@@ -48,8 +50,14 @@ class PlainProgress:
         target = stream or self.out
         print(line, file=target, flush=True)
 
+    def tick(self, line: str) -> None:
+        """One item finished (no separate start): its line, at once."""
+        self.index += 1
+        self.done(line)
+
     def finish(self) -> None:
-        self._err(f"{self.label}: {self.index} of {self.total} done in {time.perf_counter() - self.t0:.1f} s")
+        of = f" of {self.total}" if self.total is not None else ""
+        self._err(f"{self.label}: {self.index}{of} done in {time.perf_counter() - self.t0:.1f} s")
 
     def _err(self, line: str) -> None:
         print(line, file=self.err, flush=True)
@@ -58,7 +66,7 @@ class PlainProgress:
 class RichProgress:
     """A ``rich`` bar with the current item, step and elapsed time; finished lines printed above it."""
 
-    def __init__(self, label: str, total: int, out: IO[str], err: IO[str]) -> None:
+    def __init__(self, label: str, total: int | None, out: IO[str], err: IO[str]) -> None:
         from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, SpinnerColumn, TextColumn, TimeElapsedColumn
         from rich.progress import Progress as RichBar
@@ -83,6 +91,10 @@ class RichProgress:
     def step(self, what: str) -> None:
         self.bar.update(self.task, description=f"{self.label}: {self.item} — {what}")
 
+    def tick(self, line: str) -> None:
+        self.bar.advance(self.task)
+        self.done(line)
+
     def done(self, line: str, *, stream: IO[str] | None = None) -> None:
         target = stream or self.out
         if target.isatty():  # the same terminal as the bar: print above it, not through it
@@ -91,7 +103,8 @@ class RichProgress:
             print(line, file=target, flush=True)
 
     def finish(self) -> None:
-        self.bar.update(self.task, completed=self.bar.tasks[0].total)
+        if self.bar.tasks[0].total is not None:
+            self.bar.update(self.task, completed=self.bar.tasks[0].total)
 
 
 class SilentProgress:
@@ -106,12 +119,15 @@ class SilentProgress:
     def done(self, line: str, *, stream: IO[str] | None = None) -> None:
         return None
 
+    def tick(self, line: str) -> None:
+        return None
+
 
 @contextmanager
 def progress(
-    label: str, total: int, *, out: IO[str] | None = None, err: IO[str] | None = None, rich: bool | None = None
+    label: str, total: int | None, *, out: IO[str] | None = None, err: IO[str] | None = None, rich: bool | None = None
 ) -> Iterator[PlainProgress | RichProgress]:
-    """A progress reporter for ``total`` items: ``rich`` when standard error is a terminal, else plain lines."""
+    """A progress reporter for ``total`` items (None: not known ahead): ``rich`` on a terminal, else plain lines."""
     out = out or sys.stdout
     err = err or sys.stderr
     use_rich = err.isatty() if rich is None else rich

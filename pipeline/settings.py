@@ -15,6 +15,11 @@ from typing import Literal
 from pipeline.keys import KEY_DIR_ENV, make_private_dir
 from stores.paths import DEFAULT_RETENTION_MONTHS, RETENTION_ENV, HomePaths, resolve_home
 
+
+class SettingsError(ValueError):
+    """An environment setting is invalid (bad input: exit code 2)."""
+
+
 LandingPolicy = Literal["archive", "delete", "keep"]
 LANDING_POLICIES: tuple[LandingPolicy, ...] = ("archive", "delete", "keep")
 
@@ -97,10 +102,13 @@ class Settings(HomePaths):
         """Read ``WELLBEING_HOME`` (default ``.wellbeing`` in the working directory) and options."""
         landing = os.environ.get("WELLBEING_LANDING_AFTER_INGEST", "delete")
         if landing not in LANDING_POLICIES:
-            raise ValueError(f"WELLBEING_LANDING_AFTER_INGEST={landing!r}: use one of archive, delete, keep")
-        retention = int(os.environ.get(RETENTION_ENV, str(DEFAULT_RETENTION_MONTHS)))
+            raise SettingsError(f"WELLBEING_LANDING_AFTER_INGEST={landing!r}: use one of archive, delete, keep")
+        raw_retention = os.environ.get(RETENTION_ENV, str(DEFAULT_RETENTION_MONTHS))
+        if not raw_retention.strip().isdigit():
+            raise SettingsError(f"{RETENTION_ENV}={raw_retention!r}: use a whole number of months")
+        retention = int(raw_retention)
         if retention < 1:
-            raise ValueError(f"WELLBEING_RETENTION_MONTHS={retention}: must be at least 1 month")
+            raise SettingsError(f"WELLBEING_RETENTION_MONTHS={retention}: must be at least 1 month")
         key_dir = os.environ.get(KEY_DIR_ENV)
         return cls(
             home=resolve_home(home), landing_after_ingest=landing, retention_months=retention,
