@@ -63,7 +63,14 @@ from typing import Literal
 import duckdb
 
 from pipeline.ingest.readers import FileRefused, Source, open_source, refusal_for_read_error, sql_string
-from pipeline.ingest.rules import StagePlan, UnknownStructure, numbered, plan_stage, quarantine_select
+from pipeline.ingest.rules import (
+    VALUE_CHECKED_COLUMNS,
+    StagePlan,
+    UnknownStructure,
+    numbered,
+    plan_stage,
+    quarantine_select,
+)
 from privacy.contract import ID_MAX_CHARS, ID_PATTERN, LABEL_MAX_CHARS, LABEL_PATTERN
 from privacy.pseudonymise import hmac_sql, hmac_sql_params
 
@@ -264,7 +271,8 @@ def _first_pass(
 
 
 def _unknown_structure(con: duckdb.DuckDBPyConnection) -> UnknownStructure:
-    """Customers of the delivery without a headcount, and site / department / role values not in it.
+    """Customers of the delivery without a headcount, site / department / role values not in it,
+    and values breaking the character rule of the columns checked per value.
 
     Read from the first pass's per-person table (distinct values, not rows) and the stored
     headcount (every ``as_of`` month: a group that existed at some point). Values longer
@@ -275,6 +283,16 @@ def _unknown_structure(con: duckdb.DuckDBPyConnection) -> UnknownStructure:
         f"AND length(customer_id) <= {ID_MAX_CHARS} AND regexp_full_match(customer_id, {sql_string(ID_PATTERN)}) "
         "AND NOT EXISTS (SELECT 1 FROM headcount h WHERE h.customer_id = r.customer_id)"
     ).fetchone()  # type: ignore[misc]
+    invalid = []
+    for column in sorted(VALUE_CHECKED_COLUMNS):
+        pattern, limit = (ID_PATTERN, ID_MAX_CHARS) if column in ("client_ref", "customer_id") else (
+            LABEL_PATTERN, LABEL_MAX_CHARS)  # fmt: skip
+        (bad,) = con.execute(
+            f"SELECT list(DISTINCT {column} ORDER BY {column}) FROM {_REFS} WHERE {column} IS NOT NULL "
+            f"AND trim({column}) <> '' AND length({column}) <= {limit} "
+            f"AND NOT regexp_full_match({column}, {sql_string(pattern)})"
+        ).fetchone()  # type: ignore[misc]
+        invalid.append((column, tuple(bad or ())))
     values = []
     for column in ("site", "department", "role"):
         (keys,) = con.execute(
@@ -285,7 +303,7 @@ def _unknown_structure(con: duckdb.DuckDBPyConnection) -> UnknownStructure:
             f"AND NOT EXISTS (SELECT 1 FROM headcount h WHERE h.customer_id = r.customer_id AND h.{column} = r.{column})"
         ).fetchone()  # type: ignore[misc]
         values.append((column, tuple(keys or ())))
-    return UnknownStructure(customers=tuple(customers or ()), values=tuple(values))
+    return UnknownStructure(customers=tuple(customers or ()), values=tuple(values), invalid=tuple(invalid))
 
 
 def _assign_employee_ids(con: duckdb.DuckDBPyConnection, key: bytes) -> int:

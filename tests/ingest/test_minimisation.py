@@ -141,3 +141,18 @@ def test_headcount_in_the_same_batch_is_ingested_first(settings: Settings, drop:
     reports, refused = ingest_files(settings, [ev, hc])
     assert refused == [] and [r.kind for r in reports] == ["headcount", "events"]
     assert (reports[1].accepted, reports[1].quarantined) == (3, 0)
+
+
+def test_many_invalid_values_fall_back_to_the_row_rule_and_many_unknown_labels_refuse(
+    settings: Settings, drop: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pipeline.ingest.rules as rules
+
+    monkeypatch.setattr(rules, "MAX_LISTED_VALUES", 2)
+    rows = events(3) + [event(10 + i, client_ref=f"bad ref {i}") for i in range(3)]
+    reports, _ = ingest_files(settings, [write_csv(drop / "refs.csv", rows)])
+    assert (reports[0].accepted, reports[0].quarantined) == (3, 3)
+    rows = events(3, start=20) + [event(30 + i, department=f"Unknown {i}") for i in range(3)]
+    _, refused = ingest_files(settings, [write_csv(drop / "labels.csv", rows)])
+    assert len(refused) == 1 and "more than 2 distinct department values" in str(refused[0])
+    assert "Unknown" not in str(refused[0])
