@@ -65,6 +65,10 @@ def run(args: argparse.Namespace) -> int:
     from pipeline.settings import Settings
 
     settings = Settings.from_env()
+    if args.customer and settings.raw_path.exists():
+        from pipeline.commands.release import require_known_customer
+
+        require_known_customer(settings, args.customer)
     rows = budget_rows(settings, args.customer)  # key / busy / store errors: exit codes in pipeline.cli
     if not rows:
         print("no releases yet: nothing spent")

@@ -52,6 +52,8 @@ def test_unknown_customer_says_so(settings: Settings, drop: Path, capsys: pytest
     assert main(["release", "--customer", "nobody", "--period", "2025-03"]) == 2
     err = capsys.readouterr().err
     assert "unknown customer 'nobody': known customers: acme" in err and "headcount file" not in err
+    assert main(["budget", "--customer", "nobody"]) == 2
+    assert "unknown customer 'nobody'" in capsys.readouterr().err
 
 
 def test_generate_ends_at_the_last_complete_month_by_default(tmp_path: Path) -> None:
