@@ -83,9 +83,10 @@ def exit_code_for(exc: BaseException) -> tuple[int, str]:
         return int(EXIT_BUDGET_EXCEEDED), str(exc)
     if isinstance(exc, RawStoreError):
         return int(EXIT_FAILURE), str(exc)
-    if isinstance(exc, OSError) and exc.filename:
+    if isinstance(exc, FileNotFoundError | PermissionError | IsADirectoryError | NotADirectoryError):
         # The operator's own paths and the system's reason (no file content).
-        return int(EXIT_BAD_INPUT), f"{exc.strerror or type(exc).__name__}: {exc.filename}"
+        where = f": {exc.filename}" if exc.filename else " (check the paths given)"
+        return int(EXIT_BAD_INPUT), f"{exc.strerror or type(exc).__name__}{where}"
     return int(EXIT_FAILURE), (
         f"unexpected {type(exc).__name__}; nothing partial was stored. Details are not shown because they "
         f"could quote stored data; set {DEBUG_ENV}=1 to see where it happened, and report it"

@@ -73,6 +73,8 @@ def run(args: argparse.Namespace) -> int:
             raise CommandError(str(exc)) from None
     if args.fmt == "parquet" and not args.out:
         raise CommandError("export --format parquet needs --out FILE")
+    if args.out and not args.out.parent.is_dir():
+        raise CommandError(f"export --out {args.out}: the folder {args.out.parent} does not exist")
     settings = Settings.from_env()
     frame = published_cells(settings.published_path, args.customer, args.period)
     if frame.is_empty():

@@ -189,3 +189,4 @@ def test_export_csv_neutralises_formula_cells(wb_home: Path, tmp_path: Path) -> 
     text = out.read_text()
     assert "'=cmd|" in text and ",=cmd" not in text and '"=cmd' not in text
     assert main(["export", "--customer", "nobody", "--format", "csv"]) == 2
+    assert main(["export", "--customer", "acme", "--format", "csv", "--out", str(tmp_path / "no" / "x.csv")]) == 2
