@@ -115,6 +115,8 @@ def peek_kind(con: duckdb.DuckDBPyConnection, path: Path) -> FileKind | None:
     structure delivered with them); :func:`open_source` makes the real check.
     """
     try:
+        if not Path(path).is_file():  # a FIFO or device would block a read
+            return None
         fmt = SUFFIX_FORMATS.get(Path(path).suffix.lower())
         if fmt == "csv":
             names = _csv_header(Path(path))

@@ -156,3 +156,15 @@ def test_many_invalid_values_fall_back_to_the_row_rule_and_many_unknown_labels_r
     _, refused = ingest_files(settings, [write_csv(drop / "labels.csv", rows)])
     assert len(refused) == 1 and "more than 2 distinct department values" in str(refused[0])
     assert "Unknown" not in str(refused[0])
+
+
+def test_a_fifo_or_folder_is_refused_without_blocking(settings: Settings, drop: Path) -> None:
+    import os
+
+    fifo = drop / "pipe.csv"
+    os.mkfifo(fifo)
+    folder = drop / "folder.csv"
+    folder.mkdir()
+    good = write_csv(drop / "good.csv", events(1))
+    reports, refused = ingest_files(settings, [fifo, folder, good])
+    assert [r.path.name for r in refused] == ["pipe.csv", "folder.csv"] and reports[0].accepted == 1
