@@ -38,6 +38,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "pipeline.commands.users",
     "pipeline.commands.quarantine",
     "pipeline.commands.keys",
+    "pipeline.commands.completion",
 )
 
 

@@ -190,3 +190,14 @@ def test_export_csv_neutralises_formula_cells(wb_home: Path, tmp_path: Path) -> 
     assert "'=cmd|" in text and ",=cmd" not in text and '"=cmd' not in text
     assert main(["export", "--customer", "nobody", "--format", "csv"]) == 2
     assert main(["export", "--customer", "acme", "--format", "csv", "--out", str(tmp_path / "no" / "x.csv")]) == 2
+
+
+def test_shell_completion_script_completes_commands_and_options(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["completion", "bash"]) == 0
+    script = capsys.readouterr().out
+    probe = (
+        'COMP_WORDS=(wellbeing release --customer acme --p); COMP_CWORD=4; _wellbeing; echo "${COMPREPLY[@]}"; '
+        'COMP_WORDS=(wellbeing qu); COMP_CWORD=1; _wellbeing; echo "${COMPREPLY[@]}"'
+    )
+    out = subprocess.run(["bash", "-c", script + "\n" + probe], capture_output=True, text=True, check=True).stdout
+    assert out.splitlines() == ["--period", "quarantine"]
