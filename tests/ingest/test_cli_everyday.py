@@ -79,9 +79,10 @@ def test_users_demo_creates_accounts_for_existing_customers(
 
 
 def test_busy_control_store_is_exit_4_without_traceback(
-    settings: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    settings: Settings, drop: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["policy", "set", "k", "6", "--by", "po"]) == 0
+    ingest_files(settings, [write_csv(drop / "d.csv", events(3))])  # a raw store with a customer
     real = stores.control.connect_with_retry
     monkeypatch.setattr(stores.control, "connect_with_retry", lambda f, p, timeout: real(f, p, timeout=0.3))
     holder = subprocess.Popen(
@@ -92,7 +93,7 @@ def test_busy_control_store_is_exit_4_without_traceback(
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
         capsys.readouterr()
-        for argv in (["policy", "show"], ["policy", "set", "k", "7"]):
+        for argv in (["policy", "show"], ["policy", "set", "k", "7"], ["budget"], ["release", "--all-due"]):
             assert main(argv) == 4, argv
             err = capsys.readouterr().err
             assert "is held by another process" in err and "Traceback" not in err
