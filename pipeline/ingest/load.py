@@ -80,6 +80,7 @@ PAUSE_MARKER = "WELLBEING_TEST_PAUSED"
 _REFS = "_ingest_refs"  # temp table: (client_ref, customer_id) -> rows, valid rows, hashes of their keys
 _IDS = "_ingest_ids"  # temp table: client_ref -> employee (surrogate id), new or already stored
 _ID_HIGH_WATER = "employee_id_high_water"  # store_meta key: the highest surrogate id ever given
+_LABELS = "_ingest_labels"  # temp table: distinct (customer, site, department, role) of the delivery
 _OVERLAP = "_ingest_overlap"  # temp table: stored events with an event_id of this delivery
 _EVENT_VALUE_COLUMNS = (
     "customer_id", "employee", "site", "department", "role", "service",
@@ -158,7 +159,7 @@ def ingest_file(
                 ) from None
             raise
         finally:
-            for table in (_REFS, _IDS, _OVERLAP):
+            for table in (_REFS, _IDS, _OVERLAP, _LABELS):
                 con.execute(f"DROP TABLE IF EXISTS temp.{table}")
             con.execute(f"SET preserve_insertion_order = {bool(order_setting)}")
 
@@ -274,32 +275,37 @@ def _unknown_structure(con: duckdb.DuckDBPyConnection) -> UnknownStructure:
     """Customers of the delivery without a headcount, site / department / role values not in it,
     and values breaking the character rule of the columns checked per value.
 
-    Read from the first pass's per-person table (distinct values, not rows) and the stored
-    headcount (every ``as_of`` month: a group that existed at some point). Values longer
-    than the contract allows are left out (their rows are bad already).
+    Read from the first pass's per-person table (distinct values, not rows): its few distinct
+    (customer, site, department, role) go to a small temp table first, so each check reads
+    only that. The stored headcount counts in every ``as_of`` month (a group that existed at
+    some point). Values longer than the contract allows are left out (their rows are bad already).
     """
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {_LABELS} AS SELECT DISTINCT customer_id, site, department, role, "
+        "EXISTS (SELECT 1 FROM headcount h WHERE h.customer_id = r.customer_id) AS has_headcount "
+        f"FROM (SELECT DISTINCT customer_id, site, department, role FROM {_REFS}) r"
+    )
     (customers,) = con.execute(
-        f"SELECT list(DISTINCT customer_id ORDER BY customer_id) FROM {_REFS} r WHERE customer_id IS NOT NULL "
-        f"AND length(customer_id) <= {ID_MAX_CHARS} AND regexp_full_match(customer_id, {sql_string(ID_PATTERN)}) "
-        "AND NOT EXISTS (SELECT 1 FROM headcount h WHERE h.customer_id = r.customer_id)"
+        f"SELECT list(DISTINCT customer_id ORDER BY customer_id) FROM {_LABELS} WHERE customer_id IS NOT NULL "
+        f"AND NOT has_headcount AND length(customer_id) <= {ID_MAX_CHARS} "
+        f"AND regexp_full_match(customer_id, {sql_string(ID_PATTERN)})"
     ).fetchone()  # type: ignore[misc]
     invalid = []
     for column in sorted(VALUE_CHECKED_COLUMNS):
         pattern, limit = (ID_PATTERN, ID_MAX_CHARS) if column in ("client_ref", "customer_id") else (
             LABEL_PATTERN, LABEL_MAX_CHARS)  # fmt: skip
+        table = _REFS if column == "client_ref" else _LABELS
         (bad,) = con.execute(
-            f"SELECT list(DISTINCT {column} ORDER BY {column}) FROM {_REFS} WHERE {column} IS NOT NULL "
-            f"AND trim({column}) <> '' AND length({column}) <= {limit} "
-            f"AND NOT regexp_full_match({column}, {sql_string(pattern)})"
+            f"SELECT list(v ORDER BY v) FROM (SELECT DISTINCT {column} AS v FROM {table} WHERE {column} IS NOT NULL) "
+            f"WHERE trim(v) <> '' AND length(v) <= {limit} AND NOT regexp_full_match(v, {sql_string(pattern)})"
         ).fetchone()  # type: ignore[misc]
         invalid.append((column, tuple(bad or ())))
     values = []
     for column in ("site", "department", "role"):
         (keys,) = con.execute(
             f"SELECT list(DISTINCT customer_id || chr(31) || {column} ORDER BY customer_id || chr(31) || {column}) "
-            f"FROM {_REFS} r WHERE {column} IS NOT NULL AND length({column}) <= {LABEL_MAX_CHARS} "
+            f"FROM {_LABELS} r WHERE has_headcount AND {column} IS NOT NULL AND length({column}) <= {LABEL_MAX_CHARS} "
             f"AND regexp_full_match({column}, {sql_string(LABEL_PATTERN)}) "
-            "AND EXISTS (SELECT 1 FROM headcount h WHERE h.customer_id = r.customer_id) "
             f"AND NOT EXISTS (SELECT 1 FROM headcount h WHERE h.customer_id = r.customer_id AND h.{column} = r.{column})"
         ).fetchone()  # type: ignore[misc]
         values.append((column, tuple(keys or ())))
