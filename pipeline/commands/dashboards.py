@@ -13,7 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from pipeline.keys import KEY_ENV_VARS
+from pipeline.keys import KEY_DIR_ENV, KEY_ENV_VARS
 from pipeline.settings import Settings
 
 
@@ -28,7 +28,7 @@ def app_path() -> Path:
 def dashboard_env(settings: Settings, base: dict[str, str] | None = None) -> dict[str, str]:
     """The environment of the dashboard process: the caller's, minus every key, plus WELLBEING_HOME."""
     env = dict(os.environ if base is None else base)
-    for var in KEY_ENV_VARS:
+    for var in (*KEY_ENV_VARS, KEY_DIR_ENV):  # not even where the key files are
         env.pop(var, None)
     env["WELLBEING_HOME"] = str(settings.home)
     env["WELLBEING_RETENTION_MONTHS"] = str(settings.retention_months)

@@ -183,11 +183,12 @@ def test_dashboards_parent_drops_the_keys_before_starting_the_server(
 
     monkeypatch.setenv(RAW_KEY_ENV, "r" * 32)
     monkeypatch.setenv("WELLBEING_PSEUDONYM_KEY", "p" * 32)
+    monkeypatch.setenv("WELLBEING_KEY_DIR", str(wb_home.parent / "secrets"))
     seen: dict[str, object] = {}
 
     def call(argv: list[str], env: dict[str, str]) -> int:
         seen["parent"] = {k for k in os.environ if k.startswith("WELLBEING_") and k.endswith("_KEY")}
-        seen["child"] = {k for k in env if k.startswith("WELLBEING_") and k.endswith("_KEY")}
+        seen["child"] = {k for k in env if k.startswith("WELLBEING_") and ("_KEY" in k)}
         return 0
 
     monkeypatch.setattr(dashboards.subprocess, "call", call)
