@@ -68,6 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def exit_code_for(exc: BaseException) -> tuple[int, str]:
     """The exit code and the one-line message of an exception that reached the command line."""
+    import duckdb
+
     from pipeline.keys import KeyError_
     from pipeline.raw_store import RawStoreError, RawStoreKeyError
     from pipeline.settings import SettingsError
@@ -84,6 +86,11 @@ def exit_code_for(exc: BaseException) -> tuple[int, str]:
         return int(EXIT_BUDGET_EXCEEDED), str(exc)
     if isinstance(exc, RawStoreError):
         return int(EXIT_FAILURE), str(exc)
+    if isinstance(exc, duckdb.OutOfMemoryException):
+        return int(EXIT_FAILURE), (
+            "DuckDB ran out of memory; nothing partial was stored: give it more with "
+            "WELLBEING_INGEST_MEMORY_LIMIT (ingest, default 2GB) or split the delivery"
+        )
     if isinstance(exc, FileNotFoundError | PermissionError | IsADirectoryError | NotADirectoryError):
         # The operator's own paths and the system's reason (no file content).
         where = f": {exc.filename}" if exc.filename else " (check the paths given)"

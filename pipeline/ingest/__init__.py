@@ -24,7 +24,7 @@ from pathlib import Path
 
 import duckdb
 
-from pipeline.ingest.load import FileReport, ingest_file
+from pipeline.ingest.load import NOT_THE_FILES_FAULT, FileReport, ingest_file
 from pipeline.ingest.readers import FileRefused, peek_kind
 from pipeline.keys import PSEUDONYM_KEY_ENV, load_or_create_key
 from pipeline.progress import Progress, SilentProgress
@@ -100,6 +100,8 @@ def ingest_files(
                 report = ingest_file(con, Path(path), key, on_step=progress.step)
             except FileRefused as exc:
                 refused.append(exc)
+            except NOT_THE_FILES_FAULT:
+                raise  # out of memory, interrupted: not a refusal of the file (its transaction was rolled back)
             except (OSError, csv.Error, UnicodeError, duckdb.Error) as exc:
                 # Never the exception's text: it can quote a line of the file.
                 refused.append(FileRefused(Path(path), _unreadable(exc)))

@@ -86,7 +86,7 @@ _EVENT_VALUE_COLUMNS = (
     "customer_id", "employee", "site", "department", "role", "service",
     "occurred_on", "duration_min", "who5_raw", "satisfaction", "topic",
 )  # fmt: skip
-_NOT_THE_FILES_FAULT = (duckdb.OutOfMemoryException, duckdb.InterruptException)
+NOT_THE_FILES_FAULT = (duckdb.OutOfMemoryException, duckdb.InterruptException)
 _HEADCOUNT_COLUMNS = ("customer_id", "site", "department", "role", "headcount", "as_of")
 _HEADCOUNT_KEY = "customer_id, as_of, site, department, role"  # one row per group and month
 
@@ -151,7 +151,7 @@ def ingest_file(
             con.execute("ROLLBACK")
             if isinstance(exc, duckdb.Error) and _file_state(path) != before:
                 raise _changed(path) from None  # e.g. a later pass met a truncated file
-            if isinstance(exc, duckdb.Error) and not isinstance(exc, _NOT_THE_FILES_FAULT):
+            if isinstance(exc, duckdb.Error) and not isinstance(exc, NOT_THE_FILES_FAULT):
                 # A DuckDB message can quote a line of the file or a key value: never pass it on.
                 raise FileRefused(
                     path, f"could not be loaded ({type(exc).__name__} in a later pass): "
@@ -190,7 +190,7 @@ def _passes(
     step("checking every row against the data contract")
     try:  # the first pass meets any read error of the file; later passes read the same bytes
         rows_total, rows_bad, valid, distinct_hashes, customers = _first_pass(con, source, plan, key)
-    except _NOT_THE_FILES_FAULT:
+    except NOT_THE_FILES_FAULT:
         raise  # resource problems are not refusals (their messages hold no cell values)
     except duckdb.Error as exc:
         raise refusal_for_read_error(source.path, source.format, exc) from None

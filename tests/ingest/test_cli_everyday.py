@@ -202,3 +202,17 @@ def test_shell_completion_script_completes_commands_and_options(capsys: pytest.C
     )
     out = subprocess.run(["bash", "-c", script + "\n" + probe], capture_output=True, text=True, check=True).stdout
     assert out.splitlines() == ["--period", "quarantine"]
+
+
+def test_out_of_memory_is_not_a_refusal_but_one_error_line(
+    settings: Settings, drop: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import pipeline.ingest as ingest
+
+    def oom(*_: object, **__: object) -> None:
+        raise duckdb.OutOfMemoryException("Out of Memory Error: could not allocate block for CLIENTREF-1")
+
+    monkeypatch.setattr(ingest, "ingest_file", oom)
+    assert main(["ingest", str(write_csv(drop / "d.csv", events(1)))]) == 1
+    err = capsys.readouterr().err
+    assert "error: DuckDB ran out of memory" in err and "CLIENTREF" not in err and "refused" not in err
