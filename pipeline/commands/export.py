@@ -1,6 +1,8 @@
 """``wellbeing export``: published cells of one customer as CSV, JSON or Parquet.
 
-CSV cells that a spreadsheet would run as a formula are neutralised (:mod:`stores.csv_safety`).
+CSV has the dashboards' export layout (:mod:`stores.exports`: numeric value and interval columns,
+a status, readable names) and cells that a spreadsheet would run as a formula are neutralised
+(:mod:`stores.csv_safety`). JSON and Parquet keep the published cell columns for programs.
 Reads ONLY the published store, through a short-lived read-only connection. Suppressed
 cells are exported as markers (value, ci_low and ci_high empty, with the reason): the
 published store never holds a suppressed value, so none can be exported.
@@ -13,7 +15,7 @@ import sys
 from pathlib import Path
 
 from pipeline.errors import CommandError
-from stores.csv_safety import neutralise_frame
+from stores.exports import export_frame, to_csv
 from stores.published import CELL_COLUMNS
 
 # The published cell (stores.published), then the release it belongs to.
@@ -85,10 +87,11 @@ def run(args: argparse.Namespace) -> int:
     if args.fmt == "parquet":
         frame.write_parquet(args.out)
     elif args.fmt == "csv":
-        # Group labels come from customers' headcount files: a label such as "=HYPERLINK(...)" must
-        # not become a formula in HR's spreadsheet (stores.csv_safety).
-        safe = neutralise_frame(frame)
-        safe.write_csv(args.out) if args.out else sys.stdout.write(safe.write_csv())
+        # The layout of every CSV download in the dashboards (stores.exports): numeric columns, a
+        # status, readable names; group labels come from customers' headcount files, so a label such
+        # as "=HYPERLINK(...)" is neutralised before it can become a formula in HR's spreadsheet.
+        text = to_csv(export_frame(frame))
+        args.out.write_text(text, encoding="utf-8") if args.out else sys.stdout.write(text)
     else:
         frame.write_json(args.out) if args.out else sys.stdout.write(frame.write_json() + "\n")
     if args.out:
