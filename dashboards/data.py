@@ -41,8 +41,9 @@ TABLE_ROLES: dict[str, frozenset[str]] = {
 }
 
 
-# The provider sees service uptake only: no wellbeing or satisfaction means of its customers' staff.
-PROVIDER_METRICS: tuple[str, ...] = ("engaged_employees", "uptake_rate", "contacts")
+# The provider sees use of its service and its own quality measure (satisfaction with it), never
+# its customers' wellbeing outcomes (WHO-5 mean, low / improved shares).
+PROVIDER_METRICS: tuple[str, ...] = ("engaged_employees", "uptake_rate", "contacts", "satisfaction_mean")
 
 
 class AccessDenied(PermissionError):
@@ -179,6 +180,19 @@ def budget_ledger(principal: Principal, customer_id: str | None = None) -> pl.Da
 def public_headcount(principal: Principal, customer_id: str | None = None) -> pl.DataFrame:
     """The customers' public structure (after roll-up of small groups); never derived from usage."""
     return _select(principal, "public_headcount", customer_id, order="customer_id, dimension, group_value")
+
+
+def published_policy_version(customer_id: str) -> int | None:
+    """The policy version the customer's latest published release was drawn under (for the public notice).
+
+    No principal: the notice needs no sign-in. Only a policy version number is returned (policy
+    is public by design); never a figure.
+    """
+    sql = "SELECT policy_version FROM releases WHERE customer_id = $1 ORDER BY period DESC, version DESC LIMIT 1"
+    frame = _cached_read("releases", sql, (customer_id,), "notice", _store_stamp())
+    if frame.is_empty() or "policy_version" not in frame.columns:
+        return None
+    return int(frame["policy_version"][0])
 
 
 def allocations(principal: Principal, customer_id: str | None = None) -> pl.DataFrame:

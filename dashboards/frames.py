@@ -56,6 +56,15 @@ def period_start(period: pl.Expr) -> pl.Expr:
     return pl.date(first // 12, first % 12 + 1, 1)
 
 
+def period_label(period: pl.Expr) -> pl.Expr:
+    """Readable period labels, vectorised: ``Mar 2025`` for a month, ``Q1 2025`` for a quarter
+    (the same text as :func:`stores.labels.period_label`)."""
+    is_quarter = period.str.contains("Q")
+    month_text = period_start(period).dt.strftime("%b %Y")
+    quarter_text = pl.lit("Q") + period.str.slice(6, 1) + pl.lit(" ") + period.str.slice(0, 4)
+    return pl.when(is_quarter).then(quarter_text).otherwise(month_text)
+
+
 def arrow_table(frame: pl.DataFrame) -> pa.Table:
     """``frame`` as a pyarrow Table for ``st.dataframe`` / ``st.table`` (serialised; see module docstring)."""
     with _INTEROP:

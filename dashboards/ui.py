@@ -16,9 +16,12 @@ import streamlit as st
 from dashboards.charts import METRIC_LABELS
 from dashboards.frames import arrow_table
 from privacy.periods import parse_period, period_of_month
+from stores.labels import ROLLUP_NOTE
 from stores.principal import Principal
 
-HIDDEN = "hidden — fewer than {k} people"
+# True whatever the group's size: a group is hidden when its *noisy* count is not clearly above k,
+# which can happen to a group of 15 as well as 5 (never "fewer than k people").
+HIDDEN = "hidden — too few people to show reliably"
 NO_RELEASES = "No releases yet. Numbers appear here once the first monthly release has been published."
 
 _CLAMP: dict[str, tuple[float, float | None]] = {
@@ -61,6 +64,16 @@ def joint_from_marginals(public: pl.DataFrame) -> pl.DataFrame:
     frame = pl.DataFrame(cells, schema={"customer_id": pl.String, "site": pl.String, "department": pl.String,
                                         "role": pl.String, "headcount": pl.Int64}, orient="row")
     return frame.filter(pl.col("headcount") > 0)
+
+
+def hidden_groups_note(cells: pl.DataFrame) -> None:
+    """Under a chart: the groups it leaves out (hidden or too uncertain), and what roll-up groups are."""
+    not_shown = cells.filter(pl.col("value").is_null())
+    if not_shown.height:
+        names = sorted(not_shown["group_value"].unique().to_list())
+        st.caption("Not in the chart (hidden — too few people to show reliably, or too uncertain): " + ", ".join(names))
+    if cells.height and cells["group_value"].str.starts_with("[").any():
+        st.caption(ROLLUP_NOTE)
 
 
 def principal() -> Principal:
@@ -120,8 +133,9 @@ def fmt_delta(metric: str, now: float | None, before: float | None) -> str | Non
     return f"{d:+.1f}"
 
 
-def hidden_text(k: int | None) -> str:
-    return HIDDEN.format(k=k if k is not None else "k")
+def hidden_text(k: int | None = None) -> str:
+    """The text of a hidden cell (``k`` is kept for callers; the words do not claim a group size)."""
+    return HIDDEN
 
 
 def not_shown_text(cell: dict, k: int | None) -> str:
@@ -151,6 +165,21 @@ def previous_month(month: str) -> str:
     p = parse_period(month)
     y, m = (p.year, p.first_month - 1) if p.first_month > 1 else (p.year - 1, 12)
     return f"{y:04d}-{m:02d}" if p.granularity == "month" else month
+
+
+def change_is_reliable(now: dict, before: dict, z: float = 1.96) -> bool:
+    """Whether the change between two published cells is more than noise: the 95 % interval of the
+    difference, value ± z·√(sd₁² + sd₂²) from the cells' public noise sd, excludes zero.
+
+    The two releases' noise is independent (drawn once per release), so the variances add.
+    Without a noise sd (an older store) the intervals must not overlap, which is stricter.
+    """
+    if now.get("value") is None or before.get("value") is None:
+        return False
+    sd_now, sd_before = now.get("noise_sd"), before.get("noise_sd")
+    if sd_now is None or sd_before is None:
+        return bool(now["ci_low"] > before["ci_high"] or now["ci_high"] < before["ci_low"])
+    return abs(now["value"] - before["value"]) > z * math.hypot(sd_now, sd_before)
 
 
 def previous_period(period: str) -> str:
@@ -203,8 +232,8 @@ def how_to_read(k: int | None = None) -> None:
   the service or what their wellbeing score was. The noise is drawn once per release and never changes.
 - **The interval** shown next to a value (95 %) is the range that contains the exact number with 95 %
   probability. Differences between months that stay inside the intervals are probably noise.
-- **Hidden cells.** A group is shown only when it clearly has at least {k_text} people; otherwise it reads
-  *"hidden — fewer than {k_text} people"*. Hidden means *not shown*, never zero. Subtracting visible groups
+- **Hidden cells.** A group is shown only when its approximate count is clearly above {k_text}; otherwise it reads
+  *"hidden — too few people to show reliably"*. Hidden means *not shown*, never zero. Subtracting visible groups
   from the total does not reveal a hidden group: the total carries its own noise.
 - **Too uncertain.** A wellbeing figure whose interval would be wider than the privacy officer allows
   reads *"too uncertain"* rather than a number nobody should act on. The interval of a small group that

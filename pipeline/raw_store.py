@@ -73,6 +73,10 @@ class RawStoreError(RuntimeError):
     """The raw store cannot be opened (missing or wrong key, lock held by another process...)."""
 
 
+class RawStoreKeyError(RawStoreError):
+    """A key is missing, wrong, or its file or folder is open to others (bad input: exit code 2)."""
+
+
 class RawStoreBusy(RawStoreError, StoreBusy):
     """Another process held the raw store for longer than the retry window; nothing was changed."""
 
@@ -83,6 +87,11 @@ class RawStoreBusy(RawStoreError, StoreBusy):
             f"the raw store {path} is in use by another process (only one pipeline writer at a time) "
             f"for more than {timeout:.0f} s; nothing was changed: retry when it has finished",
         )
+
+
+def rotation_pending(settings: Settings) -> bool:
+    """Whether ``wellbeing keys rotate`` left its next key behind (interrupted; run it again)."""
+    return settings.raw_key_file.with_name(settings.raw_key_file.name + ".next").exists()
 
 
 def raw_key(settings: Settings, *, create: bool) -> str:
@@ -119,7 +128,7 @@ def connect_raw(
     try:
         key = raw_key(settings, create=not exists)
     except Exception as exc:  # KeyError_ carries the actionable text
-        raise RawStoreError(str(exc)) from None
+        raise RawStoreKeyError(str(exc)) from None
     con = duckdb.connect(config={"threads": "2"})
     try:
         load_httpfs(con)
@@ -139,7 +148,8 @@ def connect_raw(
         raise
     except duckdb.Error as exc:
         con.close()
-        raise RawStoreError(_explain(exc, path)) from None
+        key_problem = "encryption key" in str(exc) or "without a key" in str(exc)
+        raise (RawStoreKeyError if key_problem else RawStoreError)(_explain(exc, path, settings)) from None
     except BaseException:
         con.close()
         raise
@@ -236,12 +246,17 @@ def _sql_path(path: Path) -> str:
     return str(path).replace("'", "''")
 
 
-def _explain(exc: duckdb.Error, path: Path) -> str:
+def _explain(exc: duckdb.Error, path: Path, settings: Settings) -> str:
     text = str(exc)
     if "Wrong encryption key" in text:
+        if rotation_pending(settings):
+            return (
+                f"a key rotation of the raw store {path} was interrupted: run `wellbeing keys rotate` to finish it "
+                "(nothing is lost)"
+            )
         return (
             f"wrong key for the raw store {path}: set {RAW_KEY_ENV} to the key it was created with "
-            f"or restore {path.parent / 'keys' / 'raw.key'}; nothing was changed"
+            f"or restore {settings.raw_key_file}; nothing was changed"
         )
     if "without a key" in text:
         return f"the raw store {path} is encrypted and no key was given; nothing was changed"

@@ -12,7 +12,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from pipeline.keys import KEY_DIR_ENV, make_private_dir
 from stores.paths import DEFAULT_RETENTION_MONTHS, RETENTION_ENV, HomePaths, resolve_home
+
+
+class SettingsError(ValueError):
+    """An environment setting is invalid (bad input: exit code 2)."""
+
 
 LandingPolicy = Literal["archive", "delete", "keep"]
 LANDING_POLICIES: tuple[LandingPolicy, ...] = ("archive", "delete", "keep")
@@ -22,12 +28,14 @@ LANDING_POLICIES: tuple[LandingPolicy, ...] = ("archive", "delete", "keep")
 class Settings(HomePaths):
     """Paths and operational options of one installation.
 
-    ``home`` holds everything: the encrypted raw store, the published store, the
-    control store, the key files and the landing folder.
+    ``home`` holds the encrypted raw store, the published store, the control store and
+    the landing folder; the key files too, unless ``key_dir`` (``$WELLBEING_KEY_DIR``)
+    puts them outside it (production: a copy of the data folder then carries no key).
     """
 
     # Ingested exports still hold client_ref in clear: delete them unless told to archive.
     landing_after_ingest: LandingPolicy = "delete"
+    key_dir: Path | None = None
 
     @property
     def raw_path(self) -> Path:
@@ -43,7 +51,7 @@ class Settings(HomePaths):
 
     @property
     def keys_dir(self) -> Path:
-        return self.home / "keys"
+        return self.key_dir if self.key_dir is not None else self.home / "keys"
 
     @property
     def raw_key_file(self) -> Path:
@@ -76,21 +84,33 @@ class Settings(HomePaths):
         return self.home / "demo-export"
 
     def ensure_dirs(self) -> None:
-        """Create the home folders (keys folder private to the owner)."""
+        """Create the home folders; keys, landing and archive folders owner-only (0700).
+
+        Privacy reason: landing and archived exports hold ``client_ref`` and exact dates in
+        clear, so no other user of the machine may list or read them. A keys folder that is
+        open to others is refused (:class:`pipeline.keys.KeyError_`), not silently fixed.
+        """
         self.home.mkdir(parents=True, exist_ok=True)
-        self.keys_dir.mkdir(mode=0o700, exist_ok=True)
-        self.landing_dir.mkdir(exist_ok=True)
-        self.archive_dir.mkdir(exist_ok=True)
+        make_private_dir(self.keys_dir)
+        for folder in (self.landing_dir, self.archive_dir):
+            folder.mkdir(mode=0o700, exist_ok=True)
+            if folder.stat().st_mode & 0o077:
+                folder.chmod(0o700)
 
     @classmethod
     def from_env(cls, home: str | os.PathLike[str] | None = None) -> Settings:
         """Read ``WELLBEING_HOME`` (default ``.wellbeing`` in the working directory) and options."""
         landing = os.environ.get("WELLBEING_LANDING_AFTER_INGEST", "delete")
         if landing not in LANDING_POLICIES:
-            raise ValueError(f"WELLBEING_LANDING_AFTER_INGEST={landing!r}: use one of archive, delete, keep")
-        retention = int(os.environ.get(RETENTION_ENV, str(DEFAULT_RETENTION_MONTHS)))
+            raise SettingsError(f"WELLBEING_LANDING_AFTER_INGEST={landing!r}: use one of archive, delete, keep")
+        raw_retention = os.environ.get(RETENTION_ENV, str(DEFAULT_RETENTION_MONTHS))
+        if not raw_retention.strip().isdigit():
+            raise SettingsError(f"{RETENTION_ENV}={raw_retention!r}: use a whole number of months")
+        retention = int(raw_retention)
         if retention < 1:
-            raise ValueError(f"WELLBEING_RETENTION_MONTHS={retention}: must be at least 1 month")
+            raise SettingsError(f"WELLBEING_RETENTION_MONTHS={retention}: must be at least 1 month")
+        key_dir = os.environ.get(KEY_DIR_ENV)
         return cls(
-            home=resolve_home(home), landing_after_ingest=landing, retention_months=retention
+            home=resolve_home(home), landing_after_ingest=landing, retention_months=retention,
+            key_dir=Path(key_dir).expanduser().resolve() if key_dir else None,
         )

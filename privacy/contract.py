@@ -28,6 +28,17 @@ SATISFACTION_RANGE = (1, 5)  # inclusive
 
 ColumnType = Literal["string", "date", "month", "integer"]
 
+# Character and length rules of the free-form string columns (RE2 syntax, whole value).
+# Privacy reason: data minimisation. An identifier or a group label is a short code or name;
+# anything else (a sentence, an e-mail address, a note) is not a contract value and is
+# quarantined without being stored. Event labels must also be in the customer's headcount.
+ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._:/#-]*"
+ID_MAX_CHARS = 64
+LABEL_PATTERN = r"[\p{L}\p{N}][\p{L}\p{N} &'()+,./_-]*"
+LABEL_MAX_CHARS = 80
+ID_RULE = "letters, digits and . _ : / # - only, starting with a letter or digit"
+LABEL_RULE = "letters, digits, spaces and & ' ( ) + , . / _ - only, starting with a letter or digit"
+
 
 @dataclass(frozen=True)
 class Column:
@@ -39,15 +50,23 @@ class Column:
     description: str
     allowed: tuple[str, ...] | None = None
     range: tuple[int, int] | None = None
+    pattern: str | None = None  # free-form strings: the whole value must match (RE2)
+    max_chars: int | None = None
+    rule: str = ""  # the pattern in words, for the quarantine reason
+    in_headcount: bool = False  # events: the value must be one of the customer's headcount values
 
+
+_ID: dict = {"pattern": ID_PATTERN, "max_chars": ID_MAX_CHARS, "rule": ID_RULE}
+_LABEL: dict = {"pattern": LABEL_PATTERN, "max_chars": LABEL_MAX_CHARS, "rule": LABEL_RULE}
+_HC_LABEL: dict = {**_LABEL, "in_headcount": True}
 
 EVENT_COLUMNS: tuple[Column, ...] = (
-    Column("event_id", "string", True, "Provider's id of the contact, unique per provider."),
-    Column("client_ref", "string", True, "Provider's client id; pseudonymised on ingest, never stored."),
-    Column("customer_id", "string", True, "The customer (employer) the client works for."),
-    Column("site", "string", False, "Site of the client, as in the customer's headcount file."),
-    Column("department", "string", True, "Department of the client, as in the headcount file."),
-    Column("role", "string", False, "Role family of the client, as in the headcount file."),
+    Column("event_id", "string", True, "Provider's id of the contact, unique per provider.", **_ID),
+    Column("client_ref", "string", True, "Provider's client id; pseudonymised on ingest, never stored.", **_ID),
+    Column("customer_id", "string", True, "The customer (employer) the client works for.", **_ID),
+    Column("site", "string", False, "Site of the client, as in the customer's headcount file.", **_HC_LABEL),
+    Column("department", "string", True, "Department of the client, as in the headcount file.", **_HC_LABEL),
+    Column("role", "string", False, "Role family of the client, as in the headcount file.", **_HC_LABEL),
     Column("service", "string", True, "Service used.", allowed=SERVICES),
     Column("occurred_on", "date", True, "ISO date (YYYY-MM-DD) of the contact."),
     Column("duration_min", "integer", False, "Length of the contact in minutes.", range=DURATION_RANGE),
@@ -57,10 +76,10 @@ EVENT_COLUMNS: tuple[Column, ...] = (
 )
 
 HEADCOUNT_COLUMNS: tuple[Column, ...] = (
-    Column("customer_id", "string", True, "The customer."),
-    Column("site", "string", True, "Site."),
-    Column("department", "string", True, "Department."),
-    Column("role", "string", False, "Role family (optional)."),
+    Column("customer_id", "string", True, "The customer.", **_ID),
+    Column("site", "string", True, "Site.", **_LABEL),
+    Column("department", "string", True, "Department.", **_LABEL),
+    Column("role", "string", False, "Role family (optional).", **_LABEL),
     Column("headcount", "integer", True, "Number of employees in this group.", range=(0, 10_000_000)),
     Column("as_of", "month", True, "Month the headcount refers to (YYYY-MM or YYYY-MM-DD)."),
 )

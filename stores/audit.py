@@ -30,7 +30,6 @@ from __future__ import annotations
 import atexit
 import hashlib
 import threading
-import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -255,13 +254,14 @@ class BatchWriter:
         self._buffer_lock = threading.Lock()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
         self.failures = 0
-        atexit.register(self.flush)
+        atexit.register(self.close)
 
     def record(self, event: AccessEvent) -> None:
         with self._buffer_lock:
             self._buffer.append(event)
-            if self._thread is None or not self._thread.is_alive():
+            if not self._stop.is_set() and (self._thread is None or not self._thread.is_alive()):
                 self._thread = threading.Thread(target=self._run, name="audit-writer", daemon=True)
                 self._thread.start()
 
@@ -280,9 +280,18 @@ class BatchWriter:
             return 0
         return len(batch)
 
+    def close(self) -> None:
+        """Stop the background thread (never killed inside a DuckDB call at exit) and write what is left."""
+        self._stop.set()
+        thread = self._thread
+        if thread is not None and thread.is_alive() and thread is not threading.current_thread():
+            thread.join(timeout=10)
+        self.flush()
+
     def _run(self) -> None:
         while True:
-            time.sleep(self.interval)
+            if self._stop.wait(self.interval):
+                return
             self.flush()
             with self._buffer_lock:
                 if not self._buffer:  # idle: end; the next record() starts a new thread

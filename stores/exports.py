@@ -9,20 +9,17 @@ the reader's tenant by the caller); a hidden or too-uncertain figure stays witho
 Formula neutralisation matters because group names come from the customer's headcount file: a
 department named ``=HYPERLINK(...)`` must not run in the HR analyst's spreadsheet.
 
->>> neutralise("=HYPERLINK(\\"http://x\\")")
-'\\'=HYPERLINK("http://x")'
->>> neutralise("Operations")
-'Operations'
+Neutralisation is :mod:`stores.csv_safety`'s (one rule for every CSV the product writes).
 """
 
 from __future__ import annotations
 
 import polars as pl
 
-__all__ = ["EXPORT_COLUMNS", "FORMULA_LEADS", "neutralise", "neutralise_text_columns", "export_frame", "to_csv"]
+from stores.csv_safety import neutralise_frame
+from stores.labels import DIMENSION_LABELS, METRIC_LABELS, SERVICE_LABELS, TOPIC_LABELS
 
-# A cell a spreadsheet evaluates starts with one of these (OWASP "CSV injection"); tab and CR too.
-FORMULA_LEADS: tuple[str, ...] = ("=", "+", "-", "@", "\t", "\r")
+__all__ = ["EXPORT_COLUMNS", "export_frame", "to_csv"]
 
 EXPORT_COLUMNS: dict[str, pl.DataType] = {
     "Organisation": pl.String(),
@@ -40,28 +37,9 @@ EXPORT_COLUMNS: dict[str, pl.DataType] = {
 _STATUS_WORDS = {"published": "published", "hidden": "hidden", "too_uncertain": "too uncertain"}
 
 
-def neutralise(text: str) -> str:
-    """``text`` made inert for spreadsheets: a leading formula character gets a ``'`` in front."""
-    return "'" + text if text.startswith(FORMULA_LEADS) else text
-
-
-def neutralise_text_columns(frame: pl.DataFrame) -> pl.DataFrame:
-    """Every text column of ``frame`` neutralised (vectorised; numbers untouched)."""
-    pattern = "^[" + "".join("\\" + c if c in "-^]\\" else c for c in FORMULA_LEADS) + "]"
-    exprs = [
-        pl.when(pl.col(name).str.contains(pattern)).then(pl.lit("'") + pl.col(name)).otherwise(pl.col(name)).alias(name)
-        for name, dtype in frame.schema.items()
-        if dtype == pl.String
-    ]
-    return frame.with_columns(exprs) if exprs else frame
-
-
-def export_frame(cells: pl.DataFrame, labels: dict[str, str] | None = None) -> pl.DataFrame:
-    """Published cells (``release_cells`` columns) in the export layout, neutralised.
-
-    ``labels`` maps metric names to the figure names people read (default: the metric name).
-    """
-    labels = labels or {}
+def export_frame(cells: pl.DataFrame) -> pl.DataFrame:
+    """Published cells (``release_cells`` columns) in the export layout, with the names people read, neutralised."""
+    groups = {**SERVICE_LABELS, **TOPIC_LABELS, "all": "Whole organisation"}
     if cells.is_empty():
         return pl.DataFrame(schema=EXPORT_COLUMNS)
     status = cells["status"] if "status" in cells.columns else None
@@ -75,18 +53,21 @@ def export_frame(cells: pl.DataFrame, labels: dict[str, str] | None = None) -> p
     out = cells.select(
         pl.col("customer_id").alias("Organisation"),
         pl.col("period").alias("Period"),
-        pl.col("dimension").alias("Breakdown"),
-        pl.col("group_value").alias("Group"),
-        pl.col("metric").replace_strict(labels, default=pl.col("metric"), return_dtype=pl.String).alias("Figure"),
+        pl.col("dimension").replace_strict(DIMENSION_LABELS, default=pl.col("dimension"), return_dtype=pl.String)
+        .alias("Breakdown"),
+        pl.when(pl.col("dimension").is_in(["service", "topic", "total"]))
+        .then(pl.col("group_value").replace_strict(groups, default=pl.col("group_value"), return_dtype=pl.String))
+        .otherwise(pl.col("group_value")).alias("Group"),
+        pl.col("metric").replace_strict(METRIC_LABELS, default=pl.col("metric"), return_dtype=pl.String).alias("Figure"),
         pl.when(shown).then(pl.col("value")).cast(pl.Float64).alias("Value"),
         pl.when(shown).then(pl.col("ci_low")).cast(pl.Float64).alias("95 % low"),
         pl.when(shown).then(pl.col("ci_high")).cast(pl.Float64).alias("95 % high"),
         status_expr.replace_strict(_STATUS_WORDS, default=status_expr, return_dtype=pl.String).alias("Status"),
         (pl.col("reason") if "reason" in cells.columns else pl.lit(None, pl.String)).fill_null("").alias("Note"),
     )
-    return neutralise_text_columns(out)
+    return neutralise_frame(out)
 
 
 def to_csv(frame: pl.DataFrame) -> str:
     """The CSV text of an export frame (text columns neutralised again: the caller may have added some)."""
-    return neutralise_text_columns(frame).write_csv()
+    return neutralise_frame(frame).write_csv()

@@ -26,6 +26,7 @@ PUBLISHED_FILE = "published.duckdb"
 CONTROL_FILE = "control.duckdb"
 AUTH_FILE = "auth.yaml"
 AUDIT_FILE = "audit.duckdb"
+NOTICE_FILE = "notice.toml"
 
 
 def resolve_home(home: str | os.PathLike[str] | None = None) -> Path:
@@ -59,6 +60,12 @@ class HomePaths:
     def audit(self) -> Path:
         """The dashboards' access-audit log (who looked at which customer's numbers, when)."""
         return self.home / AUDIT_FILE
+
+
+    @property
+    def notice_file(self) -> Path:
+        """The privacy notice's controller details per customer (GDPR Art. 13), filled in by the customer."""
+        return self.home / NOTICE_FILE
 
 
 def home_paths(home: str | os.PathLike[str] | None = None) -> HomePaths:

@@ -1,6 +1,6 @@
 """Customer HR: one month broken down by department, site, role, service or topic.
 
-A suppressed cell reads "hidden — fewer than k people" (never blank, never zero).
+A hidden cell says so in words (never blank, never zero); groups left out of the chart are listed under it.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from dashboards import charts, data, ui
 from dashboards.data import METRICS, WELLBEING_METRICS
 from privacy.periods import period_of_month
 from stores.exports import export_frame, to_csv
+from stores.labels import period_label
 
 me = ui.principal()
 customer = me.customer_id
@@ -24,7 +25,7 @@ if all_cells.is_empty():
     st.stop()
 months = ui.monthly_periods(all_cells)
 c1, c2 = st.columns(2)
-month = c1.selectbox("Month", months, key="breakdown_month")
+month = c1.selectbox("Month", months, key="breakdown_month", format_func=period_label)
 label = c2.selectbox("Break down by", ["Department", "Site", "Role", "Service", "Topic"], key="breakdown_dim")
 dimension = label.lower()
 
@@ -79,6 +80,7 @@ if chart_cells.filter(pl.col("value").is_not_null()).is_empty():
 else:
     st.altair_chart(charts.bars_with_error(chart_cells, metric), width="stretch")
 
+ui.hidden_groups_note(cells.filter(pl.col("metric") == metric))
 ui.how_to_read(k_by_period.get(month))
-st.download_button("Download this table (CSV)", to_csv(export_frame(cells, charts.METRIC_LABELS)), file_name=f"wellbeing_{dimension}_{customer}_{month}.csv",
+st.download_button("Download this table (CSV)", to_csv(export_frame(cells)), file_name=f"wellbeing_{dimension}_{customer}_{month}.csv",
                    mime="text/csv", key="breakdown_csv")

@@ -29,7 +29,8 @@ shown = (
 )
 if dimension != "total":
     groups = sorted(shown["group_value"].unique().to_list())
-    picked = st.multiselect(f"{compare} to compare", groups, default=groups[:4], key="trend_groups")
+    # One selector per breakdown: a site selection must not leak into (and empty) the department selector.
+    picked = st.multiselect(f"{compare} to compare", groups, default=groups[:4], key=f"trend_groups_{dimension}")
     shown = shown.filter(pl.col("group_value").is_in(picked))
 
 # Display-only clamping of values and bands to each metric's range.
@@ -53,7 +54,9 @@ for i, metric in enumerate(TREND_METRICS):
             width="stretch",
         )
 
+if dimension != "total":
+    ui.hidden_groups_note(shown)
 ui.how_to_read(ui.latest_k(data.releases(me, customer)))
-export = export_frame(shown.sort("metric", "group_value", "period"), charts.METRIC_LABELS)
+export = export_frame(shown.sort("metric", "group_value", "period"))
 st.download_button("Download these series (CSV)", to_csv(export), file_name=f"wellbeing_trends_{customer}.csv",
                    mime="text/csv", key="trends_csv")

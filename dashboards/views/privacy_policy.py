@@ -53,6 +53,11 @@ current = pl.DataFrame(
 )
 ui.table(current, hide_index=True, width="stretch")
 
+if saved := st.session_state.pop("policy_saved", None):
+    st.success(saved[0])
+    for warning in saved[1]:
+        st.warning(f"Accepted with a recorded warning: {warning}", icon="⚠️")
+
 st.subheader("Change a value")
 key = st.selectbox("Setting", list(EDITABLE), format_func=lambda k: f"{EDITABLE[k]} ({k})", key="policy_key")
 st.caption(f"Current value: `{flat.get(key, '')}`")
@@ -65,10 +70,11 @@ if submitted:
     except (PolicyError, ValueError) as exc:
         st.error(f"Not saved: {exc}")
     else:
-        st.success(f"Saved {change.key}: {change.old_value} → {change.new_value} (policy version "
-                   f"{change.policy_version}). It applies to future releases only.")
-        for warning in change.warnings:
-            st.warning(f"Accepted with a recorded warning: {warning}", icon="⚠️")
+        # Re-run so the table above shows the new value (it was drawn before the save).
+        st.session_state["policy_saved"] = (
+            f"Saved {change.key}: {change.old_value} → {change.new_value} (policy version "
+            f"{change.policy_version}). It applies to future releases only.", change.warnings)
+        st.rerun()
 
 st.subheader("Change history")
 history = control.policy_history(me, customer)

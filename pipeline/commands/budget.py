@@ -9,8 +9,6 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from pipeline.errors import EXIT_FAILURE, CommandError
-
 if TYPE_CHECKING:
     from pipeline.settings import Settings
 
@@ -64,14 +62,14 @@ def budget_rows(settings: Settings, customer: str | None) -> list[dict[str, obje
 
 
 def run(args: argparse.Namespace) -> int:
-    from pipeline.raw_store import RawStoreError
     from pipeline.settings import Settings
 
     settings = Settings.from_env()
-    try:
-        rows = budget_rows(settings, args.customer)
-    except RawStoreError as exc:
-        raise CommandError(str(exc), EXIT_FAILURE) from None
+    if args.customer and settings.raw_path.exists():
+        from pipeline.commands.release import require_known_customer
+
+        require_known_customer(settings, args.customer)
+    rows = budget_rows(settings, args.customer)  # key / busy / store errors: exit codes in pipeline.cli
     if not rows:
         print("no releases yet: nothing spent")
         return 0

@@ -13,7 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from pipeline.keys import KEY_ENV_VARS
+from pipeline.keys import KEY_DIR_ENV, KEY_ENV_VARS
 from pipeline.settings import Settings
 
 
@@ -28,7 +28,7 @@ def app_path() -> Path:
 def dashboard_env(settings: Settings, base: dict[str, str] | None = None) -> dict[str, str]:
     """The environment of the dashboard process: the caller's, minus every key, plus WELLBEING_HOME."""
     env = dict(os.environ if base is None else base)
-    for var in KEY_ENV_VARS:
+    for var in (*KEY_ENV_VARS, KEY_DIR_ENV):  # not even where the key files are
         env.pop(var, None)
     env["WELLBEING_HOME"] = str(settings.home)
     env["WELLBEING_RETENTION_MONTHS"] = str(settings.retention_months)
@@ -51,7 +51,11 @@ def dashboard_argv(port: int, address: str) -> list[str]:
 
 
 def start_dashboards(settings: Settings, port: int = 8501, address: str = "127.0.0.1", **popen) -> subprocess.Popen:
-    """Start the app in the background (used by ``wellbeing demo``); the caller owns the process."""
+    """Start the app in the background (used by ``wellbeing demo``); the caller owns the process.
+
+    The caller's environment loses the keys first: it only waits for the server from now on.
+    """
+    drop_keys_from_environment()
     return subprocess.Popen(dashboard_argv(port, address), env=dashboard_env(settings), **popen)
 
 
@@ -62,7 +66,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=_run)
 
 
+def drop_keys_from_environment() -> None:
+    """Remove the keys from this process's environment (the parent waits while the server runs).
+
+    Privacy reason: the parent of the dashboard server has no use for the keys while it
+    waits, and a process that keeps them is one more place to read them from (``/proc``).
+    """
+    for var in KEY_ENV_VARS:
+        os.environ.pop(var, None)
+
+
 def _run(args: argparse.Namespace) -> int:
+    drop_keys_from_environment()
     settings = Settings.from_env()
     settings.home.mkdir(parents=True, exist_ok=True)
     if not settings.auth_file.exists():

@@ -14,6 +14,7 @@ import shutil
 import time
 from datetime import date
 
+from pipeline.errors import EXIT_FAILURE, CommandError
 from pipeline.settings import Settings
 
 DEMO_SEED = 7
@@ -47,6 +48,7 @@ def run(args: argparse.Namespace) -> int:
     warnings.filterwarnings("ignore", category=dg.BetaWarning)
 
     from pipeline import orchestrate
+    from pipeline.raw_store import RawStoreError
     from pipeline.synthetic import generate
 
     settings = Settings.from_env()
@@ -67,13 +69,20 @@ def run(args: argparse.Namespace) -> int:
         # Headcounts first (public structure), then the export and its re-delivery, in order.
         ordered = list(files.headcounts) + list(files.events)
         for i, path in enumerate(ordered):
-            shutil.copy2(path, settings.landing_dir / f"{i:03d}-{path.name}")
+            target = settings.landing_dir / f"{i:03d}-{path.name}"
+            shutil.copy2(path, target)
+            target.chmod(0o600)  # exports hold client_ref in clear: owner-only, like the landing folder
         shutil.rmtree(staged, ignore_errors=True)
     else:
         print("1. raw store exists: reusing it (make clean-demo starts from scratch)")
 
     t0 = time.perf_counter()
-    ingest = orchestrate.run_ingest_job(settings)
+    try:
+        ingest = orchestrate.run_ingest_job(settings)
+    except RawStoreError:
+        raise  # key, busy: exit codes in pipeline.cli
+    except RuntimeError as exc:  # orchestrate's own message: which job failed, where to look
+        raise CommandError(str(exc), EXIT_FAILURE) from None
     print(
         f"2. Dagster ingest job: {ingest.files} file(s), {ingest.accepted:,} accepted, "
         f"{ingest.quarantined:,} quarantined, {ingest.duplicate:,} duplicate, {ingest.refused} refused "
@@ -81,7 +90,12 @@ def run(args: argparse.Namespace) -> int:
     )
 
     t0 = time.perf_counter()
-    releases = orchestrate.run_release_job(settings, requested_by="demo")
+    try:
+        releases = orchestrate.run_release_job(settings, requested_by="demo")
+    except RawStoreError:
+        raise
+    except RuntimeError as exc:
+        raise CommandError(str(exc), EXIT_FAILURE) from None
     if releases.published or releases.served or releases.refused:
         print(
             f"3. Dagster release job: {releases.published} new release(s), {releases.served} served from store, "

@@ -1,5 +1,8 @@
 """``wellbeing export``: published cells of one customer as CSV, JSON or Parquet.
 
+CSV has the dashboards' export layout (:mod:`stores.exports`: numeric value and interval columns,
+a status, readable names) and cells that a spreadsheet would run as a formula are neutralised
+(:mod:`stores.csv_safety`). JSON and Parquet keep the published cell columns for programs.
 Reads ONLY the published store, through a short-lived read-only connection. Suppressed
 cells are exported as markers (value, ci_low and ci_high empty, with the reason): the
 published store never holds a suppressed value, so none can be exported.
@@ -12,6 +15,7 @@ import sys
 from pathlib import Path
 
 from pipeline.errors import CommandError
+from stores.exports import export_frame, to_csv
 from stores.published import CELL_COLUMNS
 
 # The published cell (stores.published), then the release it belongs to.
@@ -49,6 +53,17 @@ def published_cells(published_path: Path, customer: str, period: str | None):
         con.close()
 
 
+def published_customers(published_path: Path) -> list[str]:
+    """The customers with any published release (employers' ids)."""
+    import duckdb
+
+    con = duckdb.connect(str(published_path), read_only=True)
+    try:
+        return [r[0] for r in con.execute("SELECT DISTINCT customer_id FROM releases ORDER BY 1").fetchall()]
+    finally:
+        con.close()
+
+
 def run(args: argparse.Namespace) -> int:
     from pipeline.settings import Settings
     from privacy.periods import PeriodError, parse_period
@@ -60,15 +75,23 @@ def run(args: argparse.Namespace) -> int:
             raise CommandError(str(exc)) from None
     if args.fmt == "parquet" and not args.out:
         raise CommandError("export --format parquet needs --out FILE")
+    if args.out and not args.out.parent.is_dir():
+        raise CommandError(f"export --out {args.out}: the folder {args.out.parent} does not exist")
     settings = Settings.from_env()
     frame = published_cells(settings.published_path, args.customer, args.period)
     if frame.is_empty():
-        what = f"{args.customer} {args.period}" if args.period else args.customer
-        raise CommandError(f"no published release for {what}; release it first (wellbeing release ...)")
+        known = published_customers(settings.published_path)
+        if args.customer not in known:
+            raise CommandError(f"unknown customer {args.customer!r}: published customers: {', '.join(known) or 'none yet'}")
+        raise CommandError(f"no published release for {args.customer} {args.period}; release it first (wellbeing release ...)")
     if args.fmt == "parquet":
         frame.write_parquet(args.out)
     elif args.fmt == "csv":
-        frame.write_csv(args.out) if args.out else sys.stdout.write(frame.write_csv())
+        # The layout of every CSV download in the dashboards (stores.exports): numeric columns, a
+        # status, readable names; group labels come from customers' headcount files, so a label such
+        # as "=HYPERLINK(...)" is neutralised before it can become a formula in HR's spreadsheet.
+        text = to_csv(export_frame(frame))
+        args.out.write_text(text, encoding="utf-8") if args.out else sys.stdout.write(text)
     else:
         frame.write_json(args.out) if args.out else sys.stdout.write(frame.write_json() + "\n")
     if args.out:

@@ -25,7 +25,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--months", type=int, default=12, metavar="N", help="number of months (default 12)")
     parser.add_argument("--seed", type=int, default=7, metavar="S", help="random seed (default 7)")
-    parser.add_argument("--start", default="2025-01", metavar="YYYY-MM", help="first month (default 2025-01)")
+    parser.add_argument(
+        "--start", default=None, metavar="YYYY-MM",
+        help="first month (default: so that the last month is the last complete one, i.e. last month)",
+    )
     parser.add_argument(
         "--format", dest="fmt", choices=("csv", "parquet", "jsonl"), default="csv", help="export format (default csv)"
     )
@@ -35,8 +38,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from pipeline.commands.demo import demo_start_month
     from pipeline.synthetic import generate
 
+    if args.months < 1:
+        raise CommandError(f"generate --months {args.months}: give at least 1 month")
+    # Default: the history ends with the last complete month, so no event is in the future.
+    args.start = args.start or demo_start_month(args.months)
     try:
         result = generate(
             args.out,
@@ -53,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
         raise CommandError(f"generate: {exc}") from None
     print(
         f"wrote {result.n_events} events for {len(result.customers)} customers "
-        f"({', '.join(result.customers)}) to {args.out}"
+        f"({', '.join(result.customers)}), {args.months} months from {args.start}, to {args.out}"
     )
     for path in result.events:
         print(f"  events     {path}")

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from pipeline.errors import EXIT_BAD_INPUT, CommandError
+from pipeline.errors import EXIT_BAD_INPUT
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -25,18 +25,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from pipeline.ingest import ingest_files
-    from pipeline.raw_store import RawStoreError
+    from pipeline.progress import progress
     from pipeline.settings import Settings
 
-    try:
-        settings = Settings.from_env()
-        reports, refused = ingest_files(settings, list(args.files))
-    except (RawStoreError, ValueError) as exc:
-        raise CommandError(str(exc), EXIT_BAD_INPUT) from None
-    for report in reports:
-        print(report.summary())
-    for refusal in refused:
-        print(f"refused: {refusal}", file=sys.stderr)
+    settings = Settings.from_env()
+    # Each file's summary (stdout) or refusal (stderr) is printed as soon as it is done;
+    # progress (stderr): a bar on a terminal, one line per file and pass otherwise.
+    with progress("ingest", len(args.files)) as reporter:
+        _, refused = ingest_files(settings, list(args.files), progress=reporter)
     if refused:
         print(f"{len(refused)} of {len(args.files)} file(s) refused; fix them and ingest again", file=sys.stderr)
         return EXIT_BAD_INPUT

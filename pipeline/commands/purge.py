@@ -23,15 +23,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pipeline.raw_store import RawStoreError
     from pipeline.retention import purge_older_than
     from pipeline.settings import Settings
 
-    try:
-        settings = Settings.from_env()
-        months = settings.retention_months if args.older_than is None else args.older_than
-        report = purge_older_than(settings, months)
-    except (RawStoreError, ValueError) as exc:
-        raise CommandError(str(exc), EXIT_BAD_INPUT) from None
+    settings = Settings.from_env()
+    months = settings.retention_months if args.older_than is None else args.older_than
+    if months < 1:
+        raise CommandError(f"purge --older-than {months}: the retention window is at least 1 month", EXIT_BAD_INPUT)
+    report = purge_older_than(settings, months)  # key / busy / store errors: exit codes in pipeline.cli
     print(report.summary())
     return 0

@@ -1,7 +1,9 @@
 """``wellbeing release``: draw (once), store and publish a customer-period release.
 
-Exit codes: 0 released or served from store, 2 bad input (unknown/incomplete period,
-no public structure), 3 budget exceeded (nothing drawn, published or spent).
+Exit codes: 0 released or served from store, 2 bad input (unknown customer, unknown or
+incomplete period, no public structure, a key problem), 3 budget exceeded (nothing drawn,
+published or spent), 4 a store is busy. ``--all-due`` prints one line per release as soon as
+its period is stored.
 """
 
 from __future__ import annotations
@@ -9,8 +11,13 @@ from __future__ import annotations
 import argparse
 import getpass
 import os
+from typing import TYPE_CHECKING
 
-from pipeline.errors import EXIT_BUDGET_EXCEEDED, EXIT_FAILURE, CommandError
+from pipeline.errors import EXIT_BUDGET_EXCEEDED, CommandError
+
+if TYPE_CHECKING:
+    from pipeline.releases.lifecycle import ReleaseOutcome
+    from pipeline.settings import Settings
 
 
 def default_requester() -> str:
@@ -42,8 +49,28 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
+def outcome_line(o: ReleaseOutcome) -> str:
+    """One line per release outcome (aggregate facts only)."""
+    if o.status == "refused":
+        return f"{o.customer_id} {o.period}: refused — {o.message}"
+    spent = f" rho={o.cost.rho:.4g}" if o.cost else ""
+    return f"{o.customer_id} {o.period}: {o.status}{spent} ({o.cells} cells, {o.suppressed} suppressed)"
+
+
+def require_known_customer(settings: Settings, customer: str) -> None:
+    """Refuse a customer id the raw store has never seen (no headcount, no events): bad input."""
+    from pipeline.raw_store import raw_connection
+    from pipeline.releases.lifecycle import known_customers
+
+    with raw_connection(settings) as con:
+        known = known_customers(con)
+    if customer not in known:
+        listed = ", ".join(known[:20]) + (" ..." if len(known) > 20 else "") if known else "none yet"
+        raise CommandError(f"unknown customer {customer!r}: known customers: {listed}")
+
+
 def run(args: argparse.Namespace) -> int:
-    from pipeline.raw_store import RawStoreError
+    from pipeline.progress import progress
     from pipeline.releases.lifecycle import IncompletePeriod, NoDataForPeriod, run_all_due, run_release
     from pipeline.settings import Settings
     from privacy.budget import BudgetExceeded
@@ -55,30 +82,24 @@ def run(args: argparse.Namespace) -> int:
             raise CommandError("release --all-due takes no --period and no --reissue")
         if not settings.raw_path.exists():
             raise CommandError("nothing to release: the raw store does not exist yet (wellbeing ingest FILE first)")
-        try:
-            outcomes = run_all_due(settings, who)
-        except RawStoreError as exc:
-            raise CommandError(str(exc), EXIT_FAILURE) from None
-        for o in outcomes:
-            spent = f" rho={o.cost.rho:.4g}" if o.cost else ""
-            print(f"{o.customer_id} {o.period}: {o.status}{spent} ({o.cells} cells, {o.suppressed} suppressed)"
-                  if o.status != "refused" else f"{o.customer_id} {o.period}: refused — {o.message}")
+        # One line per release as soon as its period is stored; a bar on a terminal.
+        with progress("release", None) as reporter:
+            outcomes = run_all_due(settings, who, on_outcome=lambda o: reporter.tick(outcome_line(o)))
         refused = [o for o in outcomes if o.status == "refused"]
-        print(f"{len(outcomes) - len(refused)} released, {len(refused)} refused for budget")
+        print(f"{len(outcomes) - len(refused)} released, {len(refused)} refused for budget -> {settings.published_path}")
         return EXIT_BUDGET_EXCEEDED if refused else 0
 
     if not args.period:
         raise CommandError("release --customer needs --period YYYY-MM (or use --all-due)")
     if not settings.raw_path.exists():
         raise CommandError("nothing to release: the raw store does not exist yet (wellbeing ingest FILE first)")
+    require_known_customer(settings, args.customer)
     try:
         outcome = run_release(settings, args.customer, args.period, requested_by=who, reissue=args.reissue)
     except BudgetExceeded as exc:
         raise CommandError(str(exc), EXIT_BUDGET_EXCEEDED) from None
     except (IncompletePeriod, NoDataForPeriod) as exc:
         raise CommandError(str(exc)) from None
-    except RawStoreError as exc:
-        raise CommandError(str(exc), EXIT_FAILURE) from None
     except ValueError as exc:  # e.g. no public structure (headcount) for the customer
         raise CommandError(f"release {args.customer} {args.period}: {exc}") from None
     spent = f"rho={outcome.cost.rho:.4g} spent" if outcome.cost else "nothing spent"

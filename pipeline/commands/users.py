@@ -1,7 +1,7 @@
 """``wellbeing users``: dashboard accounts in ``$WELLBEING_HOME/auth.yaml`` (bcrypt hashes).
 
 ``add USERNAME --role hr --customer C [--password-stdin]``, ``list``, and ``demo`` (one hr account
-per demo customer plus a provider and a privacy officer, with printed passwords).
+per customer in the raw store plus a provider and a privacy officer, with printed passwords).
 """
 
 from __future__ import annotations
@@ -14,8 +14,6 @@ from pathlib import Path
 from pipeline.errors import EXIT_BAD_INPUT, CommandError
 from pipeline.settings import Settings
 from stores.accounts import AccountError, add_user, generate_password, list_users
-
-DEMO_CUSTOMERS: tuple[str, ...] = ("acme", "globex", "initech")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -35,7 +33,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     lst.set_defaults(func=_list)
 
     demo = sub.add_parser("demo", help="create demo accounts and print their passwords")
-    demo.add_argument("--customers", nargs="*", default=None, help=f"demo customers (default: {' '.join(DEMO_CUSTOMERS)})")
+    demo.add_argument(
+        "--customers", nargs="*", default=None,
+        help="customers to create hr accounts for (default: the customers in the raw store)",
+    )
     demo.set_defaults(func=_demo)
 
 
@@ -73,7 +74,7 @@ def _list(args: argparse.Namespace) -> int:
     return 0
 
 
-def demo_accounts(customers: list[str] | tuple[str, ...] = DEMO_CUSTOMERS) -> list[tuple[str, str, str, str | None]]:
+def demo_accounts(customers: list[str] | tuple[str, ...]) -> list[tuple[str, str, str, str | None]]:
     """Create demo accounts; returns (username, password, role, customer) for printing."""
     path = _auth_path()
     created = []
@@ -88,8 +89,22 @@ def demo_accounts(customers: list[str] | tuple[str, ...] = DEMO_CUSTOMERS) -> li
     return created
 
 
+def existing_customers(settings: Settings) -> list[str]:
+    """The customers in the raw store (employers' ids; no personal data); empty when there is no store."""
+    if not settings.raw_path.exists():
+        return []
+    from pipeline.raw_store import raw_connection
+    from pipeline.releases.lifecycle import known_customers
+
+    with raw_connection(settings) as con:
+        return known_customers(con)
+
+
 def _demo(args: argparse.Namespace) -> int:
-    customers = tuple(args.customers) if args.customers else DEMO_CUSTOMERS
+    customers = tuple(args.customers) if args.customers else tuple(existing_customers(Settings.from_env()))
+    if not customers:
+        print("note: no customers in the raw store yet: only the provider and privacy officer accounts "
+              "(ingest a headcount file, or pass --customers)")
     print("demo dashboard accounts (passwords are shown once; re-run to reset them):")
     for username, password, role, customer in demo_accounts(customers):
         scope = f" ({customer})" if customer else ""

@@ -53,6 +53,7 @@ import hashlib
 import os
 import sys
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -61,8 +62,16 @@ from typing import Literal
 
 import duckdb
 
-from pipeline.ingest.readers import FileRefused, Source, open_source, refusal_for_read_error
-from pipeline.ingest.rules import StagePlan, numbered, plan_stage, quarantine_select
+from pipeline.ingest.readers import FileRefused, Source, open_source, refusal_for_read_error, sql_string
+from pipeline.ingest.rules import (
+    VALUE_CHECKED_COLUMNS,
+    StagePlan,
+    UnknownStructure,
+    numbered,
+    plan_stage,
+    quarantine_select,
+)
+from privacy.contract import ID_MAX_CHARS, ID_PATTERN, LABEL_MAX_CHARS, LABEL_PATTERN
 from privacy.pseudonymise import hmac_sql, hmac_sql_params
 
 TEST_PAUSE_ENV = "WELLBEING_TEST_PAUSE_AFTER_STAGE"
@@ -71,12 +80,13 @@ PAUSE_MARKER = "WELLBEING_TEST_PAUSED"
 _REFS = "_ingest_refs"  # temp table: (client_ref, customer_id) -> rows, valid rows, hashes of their keys
 _IDS = "_ingest_ids"  # temp table: client_ref -> employee (surrogate id), new or already stored
 _ID_HIGH_WATER = "employee_id_high_water"  # store_meta key: the highest surrogate id ever given
+_LABELS = "_ingest_labels"  # temp table: distinct (customer, site, department, role) of the delivery
 _OVERLAP = "_ingest_overlap"  # temp table: stored events with an event_id of this delivery
 _EVENT_VALUE_COLUMNS = (
     "customer_id", "employee", "site", "department", "role", "service",
     "occurred_on", "duration_min", "who5_raw", "satisfaction", "topic",
 )  # fmt: skip
-_NOT_THE_FILES_FAULT = (duckdb.OutOfMemoryException, duckdb.InterruptException)
+NOT_THE_FILES_FAULT = (duckdb.OutOfMemoryException, duckdb.InterruptException)
 _HEADCOUNT_COLUMNS = ("customer_id", "site", "department", "role", "headcount", "as_of")
 _HEADCOUNT_KEY = "customer_id, as_of, site, department, role"  # one row per group and month
 
@@ -112,29 +122,36 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def ingest_file(con: duckdb.DuckDBPyConnection, path: Path, pseudonym_key: bytes) -> FileReport:
+def ingest_file(
+    con: duckdb.DuckDBPyConnection, path: Path, pseudonym_key: bytes, *, on_step: Callable[[str], None] | None = None
+) -> FileReport:
     """Validate, pseudonymise and load one file in one transaction; raises :class:`FileRefused`.
 
     ``con`` is an open raw-store connection (``USE raw``). Nothing is stored when
     the file is refused. The caller is responsible for the key being the store's
     pseudonym key (:func:`pipeline.ingest.load_pseudonym_key` checks it).
+    ``on_step`` hears the name of each pass (progress output; no values).
     """
     path = Path(path)
+    step = on_step or (lambda _what: None)
+    if not path.is_file():
+        raise FileRefused(path, "file not found or not a regular file: check the path (the other files are still ingested)")
     before = _file_state(path)
+    step(f"checking the header ({before[0] / 1e6:.1f} MB)")
     source = open_source(con, path)
     plan = plan_stage(source)
     (order_setting,) = con.execute("SELECT current_setting('preserve_insertion_order')").fetchone()  # type: ignore[misc]
     with ThreadPoolExecutor(max_workers=1) as pool:
         con.execute("BEGIN TRANSACTION")
         try:
-            report = _passes(con, source, plan, before, pool, pseudonym_key)
+            report = _passes(con, source, plan, before, pool, pseudonym_key, step)
             con.execute("COMMIT")
             return report
         except BaseException as exc:
             con.execute("ROLLBACK")
             if isinstance(exc, duckdb.Error) and _file_state(path) != before:
                 raise _changed(path) from None  # e.g. a later pass met a truncated file
-            if isinstance(exc, duckdb.Error) and not isinstance(exc, _NOT_THE_FILES_FAULT):
+            if isinstance(exc, duckdb.Error) and not isinstance(exc, NOT_THE_FILES_FAULT):
                 # A DuckDB message can quote a line of the file or a key value: never pass it on.
                 raise FileRefused(
                     path, f"could not be loaded ({type(exc).__name__} in a later pass): "
@@ -142,7 +159,7 @@ def ingest_file(con: duckdb.DuckDBPyConnection, path: Path, pseudonym_key: bytes
                 ) from None
             raise
         finally:
-            for table in (_REFS, _IDS, _OVERLAP):
+            for table in (_REFS, _IDS, _OVERLAP, _LABELS):
                 con.execute(f"DROP TABLE IF EXISTS temp.{table}")
             con.execute(f"SET preserve_insertion_order = {bool(order_setting)}")
 
@@ -164,29 +181,39 @@ def _passes(
     before: tuple[int, int, int, int],
     pool: ThreadPoolExecutor,
     pseudonym_key: bytes,
+    step: Callable[[str], None],
 ) -> FileReport:
     """All passes over the file, inside the open transaction; the caller commits."""
     # Aggregates and joins do not need file order; only the numbered passes do (they switch it on).
     con.execute("SET preserve_insertion_order = false")
     key = "event_id" if source.kind == "events" else _HEADCOUNT_KEY
+    step("checking every row against the data contract")
     try:  # the first pass meets any read error of the file; later passes read the same bytes
         rows_total, rows_bad, valid, distinct_hashes, customers = _first_pass(con, source, plan, key)
-    except _NOT_THE_FILES_FAULT:
+    except NOT_THE_FILES_FAULT:
         raise  # resource problems are not refusals (their messages hold no cell values)
     except duckdb.Error as exc:
         raise refusal_for_read_error(source.path, source.format, exc) from None
+    if source.kind == "events":
+        unknown = _unknown_structure(con)
+        if unknown:  # rare: count again with the headcount rules (literal lists of the few unknown values)
+            step("quarantining rows whose customer, site, department or role is not in the headcount")
+            plan = plan_stage(source, unknown)
+            rows_total, rows_bad, valid, distinct_hashes, customers = _first_pass(con, source, plan, key)
     if rows_total == 0:
         raise FileRefused(source.path, "the file has a header but no data rows")
     digest = pool.submit(_sha256, source.path)  # hashlib releases the GIL: beside DuckDB's work
     duplicate = _count_duplicates(con, plan, key, valid, distinct_hashes)
     now = datetime.now(UTC).replace(tzinfo=None)
     (delivery_id,) = con.execute("SELECT coalesce(max(delivery_id), 0) + 1 FROM deliveries").fetchone()  # type: ignore[misc]
+    step(f"loading {valid:,} valid rows of {rows_total:,}")
     if source.kind == "events":
         accepted, duplicate, replaced = _load_events(con, plan, delivery_id, now, duplicate, rows_bad, pseudonym_key)
     else:
         accepted, replaced = _load_headcount(con, plan, delivery_id, duplicate)
     _pause_for_tests()
     if rows_bad:
+        step(f"recording {rows_bad:,} quarantined rows")
         con.execute("SET preserve_insertion_order = true")
         con.execute(
             "INSERT INTO quarantine SELECT ?, ?, row_number, column_name, reason, ? "
@@ -224,7 +251,8 @@ def _first_pass(
     """
     if source.kind == "events":
         con.execute(
-            f"CREATE OR REPLACE TEMP TABLE {_REFS} AS SELECT client_ref, customer_id, count(*) AS n, "
+            f"CREATE OR REPLACE TEMP TABLE {_REFS} AS SELECT client_ref, customer_id, site, department, role, "
+            "count(*) AS n, "
             "count(*) FILTER (WHERE _problems = 0) AS valid, "
             f"list(hash({key})) FILTER (WHERE _problems = 0) AS key_hashes FROM ({plan.select}) GROUP BY ALL"
         )
@@ -241,6 +269,47 @@ def _first_pass(
         ).fetchone()  # type: ignore[misc]
     rows_total, valid = int(rows_total or 0), int(valid or 0)
     return rows_total, rows_total - valid, valid, int(distinct_hashes), sorted(customers or ())
+
+
+def _unknown_structure(con: duckdb.DuckDBPyConnection) -> UnknownStructure:
+    """Customers of the delivery without a headcount, site / department / role values not in it,
+    and values breaking the character rule of the columns checked per value.
+
+    Read from the first pass's per-person table (distinct values, not rows): its few distinct
+    (customer, site, department, role) go to a small temp table first, so each check reads
+    only that. The stored headcount counts in every ``as_of`` month (a group that existed at
+    some point). Values longer than the contract allows are left out (their rows are bad already).
+    """
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {_LABELS} AS SELECT DISTINCT customer_id, site, department, role, "
+        "EXISTS (SELECT 1 FROM headcount h WHERE h.customer_id = r.customer_id) AS has_headcount "
+        f"FROM (SELECT DISTINCT customer_id, site, department, role FROM {_REFS}) r"
+    )
+    (customers,) = con.execute(
+        f"SELECT list(DISTINCT customer_id ORDER BY customer_id) FROM {_LABELS} WHERE customer_id IS NOT NULL "
+        f"AND NOT has_headcount AND length(customer_id) <= {ID_MAX_CHARS} "
+        f"AND regexp_full_match(customer_id, {sql_string(ID_PATTERN)})"
+    ).fetchone()  # type: ignore[misc]
+    invalid = []
+    for column in sorted(VALUE_CHECKED_COLUMNS):
+        pattern, limit = (ID_PATTERN, ID_MAX_CHARS) if column in ("client_ref", "customer_id") else (
+            LABEL_PATTERN, LABEL_MAX_CHARS)  # fmt: skip
+        table = _REFS if column == "client_ref" else _LABELS
+        (bad,) = con.execute(
+            f"SELECT list(v ORDER BY v) FROM (SELECT DISTINCT {column} AS v FROM {table} WHERE {column} IS NOT NULL) "
+            f"WHERE trim(v) <> '' AND length(v) <= {limit} AND NOT regexp_full_match(v, {sql_string(pattern)})"
+        ).fetchone()  # type: ignore[misc]
+        invalid.append((column, tuple(bad or ())))
+    values = []
+    for column in ("site", "department", "role"):
+        (keys,) = con.execute(
+            f"SELECT list(DISTINCT customer_id || chr(31) || {column} ORDER BY customer_id || chr(31) || {column}) "
+            f"FROM {_LABELS} r WHERE has_headcount AND {column} IS NOT NULL AND length({column}) <= {LABEL_MAX_CHARS} "
+            f"AND regexp_full_match({column}, {sql_string(LABEL_PATTERN)}) "
+            f"AND NOT EXISTS (SELECT 1 FROM headcount h WHERE h.customer_id = r.customer_id AND h.{column} = r.{column})"
+        ).fetchone()  # type: ignore[misc]
+        values.append((column, tuple(keys or ())))
+    return UnknownStructure(customers=tuple(customers or ()), values=tuple(values), invalid=tuple(invalid))
 
 
 def _assign_employee_ids(con: duckdb.DuckDBPyConnection, key: bytes) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,7 +36,7 @@ SUFFIX_FORMATS: dict[str, FileFormat] = {
     ".ndjson": "jsonl",
 }
 CONTRACT_DOC = "docs/data-contract.md"
-_HEADER_PROBE_BYTES = 1 << 20
+MAX_HEADER_BYTES = 128 * 1024  # a contract header is a few hundred bytes; longer is not a header
 
 
 class FileRefused(Exception):
@@ -99,11 +100,38 @@ def open_source(con: duckdb.DuckDBPyConnection, path: Path) -> Source:
         relation = f"read_parquet({sql_string(str(path))})"
     else:
         names = _jsonl_keys(con, path)
-        kind = _check_header(path, names)
+        kind = _check_header(path, names, positions=False)
+        _jsonl_nested(con, path, names)
         column_types = {n: "VARCHAR" for n in names}
         columns = "{" + ", ".join(f"{sql_string(n)}: 'VARCHAR'" for n in names) + "}"
         relation = f"read_json({sql_string(str(path))}, format='newline_delimited', columns={columns})"
     return Source(path=path, kind=kind, format=fmt, relation=relation, column_types=column_types)
+
+
+def peek_kind(con: duckdb.DuckDBPyConnection, path: Path) -> FileKind | None:
+    """The kind of a delivery from a cheap look at its header (None when unsure); never raises.
+
+    Used only to order a batch (headcount files first, so that events are checked against the
+    structure delivered with them); :func:`open_source` makes the real check.
+    """
+    try:
+        if not Path(path).is_file():  # a FIFO or device would block a read
+            return None
+        fmt = SUFFIX_FORMATS.get(Path(path).suffix.lower())
+        if fmt == "csv":
+            names = _csv_header(Path(path))
+        elif fmt == "parquet":
+            rows = con.execute(f"DESCRIBE SELECT * FROM read_parquet({sql_string(str(path))})").fetchall()
+            names = [r[0] for r in rows]
+        elif fmt == "jsonl":
+            with Path(path).open("rb") as fh:
+                first = fh.readline(MAX_HEADER_BYTES)
+            names = list(json.loads(first))
+        else:
+            return None
+        return classify_header(names)
+    except Exception:  # anything unreadable is refused later, with its reason
+        return None
 
 
 def refusal_for_read_error(path: Path, fmt: FileFormat, exc: duckdb.Error) -> FileRefused:
@@ -123,15 +151,23 @@ def refusal_for_read_error(path: Path, fmt: FileFormat, exc: duckdb.Error) -> Fi
 
 def _csv_header(path: Path) -> list[str]:
     with path.open("rb") as fh:
-        head = fh.read(_HEADER_PROBE_BYTES)
-    first = head.split(b"\n", 1)[0]
+        head = fh.read(MAX_HEADER_BYTES + 1)
+    first, newline, _ = head.partition(b"\n")
+    if not newline and len(head) > MAX_HEADER_BYTES:
+        raise FileRefused(
+            path, f"the first line is longer than {MAX_HEADER_BYTES // 1024} KiB, so it is not a contract header "
+            "(line 1): deliver a CSV whose first line is the header row",
+        )  # fmt: skip
     try:
         line = first.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise FileRefused(path, "the header is not valid UTF-8 (line 1): re-export it with UTF-8 encoding") from None
     if not line.strip():
         raise FileRefused(path, "the first line is empty: a CSV delivery starts with a header row")
-    return next(csv.reader(io.StringIO(line.rstrip("\r"))))
+    try:
+        return next(csv.reader(io.StringIO(line.rstrip("\r"))))
+    except (csv.Error, StopIteration):
+        raise FileRefused(path, "the header (line 1) cannot be read as CSV: check its quotes and separators") from None
 
 
 def _jsonl_keys(con: duckdb.DuckDBPyConnection, path: Path) -> list[str]:
@@ -145,10 +181,63 @@ def _jsonl_keys(con: duckdb.DuckDBPyConnection, path: Path) -> list[str]:
     return sorted(r[0] for r in rows)
 
 
-def _check_header(path: Path, names: list[str]) -> FileKind:
-    dupes = sorted({n for n in names if names.count(n) > 1})
+def _jsonl_nested(con: duckdb.DuckDBPyConnection, path: Path, names: list[str]) -> None:
+    """Refuse a JSON Lines file where any contract key holds an object or an array.
+
+    Privacy reason: a nested value (``{"name": ..., "manager": "...@corp.com"}``) would be
+    stored as JSON text, outside the contract. The message names the line and key only.
+    """
+    checks = ", ".join(
+        f"min(line) FILTER (WHERE json_type(json -> {sql_string(n)}) IN ('OBJECT', 'ARRAY'))" for n in names
+    )
+    try:
+        con.execute("SET preserve_insertion_order = true")
+        row = con.execute(
+            f"SELECT {checks} FROM (SELECT row_number() OVER () AS line, json "
+            f"FROM read_ndjson_objects({sql_string(str(path))}))"
+        ).fetchone()
+    except duckdb.Error as exc:
+        raise refusal_for_read_error(path, "jsonl", exc) from None
+    found = [(line, n) for line, n in zip(row or (), names) if line is not None]
+    if found:
+        line, name = min(found)
+        raise FileRefused(
+            path, f"line {line}, column {name}: a nested object or array; the contract allows only plain values "
+            "(text, numbers, null): flatten or remove it and deliver again",
+        )  # fmt: skip
+
+
+def redact_column_name(name: str) -> str:
+    """A column name safe to show: first character, a mask and the length; flags an e-mail address.
+
+    Privacy reason: an offending header can itself be personal data (a person's e-mail
+    address as a column name); the operator finds the column by its position instead.
+    """
+    shown = name[:1] if name[:1].isalnum() and name[:1].isascii() else "?"
+    kind = ", looks like an e-mail address" if "@" in name else ""
+    return f"{shown}*** ({len(name)} characters{kind})"
+
+
+def _describe(names: list[str], offending: list[int], positions: bool) -> str:
+    return "; ".join(
+        f"column {i + 1}: {redact_column_name(names[i])}" if positions else f"key {redact_column_name(names[i])}"
+        for i in offending
+    )
+
+
+def _check_header(path: Path, names: list[str], *, positions: bool = True) -> FileKind:
+    """The file's kind from its header; refuses repeated, unknown or missing columns.
+
+    ``positions``: the names are in file order (CSV, Parquet), so a refusal names the column
+    number; JSON Lines keys have no position. An offending name is never shown in full.
+    """
+    dupes = [i for i, n in enumerate(names) if names.count(n) > 1]
     if dupes:
-        raise FileRefused(path, f"columns appear more than once: {', '.join(dupes)}; keep one of each")
+        allowed_names = set(EVENT_COLUMN_NAMES) | set(HEADCOUNT_COLUMN_NAMES)
+        shown = "; ".join(
+            f"column {i + 1}: {names[i] if names[i] in allowed_names else redact_column_name(names[i])}" for i in dupes
+        )
+        raise FileRefused(path, f"columns appear more than once ({shown}); keep one of each")
     kind = classify_header(names)
     if kind is None:
         raise FileRefused(
@@ -158,11 +247,11 @@ def _check_header(path: Path, names: list[str]) -> FileKind:
         )
     allowed = EVENT_COLUMN_NAMES if kind == "events" else HEADCOUNT_COLUMN_NAMES
     required = REQUIRED_EVENT_COLUMNS if kind == "events" else REQUIRED_HEADCOUNT_COLUMNS
-    extra = [n for n in names if n not in allowed]
+    extra = [i for i, n in enumerate(names) if n not in allowed]
     if extra:
         raise FileRefused(
             path,
-            f"columns outside the data contract: {', '.join(repr(n) for n in extra)}. Remove these columns; "
+            f"columns outside the data contract ({_describe(names, extra, positions)}). Remove these columns; "
             f"the contract forbids any column not listed for {kind} files (no names, contact details, "
             f"notes, free text or risk flags), see {CONTRACT_DOC}",
         )

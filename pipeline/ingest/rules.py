@@ -17,8 +17,6 @@ from dataclasses import dataclass
 from pipeline.ingest.readers import FileRefused, Source, sql_string
 from privacy.contract import EVENT_COLUMNS, HEADCOUNT_COLUMNS, Column
 
-MAX_TEXT_BYTES = 200  # longer identifiers/labels are free text, not contract values
-
 _INT_TYPES = {
     "TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT",
     "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT", "UHUGEINT",
@@ -42,6 +40,36 @@ class Rule:
     column: str
     reason: str
     condition: str
+
+
+@dataclass(frozen=True)
+class UnknownStructure:
+    """Values of an event delivery that the customer's headcount does not have.
+
+    ``customers``: customer ids with no headcount at all; ``values``: column -> keys
+    ``customer + "\\x1f" + value`` of site / department / role values that are not among that
+    customer's headcount values. Found from the first pass (:mod:`pipeline.ingest.load`);
+    usually empty, and then no rule is added.
+
+    Privacy reason: data minimisation. A site, department or role that is not a group of the
+    customer's published structure is not a contract value (it can be a name or a note), so
+    its rows are quarantined and the value is never stored; the reason names the column only.
+    """
+
+    customers: tuple[str, ...] = ()
+    values: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    invalid: tuple[tuple[str, tuple[str, ...]], ...] = ()  # column -> distinct values breaking its character rule
+
+    def __bool__(self) -> bool:
+        return bool(self.customers) or any(keys for _, keys in self.values) or any(v for _, v in self.invalid)
+
+
+# Event columns whose character rule is checked once per distinct value (from the first pass's
+# per-person table) rather than on every row: a regular expression on 10M rows costs ~0.6 s a column.
+VALUE_CHECKED_COLUMNS: frozenset[str] = frozenset({"client_ref", "customer_id", "site", "department", "role"})
+# Longest literal list a rule may carry (``list_contains`` scans it for every row); beyond it the
+# character rule runs per row, and a delivery with more unknown structure values is refused.
+MAX_LISTED_VALUES = 1000
 
 
 @dataclass(frozen=True)
@@ -85,14 +113,19 @@ def _q(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def plan_stage(source: Source) -> StagePlan:
-    """Build the staging SELECT (typed columns + problem mask) for ``source``."""
+def plan_stage(source: Source, unknown: UnknownStructure | None = None) -> StagePlan:
+    """Build the staging SELECT (typed columns + problem mask) for ``source``.
+
+    ``unknown`` adds the headcount rules of an event delivery: rows of a customer without a
+    headcount, or with a site / department / role outside it, are bad rows.
+    """
     columns = EVENT_COLUMNS if source.kind == "events" else HEADCOUNT_COLUMNS
     raw_exprs: list[str] = []
     typed_exprs: list[str] = []
     final_exprs: list[str] = []
     pending: list[tuple[str, str, str]] = []  # (column, reason, condition)
 
+    invalid = dict(unknown.invalid) if unknown else {}
     for col in columns:
         r, t = _q("r_" + col.name), _q("t_" + col.name)
         src_type = source.column_types.get(col.name)
@@ -115,10 +148,13 @@ def plan_stage(source: Source) -> StagePlan:
             # string) off the ~all rows that are not blank.
             empty = f"({r} IS NULL OR ({r} < '!' AND trim({r}) = ''))" if cat == "string" else f"({r} IS NULL)"
             pending.append((col.name, f"{col.name} is empty (required)", empty))
-        typed, final = _typed(col, cat, r, t, present, pending)
+        by_value = source.kind == "events" and col.name in VALUE_CHECKED_COLUMNS
+        typed, final = _typed(col, cat, r, t, present, pending, invalid.get(col.name, ()) if by_value else None)
         typed_exprs.append(f"{typed} AS {t}")
         final_exprs.append(f"{final} AS {_q(col.name)}")
 
+    if unknown and source.kind == "events":
+        pending.extend(_structure_rules(unknown, source))
     rules = tuple(Rule(1 << i, c, reason, cond) for i, (c, reason, cond) in enumerate(pending))
     mask = " + ".join(f"(CASE WHEN {rule.condition} THEN {rule.bit} ELSE 0 END)" for rule in rules) or "0"
     select = (
@@ -127,6 +163,32 @@ def plan_stage(source: Source) -> StagePlan:
         f"SELECT {', '.join(raw_exprs)} FROM {source.relation}))"
     )
     return StagePlan(select=select, rules=rules, columns=tuple(c.name for c in columns))
+
+
+def _structure_rules(unknown: UnknownStructure, source: Source) -> list[tuple[str, str, str]]:
+    """(column, reason, condition) of the headcount rules; literal lists keep the SELECT a pure projection."""
+    rules: list[tuple[str, str, str]] = []
+    for column, keys in (("customer_id", unknown.customers), *unknown.values):
+        if len(keys) > MAX_LISTED_VALUES:
+            raise FileRefused(
+                source.path, f"more than {MAX_LISTED_VALUES} distinct {column} values are not in the customers' "
+                "headcount files: check that the headcount files were ingested first and that this is the right file",
+            )  # fmt: skip
+    if unknown.customers:
+        listed = ", ".join(sql_string(c) for c in unknown.customers)
+        rules.append(
+            ("customer_id", "customer_id has no headcount file: ingest the customer's headcount first, then this file",
+             f"list_contains([{listed}], {_q('r_customer_id')})")
+        )  # fmt: skip
+    for column, keys in unknown.values:
+        if not keys or column not in source.column_types:
+            continue
+        listed = ", ".join(sql_string(k) for k in keys)
+        rules.append(
+            (column, f"{column} is not in the customer's headcount file (value not stored): use the headcount's names",
+             f"list_contains([{listed}], {_q('r_customer_id')} || chr(31) || {_q('r_' + column)})")
+        )  # fmt: skip
+    return rules
 
 
 def numbered(plan: StagePlan) -> str:
@@ -143,9 +205,14 @@ def numbered(plan: StagePlan) -> str:
 
 
 def _typed(
-    col: Column, cat: str, r: str, t: str, present: str, pending: list[tuple[str, str, str]]
+    col: Column, cat: str, r: str, t: str, present: str, pending: list[tuple[str, str, str]],
+    invalid: tuple[str, ...] | None = None,
 ) -> tuple[str, str]:
-    """Typed expression, final (stored) expression, and the column's rules appended to ``pending``."""
+    """Typed expression, final (stored) expression, and the column's rules appended to ``pending``.
+
+    ``invalid`` (not None): the character rule is checked per distinct value by the loader, and
+    these are the values that break it (usually none: then no condition at all).
+    """
     name = col.name
     if col.type == "string":
         if col.allowed is not None:
@@ -154,8 +221,19 @@ def _typed(
                 (name, f"{name} is not one of the allowed values ({', '.join(col.allowed)})",
                  f"({present} AND NOT list_contains([{allowed}], {r}))")
             )  # fmt: skip
-        else:
-            pending.append((name, f"{name} longer than {MAX_TEXT_BYTES} bytes", f"(strlen({r}) > {MAX_TEXT_BYTES})"))
+        elif col.pattern is not None:
+            limit = col.max_chars or 64
+            pending.append((name, f"{name} longer than {limit} characters", f"(length({r}) > {limit})"))
+            reason = f"{name} has characters outside the contract ({col.rule})"
+            if invalid is not None and len(invalid) <= MAX_LISTED_VALUES:
+                if invalid:
+                    pending.append((name, reason, f"list_contains([{', '.join(sql_string(v) for v in invalid)}], {r})"))
+            else:
+                pending.append(
+                    (name, reason,
+                     f"({present} AND length({r}) <= {limit} AND NOT ({r} < '!' AND trim({r}) = '') "
+                     f"AND NOT regexp_full_match({r}, {sql_string(col.pattern)}))")
+                )  # fmt: skip
         final = t if col.required else f"NULLIF({t}, '')"
         return r, final
     if col.type == "integer":

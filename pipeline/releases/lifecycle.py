@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING
@@ -370,8 +371,11 @@ def run_all_due(
     *,
     customers: list[str] | None = None,
     today: date | None = None,
+    on_outcome: Callable[[ReleaseOutcome], None] | None = None,
 ) -> list[ReleaseOutcome]:
     """Release every due period of every customer (or of ``customers``), oldest first; publish once.
+
+    ``on_outcome`` hears each outcome as soon as its period is stored (progress output).
 
     Period by period (months before the quarter ending with them, as :func:`due_periods`
     orders them): each due customer's budget is checked exactly as :func:`release_with` does,
@@ -397,9 +401,11 @@ def run_all_due(
             for period in _due(con, policies[customer][0], customer, today):
                 due_by_period.setdefault(period, []).append(customer)
         for period in sorted(due_by_period, key=_period_order):
-            outcomes.extend(
-                _release_period(con, settings, period, due_by_period[period], policies, requested_by, today)
-            )
+            done = _release_period(con, settings, period, due_by_period[period], policies, requested_by, today)
+            outcomes.extend(done)
+            if on_outcome is not None:
+                for outcome in done:
+                    on_outcome(outcome)
         publish(settings, con)
     finally:
         con.close()

@@ -55,13 +55,14 @@ def test_hr_signs_in_and_sees_the_overview(dash_home) -> None:
     assert not at.exception
     assert [t.value for t in at.title] == ["Overview"]
     labels = [m.label for m in at.metric]
-    assert labels[:3] == ["Engaged employees", "Uptake rate", "Contacts"]
+    assert labels[:3] == ["Employees who used the service", "Share of staff who used the service", "Contacts"]
     # wellbeing figures come from the quarter containing the month (the default cadence)
-    assert [label.split(" (20")[0] for label in labels[3:]] == [
-        "Low wellbeing (WHO-5 < 50)", "Improved ≥ 10 points", "WHO-5 (0–100)", "Satisfaction (1–5)"]
+    assert labels[3:] == [
+        "Low wellbeing (WHO-5 below 50)", "Improved by 10+ points", "Average wellbeing (WHO-5, 0–100)",
+        "Satisfaction (1–5)"]
     # acme's marker total of its last month, formatted with a thousands separator
     assert at.metric[0].value == "4,321"
-    assert "vs 2025-05" in (at.metric[0].delta or "")
+    assert "vs May 2025" in (at.metric[0].delta or "")
     assert any("95 % interval" in c.value for c in at.caption)
 
 
@@ -113,10 +114,10 @@ def test_suppressed_cells_read_hidden_never_blank_or_zero(dash_home) -> None:
     at.selectbox(key="breakdown_dim").select("Department").run()
     table = at.dataframe[0].value
     small = table[table["Department"] == "Small teams"].iloc[0]
-    assert small["Engaged employees"] == "hidden — fewer than 10 people"
-    assert small["Engaged employees (95 % interval)"] == ""
+    assert small["Employees who used the service"] == "hidden — too few people to show reliably"
+    assert small["Employees who used the service (95 % interval)"] == ""
     # visible rows first, sorted by engaged employees (largest first)
-    visible = [int(v.replace(",", "")) for v in table["Engaged employees"] if not v.startswith("hidden")]
+    visible = [int(v.replace(",", "")) for v in table["Employees who used the service"] if not v.startswith("hidden")]
     assert visible == sorted(visible, reverse=True) and visible
 
 
@@ -167,3 +168,73 @@ def test_oidc_user_without_an_account_gets_no_access(dash_home) -> None:
     assert not at.exception
     assert len(at.metric) == 0
     assert any("no access" in e.value for e in at.error)
+
+
+def test_trends_selector_follows_the_breakdown(dash_home) -> None:
+    """Switching Compare from Sites to Departments offers departments (it used to empty and say nothing to show)."""
+    at = app_as("hr_acme")
+    at.run()
+    at.switch_page("views/hr_trends.py").run()
+    at.radio(key="trend_compare").set_value("Sites").run()
+    assert at.multiselect(key="trend_groups_site").value
+    at.radio(key="trend_compare").set_value("Departments").run()
+    assert not at.exception
+    picked = at.multiselect(key="trend_groups_department").value
+    assert picked and set(picked) <= {"Finance", "Operations", "Sales", "Engineering", "People", "Small teams"}
+    assert not [i for i in at.info if "nothing to show" in i.value and "Share of staff" in i.value]
+
+
+def test_hidden_groups_are_listed_under_the_chart(dash_home) -> None:
+    at = app_as("hr_acme")
+    at.run()
+    at.switch_page("views/hr_breakdown.py").run()
+    at.selectbox(key="breakdown_dim").select("Department").run()
+    assert any("Not in the chart" in c.value and "Small teams" in c.value for c in at.caption)
+
+
+def test_downloads_are_numeric_with_a_status_and_neutralised() -> None:
+    import io
+
+    import polars as pl
+
+    from stores.exports import export_frame, to_csv
+
+    cells = pl.DataFrame({
+        "customer_id": ["acme"] * 3, "period": ["2025-01"] * 3, "dimension": ["department", "department", "service"],
+        "group_value": ["=HYPERLINK(\"http://x\")", "Ops", "one_to_one"], "metric": ["who5_mean", "contacts",
+        "engaged_employees"], "value": [55.5, None, 40.0], "ci_low": [50.0, None, 30.0], "ci_high": [60.0, None, 50.0],
+        "suppressed": [False, True, False], "status": ["published", "too_uncertain", "published"],
+        "reason": [None, "its interval would be too wide", None],
+    })
+    text = to_csv(export_frame(cells))
+    back = pl.read_csv(io.StringIO(text))
+    assert back.schema["Value"] == pl.Float64 and back.schema["95 % low"] == pl.Float64
+    assert back["Status"].to_list() == ["published", "too uncertain", "published"]
+    assert back["Group"].to_list()[0].startswith("'=")  # a formula is text in a spreadsheet
+    assert back["Group"].to_list()[2] == "One-to-one therapy"
+    assert back["Figure"].to_list()[0] == "Average wellbeing (WHO-5, 0–100)"
+
+
+def test_a_change_within_the_noise_reads_no_reliable_change() -> None:
+    from dashboards.ui import change_is_reliable
+
+    before = {"value": 50.0, "ci_low": 45.0, "ci_high": 55.0, "noise_sd": 2.5}
+    small = {"value": 55.0, "ci_low": 50.0, "ci_high": 60.0, "noise_sd": 2.5}  # 5 < 1.96·√12.5 ≈ 6.9
+    large = {"value": 58.0, "ci_low": 53.0, "ci_high": 63.0, "noise_sd": 2.5}  # 8 > 6.9
+    assert not change_is_reliable(small, before) and change_is_reliable(large, before)
+    assert not change_is_reliable({**large, "value": None}, before)
+
+
+def test_who5_trend_has_the_screening_reference_line() -> None:
+    from datetime import date
+
+    import polars as pl
+
+    from dashboards.charts import trend_with_band
+
+    frame = pl.DataFrame({"period": ["2025-Q1", "2025-Q2"], "month": [date(2025, 1, 1), date(2025, 4, 1)],
+                          "value": [48.0, 52.0], "ci_low": [44.0, 48.0], "ci_high": [52.0, 56.0]})
+    spec = trend_with_band(frame, "who5_mean").to_dict()
+    layers = spec["layer"]
+    assert any(layer.get("data", {}).get("values") == [{"ref": 50.0, "text": "50: screening cut-off"}] for layer in layers)
+    assert spec["layer"][1]["encoding"]["y"]["scale"]["domain"] == [0.0, 100.0]

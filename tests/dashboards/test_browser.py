@@ -1,23 +1,24 @@
-"""One real-browser test: `streamlit run` headless on loopback, Debian's Chromium driven over CDP.
+"""Real-browser tests: `wellbeing dashboards` on loopback, driven by Playwright over Debian's Chromium.
 
-It catches what AppTest cannot: the real server start (imports from an installed package, not
-pytest's rootdir), the real login form, the rendered page. Screenshots go to tests/artifacts/.
+They catch what AppTest cannot: the real server start (imports from the installed package), the
+real login form and cookie, reloads and deep links, the rendered charts, real downloads.
+Playwright cannot download browsers here, so it launches ``/usr/bin/chromium``
+(``executable_path``; `.ci/run` installs Debian's ``chromium``). Screenshots of every page go to
+``tests/artifacts/`` (not committed).
 """
 
 from __future__ import annotations
 
-import asyncio
-import base64
-import itertools
-import json
+import io
 import os
-import shutil
 import socket
 import subprocess
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
+import polars as pl
 import pytest
 from dash_helpers import PASSWORDS
 
@@ -29,11 +30,18 @@ ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
+PAGES = {
+    "hr_acme": [("Overview", "hr_overview"), ("Trends", "hr_trends"), ("Breakdown", "hr_breakdown")],
+    "provider": [("Uptake across customers", "provider_uptake")],
+    "privacy": [("Budget", "privacy_budget"), ("Policy", "privacy_policy"), ("What-if tuner", "privacy_whatif"),
+                ("Releases", "privacy_release")],
+}
+
 
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        return int(s.getsockname()[1])
 
 
 def _wait_http(url: str, timeout: float, proc: subprocess.Popen) -> str:
@@ -44,151 +52,149 @@ def _wait_http(url: str, timeout: float, proc: subprocess.Popen) -> str:
             raise RuntimeError(f"process exited with {proc.returncode} before {url} answered")
         try:
             with urllib.request.urlopen(url, timeout=2) as resp:
-                return resp.read().decode()
+                return str(resp.read().decode())
         except OSError as exc:
             last = exc
             time.sleep(0.2)
     raise TimeoutError(f"{url} did not answer within {timeout} s ({last})")
 
 
-class CDP:
-    """A minimal Chrome DevTools Protocol client over one page target."""
-
-    def __init__(self, ws) -> None:
-        self.ws = ws
-        self.ids = itertools.count(1)
-
-    async def call(self, method: str, **params):
-        msg_id = next(self.ids)
-        await self.ws.send(json.dumps({"id": msg_id, "method": method, "params": params}))
-        while True:
-            msg = json.loads(await self.ws.recv())
-            if msg.get("id") == msg_id:
-                if "error" in msg:
-                    raise RuntimeError(f"{method}: {msg['error']}")
-                return msg.get("result", {})
-
-    async def js(self, expression: str):
-        result = await self.call("Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=True)
-        return result.get("result", {}).get("value")
-
-    async def wait_for(self, expression: str, timeout: float = 45.0, what: str = "") -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if await self.js(expression):
-                return
-            await asyncio.sleep(0.25)
-        body = await self.js("document.body ? document.body.innerText.slice(0, 2000) : ''")
-        raise TimeoutError(f"timed out waiting for {what or expression}; page text: {body!r}")
-
-    async def sign_in(self, url: str, username: str, password: str) -> None:
-        await self.call("Network.clearBrowserCookies")
-        await self.call("Page.navigate", url=url)
-        await self.wait_for("document.querySelectorAll('input[type=password]').length == 1", what="login form")
-        for selector, text in (("input[type=text]", username), ("input[type=password]", password)):
-            await self.js(f"document.querySelector('{selector}').focus()")
-            await self.call("Input.insertText", text=text)
-        await asyncio.sleep(0.3)
-        await self.js(
-            "Array.from(document.querySelectorAll('button')).find(b => b.innerText.trim() == 'Login').click()"
-        )
-
-    async def click_link(self, text: str) -> None:
-        """Click the sidebar navigation link whose text (without its icon) is ``text``."""
-        found = await self.js(
-            "(() => { const a = Array.from(document.querySelectorAll('a[href]')).find("
-            f"a => a.innerText.split('\\n').map(t => t.trim()).includes({json.dumps(text)}));"
-            " if (a) { a.click(); return true; } return false; })()"
-        )
-        assert found, f"no navigation link {text!r}"
-
-    async def settle(self, selector: str, count: int = 1) -> None:
-        await self.wait_for(
-            f"document.querySelectorAll('{selector}').length >= {count} && "
-            "!document.querySelector('[data-testid=\"stStatusWidget\"]')",
-            what=selector,
-        )
-        await asyncio.sleep(1.5)  # let Vega charts finish drawing
-        await self.wait_for("!document.querySelector('[data-testid=\"stStatusWidget\"]')", what="idle app")
-
-    async def screenshot(self, path: Path) -> None:
-        shot = await self.call("Page.captureScreenshot", format="png", captureBeyondViewport=False)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(base64.b64decode(shot["data"]))
+@pytest.fixture
+def server(dash_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """The real dashboards server on a free loopback port; yields its base URL."""
+    monkeypatch.setenv("WELLBEING_RAW_KEY", "never-handed-to-the-dashboards-000")
+    port = _free_port()
+    log = (tmp_path / "streamlit.log").open("w")
+    proc = subprocess.Popen(dashboard_argv(port, "127.0.0.1"), env=dashboard_env(Settings.from_env()),
+                            stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path)
+    try:
+        assert _wait_http(f"http://127.0.0.1:{port}/_stcore/health", 60, proc) == "ok"
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
 
 
 @pytest.fixture
-def chromium_binary() -> Path:
+def browser() -> Iterator[object]:
     if not CHROMIUM.exists():
         if os.environ.get("CI") == "true":
             pytest.fail("chromium is missing in CI: .ci/run must apt-get install chromium")
         pytest.skip("Debian's chromium is not installed (apt-get install -y --no-install-recommends chromium)")
-    return CHROMIUM
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-gpu"])
+        try:
+            yield b
+        finally:
+            b.close()
 
 
-def test_signed_in_users_see_their_pages_in_a_real_browser(dash_home: Path, chromium_binary: Path, tmp_path: Path,
-                                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    import websockets
+def _settled(page) -> None:  # type: ignore[no-untyped-def]
+    """Wait until Streamlit has finished running the script (no running indicator) and charts drew."""
+    page.wait_for_load_state("networkidle")
+    page.wait_for_function("!document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=60_000)
+    page.wait_for_timeout(800)
 
-    monkeypatch.setenv("WELLBEING_RAW_KEY", "never-handed-to-the-dashboards-000")
-    app_port, cdp_port = _free_port(), _free_port()
-    log = (tmp_path / "streamlit.log").open("w")
-    server = subprocess.Popen(dashboard_argv(app_port, "127.0.0.1"), env=dashboard_env(Settings.from_env()),
-                              stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path)
-    browser = None
-    try:
-        assert _wait_http(f"http://127.0.0.1:{app_port}/_stcore/health", 60, server) == "ok"
-        browser = subprocess.Popen(
-            [str(chromium_binary), "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-             "--disable-background-networking", "--disable-component-update", "--disable-sync", "--hide-scrollbars",
-             "--window-size=1440,1000", f"--user-data-dir={tmp_path / 'chromium'}",
-             f"--remote-debugging-port={cdp_port}", "about:blank"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
-        targets = json.loads(_wait_http(f"http://127.0.0.1:{cdp_port}/json/list", 30, browser))
-        ws_url = next(t["webSocketDebuggerUrl"] for t in targets if t["type"] == "page")
-        url = f"http://127.0.0.1:{app_port}/"
 
-        async def drive() -> dict[str, str]:
-            async with websockets.connect(ws_url, max_size=64 * 1024 * 1024) as ws:
-                cdp = CDP(ws)
-                await cdp.call("Page.enable")
-                await cdp.call("Network.enable")
-                texts = {}
-                for user, selector, name in (("hr_acme", '[data-testid="stMetric"]', "hr_overview"),
-                                             ("provider", '[data-testid="stMetric"]', "provider_uptake"),
-                                             ("privacy", '[data-testid="stMetric"]', "privacy_budget")):
-                    await cdp.sign_in(url, user, PASSWORDS[user])
-                    await cdp.settle(selector, count=3)
-                    texts[name] = await cdp.js("document.body.innerText")
-                    exceptions = await cdp.js("document.querySelectorAll('[data-testid=\"stException\"]').length")
-                    assert exceptions == 0, texts[name][:2000]
-                    await cdp.screenshot(ARTIFACTS / f"{name}.png")
-                    if user == "hr_acme":
-                        for link, page in (("Trends", "hr_trends"), ("Breakdown", "hr_breakdown")):
-                            await cdp.click_link(link)
-                            await cdp.settle(".vega-embed", count=1)
-                            texts[page] = await cdp.js("document.body.innerText")
-                            await cdp.screenshot(ARTIFACTS / f"{page}.png")
-                return texts
+def _sign_in(page, base: str, user: str) -> None:  # type: ignore[no-untyped-def]
+    page.goto(base + "/")
+    page.get_by_role("textbox", name="Username").fill(user)
+    page.get_by_role("textbox", name="Password").fill(PASSWORDS[user])
+    page.get_by_role("button", name="Login").click()
+    page.get_by_text("Signed in as").wait_for(timeout=60_000)
+    _settled(page)
 
-        texts = asyncio.run(asyncio.wait_for(drive(), timeout=180))
-    finally:
-        for proc in (browser, server):
-            if proc is not None and proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-        log.close()
-        shutil.rmtree(tmp_path / "chromium", ignore_errors=True)
 
-    overview = texts["hr_overview"]
-    assert "Overview" in overview and "Engaged employees" in overview and "4,321" in overview
-    assert "globex" not in overview and "8,765" not in overview
-    assert "Trends" in texts["hr_trends"] and "Breakdown" in texts["hr_breakdown"]
-    assert "hidden — fewer than 10 people" in texts["hr_breakdown"] or "Small teams" not in texts["hr_breakdown"]
-    assert "Uptake across customers" in texts["provider_uptake"]
-    assert "Privacy budget" in texts["privacy_budget"]
+def _no_exception(page, name: str) -> str:  # type: ignore[no-untyped-def]
+    text = str(page.inner_text("body"))
+    assert page.locator('[data-testid="stException"]').count() == 0, f"{name}: {text[:1500]}"
+    assert "Traceback" not in text, f"{name}: {text[:1500]}"
+    return text
+
+
+def test_every_page_of_every_role_renders_and_is_screenshotted(server: str, browser) -> None:  # type: ignore[no-untyped-def]
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    for user, pages in PAGES.items():
+        context = browser.new_context(viewport={"width": 1440, "height": 1000})
+        page = context.new_page()
+        _sign_in(page, server, user)
+        for link, name in pages:
+            page.get_by_role("link", name=link).first.click()
+            _settled(page)
+            text = _no_exception(page, name)
+            page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+            if name == "hr_overview":
+                assert "4,321" in text and "8,765" not in text  # own marker, never another tenant's
+        context.close()
+    page = browser.new_page()
+    page.goto(server + "/notice?customer=acme")
+    _settled(page)
+    _no_exception(page, "notice")
+    page.screenshot(path=str(ARTIFACTS / "notice.png"), full_page=True)
     assert (ARTIFACTS / "hr_overview.png").stat().st_size > 10_000
+
+
+def test_reload_keeps_the_user_signed_in_and_deep_links_work(server: str, browser) -> None:  # type: ignore[no-untyped-def]
+    context = browser.new_context()
+    page = context.new_page()
+    _sign_in(page, server, "hr_acme")
+    page.reload()
+    _settled(page)
+    assert page.get_by_text("Signed in as").count() > 0, "a reload signed the user out"
+    page.goto(server + "/hr_trends")
+    _settled(page)
+    assert page.get_by_role("heading", name="Trends").count() > 0
+    page.goto(server + "/privacy_budget")  # a page of another role
+    _settled(page)
+    text = _no_exception(page, "other role")
+    assert "Privacy budget" not in text or "not available for your role" in text
+    context.close()
+
+
+def test_csv_download_parses_as_numbers(server: str, browser) -> None:  # type: ignore[no-untyped-def]
+    context = browser.new_context(accept_downloads=True)
+    page = context.new_page()
+    _sign_in(page, server, "hr_acme")
+    page.get_by_role("link", name="Breakdown").first.click()
+    _settled(page)
+    with page.expect_download() as info:
+        page.get_by_role("button", name="Download this table (CSV)").click()
+    frame = pl.read_csv(io.BytesIO(Path(info.value.path()).read_bytes()))
+    assert frame.schema["Value"] == pl.Float64 and frame.schema["95 % high"] == pl.Float64
+    assert set(frame["Status"].unique().to_list()) <= {"published", "hidden", "too uncertain"}
+    assert set(frame["Organisation"].unique().to_list()) == {"acme"}
+    context.close()
+
+
+def test_trends_selector_and_service_mix_in_the_browser(server: str, browser) -> None:  # type: ignore[no-untyped-def]
+    context = browser.new_context(viewport={"width": 1440, "height": 1000})
+    page = context.new_page()
+    _sign_in(page, server, "hr_acme")
+    page.get_by_role("link", name="Trends").first.click()
+    _settled(page)
+    page.get_by_text("Sites", exact=True).click()
+    _settled(page)
+    page.get_by_text("Departments", exact=True).click()
+    _settled(page)
+    text = _no_exception(page, "trends")
+    assert "Share of staff who used the service: nothing to show" not in text
+    assert page.locator(".vega-embed").count() >= 1
+    context.close()
+
+    context = browser.new_context(viewport={"width": 1440, "height": 1000})
+    page = context.new_page()
+    _sign_in(page, server, "provider")
+    _settled(page)
+    mix = page.locator(".vega-embed").last
+    mix.scroll_into_view_if_needed()
+    page.wait_for_timeout(500)
+    box = mix.bounding_box()
+    assert box is not None and box["height"] > 150  # the stacked bars have height (they used to collapse)
+    page.screenshot(path=str(ARTIFACTS / "provider_service_mix.png"), full_page=True)
+    context.close()

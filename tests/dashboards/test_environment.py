@@ -81,3 +81,32 @@ def test_published_reads_are_read_only(dash_home: Path) -> None:
     con.close()
     src = (ROOT / "dashboards" / "data.py").read_text()
     assert "read_only=True" in src
+
+
+def test_the_next_read_after_a_publish_shows_the_new_release(dash_home: Path, tmp_path: Path) -> None:
+    """A publish swaps in a new file; the next render must read it, even while another session of the
+    same process still has the old file open (DuckDB would hand a new connection that old instance)."""
+    import os
+
+    import duckdb
+    from published_factory import write_published_store
+
+    from dashboards import data
+    from stores.principal import Principal
+
+    hr = Principal("hr_acme", "hr", "acme")
+
+    def latest_total() -> float:
+        cells = data.cells(hr, "acme", dimensions=["total"], metrics=["engaged_employees"])
+        return float(cells.sort("period")["value"][-1])
+
+    first = latest_total()
+    path = dash_home / "published.duckdb"
+    other_session = duckdb.connect(str(path), read_only=True)  # the old file stays open in this process
+    try:
+        staged = write_published_store(tmp_path / "staged.duckdb", ["acme", "globex"], 18,
+                                       marker_values={"acme": 1234.0})
+        os.replace(staged, path)  # the pipeline's atomic publish
+        assert latest_total() == 1234.0 != first
+    finally:
+        other_session.close()

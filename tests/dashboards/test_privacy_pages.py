@@ -9,6 +9,9 @@ from dash_helpers import app_as, page_text
 from dashboards import control
 from dashboards.control import NotAllowed
 from privacy.policy import DEFAULT_POLICY
+from stores.labels import METRIC_LABELS
+
+ENGAGED = METRIC_LABELS["engaged_employees"]
 from stores import control as policy_store
 from stores.principal import Principal
 
@@ -28,6 +31,9 @@ def test_policy_edit_is_validated_and_recorded_with_who_and_old_new(dash_home) -
     submit.click().run()
     assert not at.exception
     assert any("10 → 12" in s.value for s in at.success)
+    # the policy table on the same page shows the new value straight away (it was stale before)
+    shown = at.dataframe[0].value
+    assert shown[shown["Key"] == "k"]["Value"].iloc[0] == "12"
     con = _control_con(dash_home)
     try:
         history = policy_store.policy_history(con, "acme")
@@ -112,14 +118,14 @@ def test_whatif_reacts_to_the_candidate_and_reads_public_headcounts(dash_home) -
         row = table[(table["Figure"] == name) & (table["Breakdown"] == "total")]
         return float(row[column].iloc[0])
 
-    before = figure("Engaged employees", "± candidate (95 %)")
-    assert before == pytest.approx(figure("Engaged employees", "± current (v0)"))
+    before = figure(ENGAGED, "± candidate (95 %)")
+    assert before == pytest.approx(figure(ENGAGED, "± current (v0)"))
     at.number_input(key="wi_eps").set_value(16.0).run()
-    assert figure("Engaged employees", "± candidate (95 %)") < before  # more budget, narrower intervals
+    assert figure(ENGAGED, "± candidate (95 %)") < before  # more budget, narrower intervals
     assert any("above 10" in w.value for w in at.warning)  # a risky ε is flagged before it is applied
     at.number_input(key="wi_eps").set_value(8.0).run()
     at.number_input(key="wi_k").set_value(90).run()
-    assert figure("Engaged employees", "% shown, candidate") < figure("Engaged employees", "% shown, current")
+    assert figure(ENGAGED, "% shown, candidate") < figure(ENGAGED, "% shown, current")
     # a customer's public headcount (marginals only) drives the preview of its own organisation
     at.selectbox(key="wi_org").set_value("acme").run()
     assert not at.exception
@@ -135,13 +141,13 @@ def test_notice_needs_no_login_and_follows_the_live_policy(dash_home) -> None:
     at.switch_page("views/notice.py").run()
     assert not at.exception
     text = page_text(at)
-    assert "fewer than **15 people**" in text
+    assert "more than **15 people**" in text
     assert "24 months" in text
     other = app_as(None)
     other.query_params["customer"] = "globex"
     other.run()
     other.switch_page("views/notice.py").run()
-    assert "fewer than **10 people**" in page_text(other)
+    assert "more than **10 people**" in page_text(other)
     assert "acme" not in page_text(other)
 
 
@@ -152,3 +158,51 @@ def test_notice_rejects_a_malformed_customer_code(dash_home) -> None:
     at.switch_page("views/notice.py").run()
     assert not at.exception
     assert at.error
+
+
+def test_notice_names_the_controller_from_the_customers_configuration(dash_home) -> None:
+    (dash_home / "notice.toml").write_text(
+        '[default]\ndpo_contact = "privacy@provider.example"\n'
+        '[customers.acme]\ncontroller = "ACME Moderation Services Ltd"\nlegal_basis = "Art. 6(1)(f) GDPR"\n'
+    )
+    at = app_as(None)
+    at.query_params["customer"] = "acme"
+    at.run()
+    at.switch_page("views/notice.py").run()
+    text = page_text(at)
+    assert "ACME Moderation Services Ltd" in text and "Art. 6(1)(f) GDPR" in text
+    assert "privacy@provider.example" in text  # the default applies where the customer has no value
+    for jargon in ("ρ", "zCDP", "δ"):
+        assert jargon not in text  # plain language for employees
+
+
+def test_notice_says_when_published_figures_used_an_older_policy(dash_home) -> None:
+    officer = Principal("privacy", "privacy_officer", None)
+    control.set_policy_value(officer, "k", "15", customer_id="acme")
+    control.set_policy_value(officer, "k", "16", customer_id="acme")  # live version 2; releases drawn under 1
+    at = app_as(None)
+    at.query_params["customer"] = "acme"
+    at.run()
+    at.switch_page("views/notice.py").run()
+    assert any("earlier version" in i.value for i in at.info)
+
+
+def test_notice_with_a_busy_control_store_says_so_plainly(dash_home) -> None:
+    import subprocess
+    import sys
+
+    # another process (the pipeline) holds the control store for writing
+    holder = subprocess.Popen([sys.executable, "-c", "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); "
+                               "print('held', flush=True); time.sleep(120)", str(dash_home / "control.duckdb")],
+                              stdout=subprocess.PIPE, text=True)
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+    try:
+        at = app_as(None)
+        at.query_params["customer"] = "acme"
+        at.run()
+        at.switch_page("views/notice.py").run(timeout=60)
+        assert not at.exception
+        assert any("reload" in i.value for i in at.info)
+    finally:
+        holder.kill()
+        holder.wait()

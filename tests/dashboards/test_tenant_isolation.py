@@ -138,10 +138,14 @@ def test_cache_is_keyed_by_principal(dash_home) -> None:
         theirs.filter(pl.col("metric") == "engaged_employees")["value"].to_list()
 
 
-def test_provider_gets_uptake_metrics_only(dash_home) -> None:
+def test_provider_gets_uptake_and_satisfaction_only(dash_home) -> None:
     provider = Principal("provider", "provider", None)
     metrics = set(data.cells(provider)["metric"].unique().to_list())
-    assert metrics == {"engaged_employees", "uptake_rate", "contacts"}
-    assert data.cells(provider, metrics=["who5_mean", "satisfaction_mean"]).is_empty()
+    assert metrics == {"engaged_employees", "uptake_rate", "contacts", "satisfaction_mean"}
+    # the provider sees its own quality measure (satisfaction), never its customers' wellbeing outcomes
+    outcomes = ["who5_mean", "wellbeing_low_share", "wellbeing_improved_share"]
+    assert data.cells(provider, metrics=outcomes).is_empty()
+    assert not set(data.cells(provider)["metric"].unique().to_list()) & set(outcomes)
+    assert not data.cells(provider, metrics=["satisfaction_mean"]).is_empty()
     officer = Principal("privacy", "privacy_officer", None)
     assert "who5_mean" in set(data.cells(officer)["metric"].unique().to_list())

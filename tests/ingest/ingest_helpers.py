@@ -95,3 +95,21 @@ def store_snapshot(settings: Settings) -> dict[str, list[tuple[Any, ...]]]:
         }
     finally:
         con.close()
+
+
+# The public structure the default rows use: events are checked against the customer's headcount.
+SEED_STRUCTURE: list[tuple[str, str, str, str | None]] = [
+    ("acme", "SITE-LEEDS", "DEPT-FINANCE", "ROLE-ANALYST"),
+]
+
+
+def seed_headcount(settings: Settings, groups: list[tuple[str, str, str, str | None]] | None = None) -> None:
+    """Store a headcount structure directly (as_of 2000-01, delivery 0: no deliveries row, no file)."""
+    con = connect_raw(settings)
+    try:
+        for customer, site, department, role in groups or SEED_STRUCTURE:
+            con.execute(
+                "INSERT INTO headcount VALUES (?, ?, ?, ?, 40, DATE '2000-01-01', 0)", [customer, site, department, role]
+            )
+    finally:
+        con.close()

@@ -7,7 +7,7 @@ import os
 from datetime import UTC, datetime
 
 import dagster as dg
-from ingest_helpers import event, events, headcount_row, query, write_csv
+from ingest_helpers import event, events, headcount_row, query, seed_headcount, write_csv
 
 from pipeline.definitions import defs
 from pipeline.defs.assets.ingest import landing_files, quarantine, raw_events
@@ -50,9 +50,10 @@ def test_definitions_load() -> None:
 def test_materialize_ingests_landing_files(settings: Settings) -> None:
     settings.ensure_dirs()
     rows = events(30) + [event(3), event(40, who5_raw="31"), event(41, customer_id="globex")]
+    seed_headcount(settings, [("globex", "SITE-LEEDS", "DEPT-FINANCE", "ROLE-ANALYST")])
     write_csv(settings.landing_dir / "events.csv", rows)
     write_csv(settings.landing_dir / "headcount.csv", [headcount_row(department=d) for d in "ABC"])
-    write_csv(settings.landing_dir / "bad.csv", [dict(events(1)[0], full_name="Alice Example")])
+    write_csv(settings.landing_dir / "bad.csv", [dict(events(1)[0], **{"alice.example@corp.com": "x"})])
     instance = dg.DagsterInstance.ephemeral()
     result = dg.materialize([landing_files, raw_events, quarantine], instance=instance, resources=_resources(settings))
     assert result.success
@@ -65,9 +66,10 @@ def test_materialize_ingests_landing_files(settings: Settings) -> None:
     assert q_meta["entries_by_reason"].value == {"who5_raw out of range 0-25": 1}
     (check,) = result.get_asset_check_evaluations()
     assert check.check_name == "no_refused_files" and not check.passed
-    text = _metadata_text(result)
-    for secret in (*SECRETS, "Alice"):
+    text = _metadata_text(result) + "\n".join(r.user_message for r in instance.all_logs(result.run_id))
+    for secret in (*SECRETS, "alice", "corp.com"):  # the e-mail column name is not echoed in Dagster either
         assert secret not in text, secret
+    assert "column 13: a*** (22 characters, looks like an e-mail address)" in text
     assert set(instance.get_dynamic_partitions(customers_partitions.name)) == {"acme", "globex"}
     assert query(settings, "SELECT count(*) FROM events") == [(31,)]
     assert not any(settings.archive_dir.glob("*")), "ingested exports hold client_ref in clear: deleted by default"

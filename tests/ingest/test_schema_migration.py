@@ -7,7 +7,7 @@ from typing import Any
 
 import duckdb
 import pytest
-from ingest_helpers import event, query, write_csv
+from ingest_helpers import event, query, seed_headcount, write_csv
 
 import pipeline.raw_store as raw_store
 from pipeline.ingest import ingest_files
@@ -17,6 +17,7 @@ from pipeline.settings import Settings
 from privacy.pseudonymise import key_check, pseudonym
 
 PSEUDONYM_KEY = "m" * 40
+pytestmark = pytest.mark.no_seed  # each test builds a v1 store itself
 
 # The raw store DDL as released with schema version 1 (events.employee held the hex HMAC).
 V1_DDL = """
@@ -110,6 +111,7 @@ def test_v1_store_is_migrated_on_first_write_open(settings: Settings, v1_store: 
 
 def test_ingest_after_migration_keeps_ids_stable(settings: Settings, drop: Path, v1_store: dict[str, Any]) -> None:
     rows = [event(1000, client_ref="CLIENT-007"), event(1001, client_ref="CLIENT-NEW")]
+    seed_headcount(settings)  # after the migration: events are checked against the structure
     reports, refused = ingest_files(settings, [write_csv(drop / "d.csv", rows)])
     assert refused == [] and reports[0].accepted == 2
     ids = dict(query(settings, "SELECT event_id, employee FROM events"))

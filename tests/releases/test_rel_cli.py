@@ -118,6 +118,14 @@ def test_export_holds_published_cells_only(home: Path, rsettings: Settings, tmp_
         out = tmp_path / f"cells.{fmt}"
         assert main(["export", "--customer", C, "--period", "2025-Q1", "--format", fmt, "--out", str(out)]) == 0
         frames[fmt] = {"csv": pl.read_csv, "json": pl.read_json, "parquet": pl.read_parquet}[fmt](out)
+    # CSV: the dashboards' export layout (numbers in numeric columns, a status, readable names)
+    csv = frames.pop("csv")
+    assert set(csv["Organisation"]) == {C} and csv.height == expected.height
+    assert csv.schema["Value"] == pl.Float64 and csv.schema["95 % low"] == pl.Float64
+    assert sorted(csv["Value"].drop_nulls().to_list()) == sorted(expected["value"].drop_nulls().to_list())
+    not_shown = csv.filter(pl.col("Status") != "published")
+    assert not_shown.height == int(expected["suppressed"].sum()) > 0
+    assert not_shown["Value"].null_count() == not_shown.height
     for fmt, frame in frames.items():
         assert set(frame["customer_id"]) == {C}, fmt  # never another customer's cells
         got = frame.sort("dimension", "group_value", "metric").select(expected.columns)
