@@ -8,7 +8,7 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
-from dashboards import charts, data, ui
+from dashboards import audit_hooks, charts, data, ui
 from dashboards.data import METRICS, WELLBEING_METRICS
 from privacy.periods import period_of_month
 from stores.exports import export_frame, to_csv
@@ -82,5 +82,6 @@ else:
 
 ui.hidden_groups_note(cells.filter(pl.col("metric") == metric))
 ui.how_to_read(k_by_period.get(month))
-st.download_button("Download this table (CSV)", to_csv(export_frame(cells)), file_name=f"wellbeing_{dimension}_{customer}_{month}.csv",
-                   mime="text/csv", key="breakdown_csv")
+audit_hooks.download_button("Download this table (CSV)", to_csv(export_frame(cells)),
+                            file_name=f"wellbeing_{dimension}_{customer}_{month}.csv", principal=me,
+                            page="hr_breakdown", mime="text/csv", key="breakdown_csv")

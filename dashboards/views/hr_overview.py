@@ -5,7 +5,7 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
-from dashboards import charts, data, frames, ui
+from dashboards import audit_hooks, charts, data, frames, ui
 from dashboards.data import WELLBEING_METRICS
 from privacy.periods import period_of_month
 from stores.exports import export_frame, to_csv
@@ -103,10 +103,12 @@ if trend.height >= 2:
 
 ui.how_to_read(k)
 table = export_frame(pl.DataFrame(shown_cells, schema=cells.schema) if shown_cells else cells.clear())
-st.download_button(
+audit_hooks.download_button(
     "Download these figures (CSV)",
     to_csv(table),
     file_name=f"wellbeing_overview_{customer}_{month}.csv",
+    principal=me,
+    page="hr_overview",
     mime="text/csv",
     key="overview_csv",
 )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
-from dashboards import charts, data, frames, ui
+from dashboards import audit_hooks, charts, data, frames, ui
 from stores.exports import export_frame, to_csv
 
 TREND_METRICS = ("uptake_rate", "contacts", "wellbeing_low_share", "wellbeing_improved_share", "who5_mean", "satisfaction_mean")
@@ -58,5 +58,5 @@ if dimension != "total":
     ui.hidden_groups_note(shown)
 ui.how_to_read(ui.latest_k(data.releases(me, customer)))
 export = export_frame(shown.sort("metric", "group_value", "period"))
-st.download_button("Download these series (CSV)", to_csv(export), file_name=f"wellbeing_trends_{customer}.csv",
-                   mime="text/csv", key="trends_csv")
+audit_hooks.download_button("Download these series (CSV)", to_csv(export), file_name=f"wellbeing_trends_{customer}.csv",
+                            principal=me, page="hr_trends", mime="text/csv", key="trends_csv")

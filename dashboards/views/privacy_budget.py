@@ -5,9 +5,11 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
-from dashboards import charts, control, data, frames, ui
+from dashboards import audit_hooks, charts, control, data, frames, ui
 from dashboards.ledger import current_window, window_spend
 from privacy.policy import implied_epsilon
+from stores.exports import to_csv
+from stores.labels import LEDGER_LABELS
 
 me = ui.principal()
 st.title("Privacy budget")
@@ -61,6 +63,7 @@ st.subheader("Release history (ledger)")
 history = ledger.filter(pl.col("customer_id") == customer).sort("created_at", descending=True).select(
     "created_at", "period", "kind", "release_id", "rho", "epsilon", "delta", "policy_version", "requested_by", "code_version"
 )
-ui.table(history, hide_index=True, width="stretch")
-st.download_button("Download this ledger (CSV)", history.write_csv(), file_name=f"ledger_{customer}.csv",
-                   mime="text/csv", key="ledger_csv")
+ui.table(history.rename(LEDGER_LABELS, strict=False), hide_index=True, width="stretch")
+audit_hooks.download_button("Download this ledger (CSV)", to_csv(history.rename(LEDGER_LABELS, strict=False)),
+                            file_name=f"ledger_{customer}.csv", principal=me, page="privacy_budget", mime="text/csv",
+                            key="ledger_csv")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
-from dashboards import charts, data, frames, ui
+from dashboards import audit_hooks, charts, data, frames, ui
 from privacy.periods import period_of_month
 from stores.exports import export_frame, to_csv
 from stores.labels import SERVICE_LABELS, TOPIC_LABELS, metric_label, period_label
@@ -123,6 +123,7 @@ last = e2.selectbox("To", months, key="provider_export_to", format_func=period_l
 window = [p for p in totals["period"].unique().to_list()
           if first <= (p if "Q" not in p else f"{p[:4]}-{int(p[6]) * 3:02d}") <= last]
 export = data.cells(me).filter(pl.col("period").is_in(window)).sort("customer_id", "period", "dimension", "metric")
-st.download_button(f"Download {len(window)} periods (CSV)", to_csv(export_frame(export)),
-                   file_name=f"uptake_{first}_{last}.csv", mime="text/csv", key="provider_csv")
+audit_hooks.download_button(f"Download {len(window)} periods (CSV)", to_csv(export_frame(export)),
+                            file_name=f"uptake_{first}_{last}.csv", principal=me, page="provider_uptake",
+                            mime="text/csv", key="provider_csv")
 st.caption("Contracted-capacity use is not shown: the published store holds no contract capacities.")
