@@ -29,7 +29,6 @@ import math
 import threading
 from typing import Any
 
-import altair as alt
 import polars as pl
 import pyarrow as pa
 
@@ -79,7 +78,7 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def chart_data(frame: pl.DataFrame) -> alt.Data:
+def chart_data(frame: pl.DataFrame) -> dict[str, list[dict[str, Any]]]:
     """The rows of ``frame`` as inline Vega-Lite data: JSON values only, no pandas or Arrow.
 
     Dates and datetimes become ISO strings, NaN and infinities become nulls. Encode every
@@ -87,4 +86,4 @@ def chart_data(frame: pl.DataFrame) -> alt.Data:
     """
     with _INTEROP:
         rows = frame.to_dicts()
-    return alt.Data(values=[{k: _plain(v) for k, v in row.items()} for row in rows])
+    return {"values": [{k: _plain(v) for k, v in row.items()} for row in rows]}

@@ -78,7 +78,7 @@ chart_cells = chart_cells.with_columns([pl.col(c).clip(lower_bound=low, upper_bo
 if chart_cells.filter(pl.col("value").is_not_null()).is_empty():
     st.info("Every group is hidden for this metric.")
 else:
-    st.altair_chart(charts.bars_with_error(chart_cells, metric), width="stretch")
+    st.vega_lite_chart(spec=charts.bars_with_error(chart_cells, metric), width="stretch")
 
 ui.hidden_groups_note(cells.filter(pl.col("metric") == metric))
 ui.how_to_read(k_by_period.get(month))

@@ -99,7 +99,7 @@ trend = (
     .with_columns([pl.col(c).clip(0.0, 1.0) for c in ("value", "ci_low", "ci_high")])
 )
 if trend.height >= 2:
-    st.altair_chart(charts.trend_with_band(trend, "uptake_rate"), width="stretch")
+    st.vega_lite_chart(spec=charts.trend_with_band(trend, "uptake_rate"), width="stretch")
 
 ui.how_to_read(k)
 table = export_frame(pl.DataFrame(shown_cells, schema=cells.schema) if shown_cells else cells.clear())

@@ -49,7 +49,7 @@ for i, metric in enumerate(TREND_METRICS):
         if frame.filter(pl.col("value").is_not_null()).is_empty():
             st.info(f"{ui.metric_label(metric)}: nothing to show (hidden or not released).")
             continue
-        st.altair_chart(
+        st.vega_lite_chart(spec=
             charts.trend_with_band(frame, metric, series="group_value" if dimension != "total" else None),
             width="stretch",
         )

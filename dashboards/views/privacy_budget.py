@@ -57,7 +57,7 @@ c2.metric("ε in current window", f"{implied_epsilon(latest['window_rho'], polic
           help=f"(ε, δ)-DP with δ = {policy.delta:g}")
 c3.metric("Annual ε (cap)", f"{policy.annual_epsilon():.2f}", border=True,
           help=f"the policy's annual ε: ρ cap {policy.cap.value:.3f} at δ = {policy.delta:g}; policy version {version}")
-st.altair_chart(charts.budget_over_time(spend, policy.cap.value), width="stretch")
+st.vega_lite_chart(spec=charts.budget_over_time(spend, policy.cap.value), width="stretch")
 
 st.subheader("Release history (ledger)")
 history = ledger.filter(pl.col("customer_id") == customer).sort("created_at", descending=True).select(

@@ -80,7 +80,7 @@ trend = (
 if trend.is_empty():
     st.info("Nothing published for the chosen customers and figure." if picked else "Pick at least one customer.")
 else:
-    st.altair_chart(
+    st.vega_lite_chart(spec=
         charts.multi_line(trend, y="value", series="customer_id", y_title=metric_label(trend_metric),
                           fmt=charts.METRIC_FORMATS[trend_metric], title=f"{metric_label(trend_metric)} by customer",
                           series_title="Customer"),
@@ -106,7 +106,7 @@ if mix.is_empty():
     st.info("No service or topic breakdown is published for the chosen customers.")
 else:
     order = mix["label"].unique(maintain_order=True).to_list()
-    st.altair_chart(
+    st.vega_lite_chart(spec=
         charts.stacked_share(mix, x="label", colour="group", title=f"{'Service mix' if what == 'service' else 'Topics'}"
                              f" over time ({mix_customer.lower() if mix_customer.startswith('All') else mix_customer})",
                              x_title="Period", colour_title="Service" if what == "service" else "Topic", x_order=order),

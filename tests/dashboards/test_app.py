@@ -234,7 +234,7 @@ def test_who5_trend_has_the_screening_reference_line() -> None:
 
     frame = pl.DataFrame({"period": ["2025-Q1", "2025-Q2"], "month": [date(2025, 1, 1), date(2025, 4, 1)],
                           "value": [48.0, 52.0], "ci_low": [44.0, 48.0], "ci_high": [52.0, 56.0]})
-    spec = trend_with_band(frame, "who5_mean").to_dict()
+    spec = trend_with_band(frame, "who5_mean")
     layers = spec["layer"]
     assert any(layer.get("data", {}).get("values") == [{"ref": 50.0, "text": "50: screening cut-off"}] for layer in layers)
     assert spec["layer"][1]["encoding"]["y"]["scale"]["domain"] == [0.0, 100.0]
