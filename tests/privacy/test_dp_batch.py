@@ -225,3 +225,64 @@ def test_a_usage_bound_above_the_number_of_keys_is_truncated_at_the_keys_and_sta
     batch = measure_batch({"tiny": fa, "tiny2": fb}, {"tiny": pa, "tiny2": pb})
     single = measure(fa, pa)
     assert batch.query_losses == pytest.approx(single.query_losses, rel=1e-9)  # the same cost, in a batch
+
+
+# ---------------------------------------------------------------- many periods of one customer (issue 12)
+def _multi_month_con():
+    """Two customers, three months each (the same people return), two headcount snapshots for one."""
+    from privacy_synth import events_for_month, org, raw_connection
+
+    con = raw_connection()
+    hc = org(n_departments=10, employees=3_000, seed=1)
+    insert_headcount(con, "acme", hc, as_of=date(2025, 1, 1))
+    insert_headcount(con, "acme", hc.with_columns(pl.col("headcount") // 2), as_of=date(2025, 3, 1))  # smaller in March
+    insert_headcount(con, "globex", hc, as_of=date(2025, 1, 1))
+    for customer in ("acme", "globex"):
+        for month in (1, 2, 3, 4):
+            insert_events(con, events_for_month(customer, hc, 2025, month, seed=month + 10 * len(customer)))
+    return con
+
+
+def test_reduce_periods_equals_reduce_period_for_each_period():
+    """One pass over a customer's events gives, per period, exactly the single-period reduction."""
+    from privacy.reduce import PeriodRequest, reduce_periods
+
+    con = _multi_month_con()
+    policy = tiny_policy()
+    periods = ["2025-01", "2025-02", "2025-03", "2025-Q1"]  # a quarter overlaps its months
+    requests, expected = [], {}
+    for label in periods:
+        p = parse_period(label)
+        s = load_structure(con, "acme", label, policy.k)
+        plan = plan_release(policy, label, s)
+        with_s, with_t = "services" in plan.tables, "topics" in plan.tables
+        requests.append(PeriodRequest(p, plan.bounds, s.key_map, with_s, with_t))
+        expected[label] = reduce_period(con, "acme", p, plan.bounds, s.key_map, with_services=with_s, with_topics=with_t)
+    got = reduce_periods(con, "acme", requests)
+    assert list(got) == periods
+    assert {r.with_topics for r in requests} == {True, False}  # monthly releases without topics, the quarter with them
+    for label in periods:
+        for part in ("people", "usage"):
+            a, b = getattr(got[label], part), getattr(expected[label], part)
+            keys = ["employee"] if part == "people" else ["employee", "dimension", "group_value"]
+            assert a.schema == b.schema, (label, part)
+            assert a.sort(keys).equals(b.sort(keys)), (label, part)
+    assert got["2025-Q1"].usage.height > 0 and got["2025-03"].people.height > 0
+    with pytest.raises(ValueError, match="twice"):
+        reduce_periods(con, "acme", [requests[0], requests[0]])
+
+
+def test_load_structures_equals_load_structure_per_period():
+    from privacy.structure import StructureError, load_structures
+
+    con = _multi_month_con()
+    periods = ["2024-12", "2025-01", "2025-02", "2025-03", "2025-Q1", "2025-04"]
+    got = load_structures(con, "acme", periods, 5)
+    for label in periods:
+        ref = load_structure(con, "acme", label, 5)
+        assert got[label].as_of == ref.as_of, label
+        assert got[label].key_map.equals(ref.key_map) and got[label].public_headcount.equals(ref.public_headcount)
+    assert got["2025-02"] is got["2025-01"]  # one roll-up per snapshot
+    assert got["2025-03"].as_of == date(2025, 3, 1) and got["2024-12"].as_of == date(2025, 1, 1)
+    with pytest.raises(StructureError):
+        load_structures(con, "nobody", ["2025-01"], 5)
