@@ -286,3 +286,56 @@ def test_load_structures_equals_load_structure_per_period():
     assert got["2025-03"].as_of == date(2025, 3, 1) and got["2024-12"].as_of == date(2025, 1, 1)
     with pytest.raises(StructureError):
         load_structures(con, "nobody", ["2025-01"], 5)
+
+
+def test_draw_releases_measures_a_customers_periods_together_with_the_single_release_cost(monkeypatch):
+    """Several months of one customer in one OpenDP measurement: the identifier is (customer, period,
+    employee), OpenDP's own map for one identifier is one release's cost, and every draw equals its single draw."""
+    import privacy.measure as measure_mod
+
+    con = _multi_month_con()
+    policy = tiny_policy()
+    seen = []
+    real = measure_mod.measure_batch
+
+    def recording(frames, plans):
+        out = real(frames, plans)
+        seen.append((sorted(frames), out))
+        return out
+
+    monkeypatch.setattr(measure_mod, "measure_batch", recording)
+    requests = [("acme", "2025-01"), ("globex", "2025-02"), ("acme", "2025-02"), ("acme", "2025-Q1"), ("globex", "2025-01")]
+    out = draw_releases(con, requests, policy)
+    assert [(r.customer_id, r.period) for r in out] == requests
+    units = [u for keys, _ in seen for u in keys]
+    assert len(units) == len(set(units)) == 4  # the four months in batches; the lone quarter drawn alone
+    assert {u.split("\x1f")[1] for u in units} == {"2025-01", "2025-02"}
+    for keys, measured in seen:
+        cost = release_cost(policy, keys[0].split("\x1f")[1]).rho
+        assert len(keys) >= 2
+        # OpenDP's privacy map for ONE identifier (one employee of one customer-month) = one release's cost
+        assert measured.compositor_loss == pytest.approx(cost, rel=1e-12)
+        assert sum(measured.query_losses) == pytest.approx(cost, rel=1e-6)
+    # the same person in two months of one customer is two identifiers: acme's months are measured apart
+    acme_people = [measured.noisy.filter(pl.col("customer_id").str.starts_with("acme")) for _, measured in seen]
+    assert sum(f["customer_id"].n_unique() for f in acme_people) == 2
+    for r in out:
+        ref = draw_release(con, r.customer_id, r.period, policy)
+        assert r.cost == ref.cost and r.public_headcount.equals(ref.public_headcount)
+        assert (r.cells["customer_id"] == r.customer_id).all() and (r.cells["period"] == r.period).all()
+        cols = ["dimension", "group_value", "metric"]
+        assert r.cells.select(cols).equals(ref.cells.select(cols))
+        counts = pl.col("metric").is_in(["engaged_employees", "contacts"])
+        sds = r.cells.filter(counts).select(*cols, "noise_sd").join(ref.cells.filter(counts).select(*cols, "noise_sd"), on=cols)
+        assert sds.height and (sds["noise_sd"] - sds["noise_sd_right"]).abs().max() < 1e-9
+
+
+def test_batched_periods_of_one_customer_are_noiselessly_their_own_aggregates():
+    """Noiseless: each month's cells in a multi-month batch are exactly that month's values alone."""
+    con = _multi_month_con()
+    policy = noiseless(tiny_policy())
+    out = draw_releases(con, [("acme", "2025-01"), ("acme", "2025-02"), ("acme", "2025-04")], policy)
+    for r in out:
+        ref = draw_release(con, r.customer_id, r.period, policy)
+        cols = ["dimension", "group_value", "metric", "value"]
+        assert r.cells.select(cols).equals(ref.cells.select(cols)), r.period
