@@ -52,7 +52,7 @@ from pipeline.releases.release_store import (
 from pipeline.releases.version import code_version
 from pipeline.settings import Settings
 from privacy.budget import BudgetExceeded, Cost, Rho, check_budget, fits_under_cap, release_cost
-from privacy.periods import max_window_spend, month_range, parse_period, period_of_month
+from privacy.periods import WINDOW_MONTHS, month_range, parse_period, period_of_month
 from privacy.policy import ReleasePolicy
 from stores.control import control_connection, current_policy
 
@@ -461,7 +461,7 @@ def _budget_plan(
     Each customer's ledger is read once; a release accepted earlier in this run counts as spent
     for the later ones (exactly the checks of releasing them one by one, in this order).
     """
-    ledger = {c: _ledger_pairs(con, c) for c in customers}
+    ledger = {c: _WindowLedger(_ledger_pairs(con, c)) for c in customers}
     accepted: dict[str, list[_Accepted]] = {c: [] for c in customers}
     refused: dict[tuple[str, str], ReleaseOutcome] = {}
     periods = sorted({p for c in customers for p in due[c]}, key=_period_order)
@@ -472,20 +472,52 @@ def _budget_plan(
                 continue
             policy = policies[customer][0]
             cost = release_cost(policy, label)
-            spent = max_window_spend(ledger[customer], label)
+            spent = ledger[customer].max_spend(label)
             try:
                 check_budget(customer, label, spent, cost, policy)
             except BudgetExceeded as exc:
                 refused[(customer, label)] = _refused(customer, label, exc)
                 continue
             accepted[customer].append(_Accepted(label, cost, spent))
-            ledger[customer].append((label, cost.rho))
+            ledger[customer].add(label, cost.rho)
     return accepted, refused
 
 
 def _ledger_pairs(con: duckdb.DuckDBPyConnection, customer_id: str) -> list[tuple[str, float]]:
     entries = ledger_entries(con, customer_id)
     return [(p, float(r)) for p, r in zip(entries["period"].to_list(), entries["rho"].to_list())]
+
+
+class _WindowLedger:
+    """:func:`privacy.periods.max_window_spend` over a growing list of ledger entries, each parsed once.
+
+    An entry's months are contiguous, so it counts in the 12-month window ending at month ``e``
+    iff it starts at or before ``e`` and ends at or after ``e - 11``; the windows that contain a
+    period end from its first month to 11 months after its last (tested equal to ``max_window_spend``).
+    """
+
+    def __init__(self, pairs: list[tuple[str, float]]) -> None:
+        self._entries: list[tuple[int, int, float]] = []
+        for period, rho in pairs:
+            self.add(period, rho)
+
+    @staticmethod
+    def _span(period: str) -> tuple[int, int]:
+        p = parse_period(period)
+        first = p.year * 12 + p.first_month - 1
+        return first, first + p.n_months - 1
+
+    def add(self, period: str, rho: float) -> None:
+        first, last = self._span(period)
+        self._entries.append((first, last, float(rho)))
+
+    def max_spend(self, period: str) -> float:
+        first, last = self._span(period)
+        best = 0.0
+        for end in range(first, last + WINDOW_MONTHS):
+            spent = sum(r for f, la, r in self._entries if f <= end and la >= end - (WINDOW_MONTHS - 1))
+            best = max(best, spent)
+        return best
 
 
 def _release_customer(
@@ -517,10 +549,11 @@ def _release_customer(
 
     def within_cap(tx: duckdb.DuckDBPyConnection) -> None:
         """The authoritative ledger, read back inside the transaction: every window of every new release fits."""
-        pairs = _ledger_pairs(tx, customer)
+        ledger = _WindowLedger(_ledger_pairs(tx, customer))
         for label in labels:
-            if not fits_under_cap(Rho(max_window_spend(pairs, label)), Rho(0.0), policy.cap):
-                raise BudgetExceeded(customer, label, max_window_spend(pairs, label), policy.cap.value, 0.0)
+            total = ledger.max_spend(label)
+            if not fits_under_cap(Rho(total), Rho(0.0), policy.cap):
+                raise BudgetExceeded(customer, label, total, policy.cap.value, 0.0)
 
     store_draws(
         con,

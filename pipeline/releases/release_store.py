@@ -234,13 +234,12 @@ def store_draws(
         row = con.execute("SELECT coalesce(max(entry_id), 0) + 1 FROM budget_ledger").fetchone()
         first = int(row[0]) if row else 1
         entry_ids = list(range(first, first + len(draws)))
-        ledger_rows = [
-            {**{f: getattr(d.header, f) for f in _DRAW_FIELD_NAMES}, "entry_id": e, "kind": d.kind}
-            for d, e in zip(draws, entry_ids)
-        ]
-        con.executemany(
-            f"INSERT INTO budget_ledger ({', '.join(ledger_columns)}) VALUES ({', '.join('?' for _ in ledger_columns)})",
-            [[r[c] for c in ledger_columns] for r in ledger_rows],
+        ledger_frame = header_frame.with_columns(
+            entry_id=pl.Series(entry_ids, dtype=pl.Int64), kind=pl.Series([d.kind for d in draws], dtype=pl.String)
+        )
+        con.register("_wb_ledger", ledger_frame)
+        con.execute(
+            f"INSERT INTO budget_ledger ({', '.join(ledger_columns)}) SELECT {', '.join(ledger_columns)} FROM _wb_ledger"
         )
         if verify is not None:
             verify(con)
@@ -249,6 +248,6 @@ def store_draws(
         con.execute("ROLLBACK")
         raise
     finally:
-        for view in ("_wb_draws", "_wb_cells", "_wb_headcount", "_wb_allocations"):
+        for view in ("_wb_draws", "_wb_cells", "_wb_headcount", "_wb_allocations", "_wb_ledger"):
             con.unregister(view)  # a no-op for a name not registered
     return entry_ids

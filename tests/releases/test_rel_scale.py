@@ -43,3 +43,21 @@ def test_events_are_stored_clustered_by_customer_and_date_whatever_the_export_or
         ).fetchone()  # type: ignore[misc]
     assert n > 1000 and deliveries == 2
     assert inversions == 0
+
+
+def test_window_ledger_equals_max_window_spend() -> None:
+    """The run's budget plan uses a parsed-once ledger; it must give exactly privacy.periods.max_window_spend."""
+    import random
+
+    from pipeline.releases.lifecycle import _WindowLedger
+    from privacy.periods import max_window_spend
+
+    rng = random.Random(12)
+    labels = [f"{y}-{m:02d}" for y in (2024, 2025, 2026) for m in range(1, 13)] + [
+        f"{y}-Q{q}" for y in (2024, 2025, 2026) for q in range(1, 5)
+    ]
+    for _ in range(200):
+        pairs = [(rng.choice(labels), rng.choice([0.01, 0.25, 0.5, 1.0])) for _ in range(rng.randint(0, 30))]
+        ledger = _WindowLedger(pairs)
+        for label in rng.sample(labels, 8):
+            assert ledger.max_spend(label) == pytest.approx(max_window_spend(pairs, label), abs=1e-12)
