@@ -286,6 +286,19 @@ SELECT period, employee, 'topic', group_value FROM top
 """
 PEOPLE_PERIODS_SQL = f"WITH {_MULTI_EVENTS_CTE},{_MULTI_PEOPLE_CTES}\n{_MULTI_PEOPLE_SELECT}"
 USAGE_PERIODS_SQL = f"WITH {_MULTI_EVENTS_CTE},{_MULTI_USAGE_CTES}\n{_MULTI_USAGE_SELECT}"
+# Both parts from ONE materialisation of the events (people rows have NULL dimension, usage rows
+# NULL metrics; ``part`` tells them apart).
+_PEOPLE_COLUMNS = ("department", "site", "role", *METRICS)
+BOTH_PERIODS_SQL = (
+    f"WITH {_MULTI_EVENTS_CTE},{_MULTI_PEOPLE_CTES},{_MULTI_USAGE_CTES},\n"
+    f"people AS ({_MULTI_PEOPLE_SELECT}),\nusage AS ({_MULTI_USAGE_SELECT})\n"
+    "SELECT 'people' AS part, period, employee, "
+    + ", ".join(_PEOPLE_COLUMNS)
+    + ", NULL::VARCHAR AS dimension, NULL::VARCHAR AS group_value FROM people\n"
+    "UNION ALL\nSELECT 'usage', period, employee, "
+    + ", ".join(f"NULL AS {c}" for c in _PEOPLE_COLUMNS)
+    + ", dimension, group_value FROM usage"
+)
 
 
 @dataclass(frozen=True)
@@ -339,13 +352,16 @@ def reduce_periods(
     people_params_ = {k: v for k, v in people_params(customer_id, requests[0].period, requests[0].bounds,
                                                       requests[0].key_map).items()
                       if k not in ("customer", "start", "end", "max_contacts") and not k.endswith(("_sources", "_keys"))}
-    people = con.execute(PEOPLE_PERIODS_SQL, {**common, **people_params_}).pl()
-    usage = con.execute(USAGE_PERIODS_SQL, {
-        **common, "max_services": requests[0].bounds.services, "max_topics": requests[0].bounds.topics,
-        "services": list(SERVICES), "topics": list(TOPICS),
+    both = con.execute(BOTH_PERIODS_SQL, {
+        **common, **people_params_, "max_services": requests[0].bounds.services,
+        "max_topics": requests[0].bounds.topics, "services": list(SERVICES), "topics": list(TOPICS),
     }).pl()  # fmt: skip
-    people = people.select("period", "employee", *[pl.col(c).cast(t) for c, t in PEOPLE_SCHEMA.items()])
-    usage = usage.select("period", "employee", *[pl.col(c).cast(t) for c, t in USAGE_SCHEMA.items()])
+    parts = both.partition_by("part", as_dict=True, include_key=False)
+    empty = both.clear().drop("part")
+    people = parts.get(("people",), empty).select(
+        "period", "employee", *[pl.col(c).cast(t) for c, t in PEOPLE_SCHEMA.items()])
+    usage = parts.get(("usage",), empty).select(
+        "period", "employee", *[pl.col(c).cast(t) for c, t in USAGE_SCHEMA.items()])
     people_by = people.partition_by("period", as_dict=True, include_key=False)
     usage_by = usage.partition_by("period", as_dict=True, include_key=False)
     return {

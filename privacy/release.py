@@ -80,7 +80,7 @@ def _plan(con: duckdb.DuckDBPyConnection, customer_id: str, period: str, policy:
     return _Prepared(customer_id, p, Cost.of(plan.budget, policy.delta), structure, plan, None)
 
 
-def _reading_cursor(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
+def reading_cursor(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
     """Another connection to ``con``'s database (for a second thread), on the same default catalog.
 
     It shares the database (its tables, attached catalogs and database-wide settings) but not
@@ -132,7 +132,7 @@ def draw_release(
     prep = _plan(con, customer_id, period, policy)  # public checks first: nothing is read or drawn if they fail
     with_usage = any(q.part == "usage" for q in prep.plan.queries)
     # the usage part (its reduction, then its OpenDP query) runs in a second thread, on its own connection
-    cursor = _reading_cursor(con) if with_usage else None
+    cursor = reading_cursor(con) if with_usage else None
     try:
         measured = measure_loading(
             lambda: reduce_people(con, customer_id, prep.period, prep.plan.bounds, prep.structure.key_map),
@@ -156,12 +156,38 @@ def _draw_one(prep: _Prepared, policy: ReleasePolicy) -> DrawnRelease:
     return _drawn(prep, _figures(measured, prep.structure.public_headcount, policy, prep.period.label))
 
 
+@dataclass(frozen=True)
+class PreparedReleases:
+    """The public plans and reduced frames of several periods of one customer (:func:`prepare_releases`).
+
+    Holds individual rows (the reduced frames) until :func:`draw_releases` measures them; never
+    leaves the pipeline process.
+    """
+
+    customer_id: str
+    periods: tuple[str, ...]
+    preps: tuple[_Prepared, ...]
+
+
+def prepare_releases(
+    con: duckdb.DuckDBPyConnection, customer_id: str, periods: Sequence[str], policy: ReleasePolicy
+) -> PreparedReleases:
+    """Everything of a customer's releases that comes before the noise: structures, plans, reduction.
+
+    Reads only (the caller may run it on a cursor in another thread while it draws another
+    customer). Nothing is drawn; :func:`draw_releases` takes the result as ``prepared``.
+    """
+    labels = [parse_period(p).label for p in periods]
+    return PreparedReleases(customer_id, tuple(labels), tuple(_prepare_customer(con, customer_id, labels, policy)))
+
+
 def draw_releases(
     con: duckdb.DuckDBPyConnection,
     requests: Sequence[tuple[str, str]],
     policy: ReleasePolicy,
     *,
     max_batch: int = MAX_BATCH,
+    prepared: Sequence[PreparedReleases] = (),
 ) -> list[DrawnRelease]:
     """Draw several releases under one policy, once each; the result is in the order of ``requests``.
 
@@ -183,6 +209,10 @@ def draw_releases(
     would account in a batch, is drawn on its own. The caller checks and records each release's
     budget *before* calling and stores every returned draw.
 
+    ``prepared``: :func:`prepare_releases` results for some customers of ``requests`` (their
+    requested periods exactly, in order; checked), used instead of preparing them here. Each is
+    consumed: its frames are dropped once measured.
+
     Errors are those of :func:`draw_release` and abort the whole call: nothing is returned, so
     nothing can be stored or spent; the caller may then draw the remaining requests one by one
     with :func:`draw_release` to isolate the failing one.
@@ -199,9 +229,18 @@ def draw_releases(
     for customer, label in normalised:
         by_customer.setdefault(customer, []).append(label)
 
+    given = {p.customer_id: p for p in prepared}
     preps: list[_Prepared] = []
     for customer, labels in by_customer.items():
-        preps.extend(_prepare_customer(con, customer, labels, policy))
+        ready = given.pop(customer, None)
+        if ready is None:
+            preps.extend(_prepare_customer(con, customer, labels, policy))
+            continue
+        if list(ready.periods) != labels or any(p.frame is None for p in ready.preps):
+            raise ValueError(f"the prepared releases of {customer!r} do not match the request (or were drawn already)")
+        preps.extend(ready.preps)
+    if given:
+        raise ValueError(f"prepared releases of {sorted(given)} were passed but not requested")
 
     drawn: dict[tuple[str, str], DrawnRelease] = {}
     groups: dict[tuple, list[_Prepared]] = {}

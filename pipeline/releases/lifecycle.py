@@ -30,6 +30,8 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING
@@ -57,7 +59,7 @@ from privacy.policy import ReleasePolicy
 from stores.control import control_connection, current_policy
 
 if TYPE_CHECKING:
-    from privacy.release import DrawnRelease
+    from privacy.release import DrawnRelease, PreparedReleases
 
 log = logging.getLogger(__name__)
 
@@ -418,10 +420,12 @@ def run_all_due(
         policies = _load_policies(settings, order)
         due = {c: _due(con, policies[c][0], c, today) for c in order}
         accepted, results = _budget_plan(con, order, due, policies, today)
-        for customer in order:
-            if accepted[customer]:
-                for outcome in _release_customer(con, customer, accepted[customer], policies[customer], requested_by):
-                    results[(customer, outcome.period)] = outcome
+        todo = [c for c in order if accepted[c]]
+        for customer, prepared in _prefetched(con, todo, accepted, policies):
+            for outcome in _release_customer(
+                con, customer, accepted[customer], policies[customer], requested_by, prepared
+            ):
+                results[(customer, outcome.period)] = outcome
         publish(settings, con)
     finally:
         con.close()
@@ -520,12 +524,48 @@ class _WindowLedger:
         return best
 
 
+def _prefetched(
+    con: duckdb.DuckDBPyConnection,
+    customers: list[str],
+    accepted: dict[str, list[_Accepted]],
+    policies: dict[str, tuple[ReleasePolicy, int]],
+) -> Iterator[tuple[str, Future[PreparedReleases]]]:
+    """Each customer with its releases' preparation (structures, plans, one-pass reduction), one ahead.
+
+    The next customer is prepared in a second thread, on its own reading cursor, while the caller
+    draws and stores the current one (DuckDB releases the GIL; the reads see committed events
+    only). A preparation's error surfaces when its future is read (the caller then draws that
+    customer one by one). Nothing is drawn here.
+    """
+    from privacy.release import prepare_releases, reading_cursor
+
+    if not customers:
+        return
+    cursor = reading_cursor(con)
+    try:
+        with ThreadPoolExecutor(max_workers=1) as pool:
+
+            def submit(customer: str) -> Future[PreparedReleases]:
+                periods = [a.period for a in accepted[customer]]
+                return pool.submit(prepare_releases, cursor, customer, periods, policies[customer][0])
+
+            ahead = submit(customers[0])
+            for i, customer in enumerate(customers):
+                current = ahead
+                if i + 1 < len(customers):
+                    ahead = submit(customers[i + 1])
+                yield customer, current
+    finally:
+        cursor.close()
+
+
 def _release_customer(
     con: duckdb.DuckDBPyConnection,
     customer: str,
     accepted: list[_Accepted],
     policy_and_version: tuple[ReleasePolicy, int],
     requested_by: str,
+    prepared: Future[PreparedReleases] | None = None,
 ) -> list[ReleaseOutcome]:
     """Draw a customer's accepted releases (batched, else one by one) and store them in ONE transaction."""
     import privacy.release as release_mod  # imports OpenDP (slow); only when drawing
@@ -534,7 +574,8 @@ def _release_customer(
     requests = [(customer, a.period) for a in accepted]
     note = ""
     try:
-        drawn = release_mod.draw_releases(con, requests, policy)
+        ready = [prepared.result()] if prepared is not None else []
+        drawn = release_mod.draw_releases(con, requests, policy, prepared=ready)
     except Exception as exc:  # nothing was returned, so nothing was stored or spent
         note = f"; batched draw of {len(requests)} release(s) of {customer} failed ({type(exc).__name__}); drawn one by one"
         log.warning("%s", note[2:])  # the class name only: a library message could quote a value

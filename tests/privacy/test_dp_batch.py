@@ -339,3 +339,22 @@ def test_batched_periods_of_one_customer_are_noiselessly_their_own_aggregates():
         ref = draw_release(con, r.customer_id, r.period, policy)
         cols = ["dimension", "group_value", "metric", "value"]
         assert r.cells.select(cols).equals(ref.cells.select(cols)), r.period
+
+
+def test_prepared_releases_are_checked_against_the_request_and_used_once():
+    from privacy.release import prepare_releases
+
+    con = _multi_month_con()
+    policy = noiseless(tiny_policy())
+    ready = prepare_releases(con, "acme", ["2025-01", "2025-02"], policy)
+    out = draw_releases(con, [("acme", "2025-01"), ("acme", "2025-02")], policy, prepared=[ready])
+    ref = draw_releases(con, [("acme", "2025-01"), ("acme", "2025-02")], policy)
+    cols = ["dimension", "group_value", "metric", "value"]
+    assert all(a.cells.select(cols).equals(b.cells.select(cols)) for a, b in zip(out, ref))
+    with pytest.raises(ValueError, match="drawn already"):  # its frames were consumed: never measured twice
+        draw_releases(con, [("acme", "2025-01"), ("acme", "2025-02")], policy, prepared=[ready])
+    other = prepare_releases(con, "acme", ["2025-01"], policy)
+    with pytest.raises(ValueError, match="do not match"):
+        draw_releases(con, [("acme", "2025-01"), ("acme", "2025-02")], policy, prepared=[other])
+    with pytest.raises(ValueError, match="not requested"):
+        draw_releases(con, [("globex", "2025-01")], policy, prepared=[other])
