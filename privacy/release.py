@@ -15,8 +15,10 @@ the per-employee reduction (:mod:`privacy.reduce`) → the OpenDP measurement
 post-processing.
 
 :func:`draw_release` draws one customer-period; :func:`draw_releases` draws many (the life
-cycle's "all due" path), measuring the customers of one period whose plans are equal together
-in one OpenDP measurement with exactly the per-customer scales and cost of single releases.
+cycle's "all due" path): each customer's periods reduced in one pass, the customer-periods whose
+plans are equal measured together in one OpenDP measurement (identifier (customer, period,
+employee)) with exactly the scales and cost of single releases; :func:`prepare_releases` is its
+pre-noise part, which the caller may run one customer ahead.
 """
 
 from __future__ import annotations
