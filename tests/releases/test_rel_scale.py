@@ -61,3 +61,26 @@ def test_window_ledger_equals_max_window_spend() -> None:
         ledger = _WindowLedger(pairs)
         for label in rng.sample(labels, 8):
             assert ledger.max_spend(label) == pytest.approx(max_window_spend(pairs, label), abs=1e-12)
+
+
+def test_a_store_written_before_the_clustered_layout_is_rewritten_once(tmp_path: Path, wb_home: Path) -> None:
+    """An older store (events in delivery order, no layout mark) is reordered by its first write
+    connection, in one transaction, keeping every row; later connections leave it alone."""
+    from pipeline.raw_store import EVENTS_LAYOUT, EVENTS_LAYOUT_KEY, connect_raw
+
+    settings = Settings.from_env(wb_home)
+    con = connect_raw(settings)
+    con.execute(
+        "INSERT INTO events SELECT 'e' || i, 'c' || (i % 3), i, 's', 'd', 'r', 'app', DATE '2025-01-01' + ((i * 7919) % 300)::INTEGER, "
+        "NULL, NULL, NULL, NULL, 1, TIMESTAMP '2025-12-01' FROM range(5000) t(i)"
+    )
+    con.execute("DELETE FROM store_meta WHERE key = ?", [EVENTS_LAYOUT_KEY])  # as written by older code
+    before = con.execute("SELECT * FROM events ORDER BY event_id").fetchall()
+    con.close()
+
+    with raw_connection(settings) as con:  # a write connection: reorders
+        assert con.execute("SELECT value FROM store_meta WHERE key = ?", [EVENTS_LAYOUT_KEY]).fetchone() == (EVENTS_LAYOUT,)
+        assert con.execute("SELECT * FROM events ORDER BY event_id").fetchall() == before
+        physical = con.execute("SELECT customer_id, occurred_on FROM events ORDER BY rowid").fetchall()
+        assert physical == sorted(physical)
+        assert con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name LIKE '_events%'").fetchone() == (0,)
