@@ -20,10 +20,11 @@ events for a released period are stored in the raw store but never change the
 published value: the stored draw is served. They count only if a privacy officer
 re-issues the period (``--reissue``), which draws anew and spends budget again.
 
-:func:`run_all_due` follows the same steps period by period for many customers at once:
-the budget of each customer is checked first, then the customers of one period (and one
-policy) are drawn together with :func:`privacy.release.draw_releases`, and each draw is
-stored by the same code as a single release (:func:`_store_drawn`).
+:func:`run_all_due` follows the same steps for many releases at once: every budget is decided
+first (period by period, as if released one by one), then customer by customer all its
+accepted releases are drawn together with :func:`privacy.release.draw_releases` (one pass over
+its events, equal plans in one OpenDP measurement) and stored in ONE transaction, with the
+ledger read back against the cap before COMMIT (:func:`_release_customer`).
 """
 
 from __future__ import annotations
