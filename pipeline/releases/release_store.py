@@ -192,6 +192,16 @@ def store_draws(
         missing = [c for c in CELL_COLUMNS if c not in d.cells.columns]
         if missing:
             raise ValueError(f"release cells lack column(s) {missing}")
+        keys = d.cells.select(CELL_KEY_COLUMNS)
+        if keys.height != keys.unique().height or not (
+            (keys["customer_id"] == d.header.customer_id).all() and (keys["period"] == d.header.period).all()
+        ):
+            # e.g. a library behaving differently (DuckDB without pandas repeats registered rows):
+            # never store a draw whose cells are not exactly one per key of its own customer-period
+            raise ValueError(
+                f"the draw of {d.header.customer_id} {d.header.period} has repeated cells or cells of another "
+                "release; nothing was stored"
+            )
     if not draws:
         return []
     cell_schema = published.polars_schema("release_cells")

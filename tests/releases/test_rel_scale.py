@@ -84,3 +84,26 @@ def test_a_store_written_before_the_clustered_layout_is_rewritten_once(tmp_path:
         physical = con.execute("SELECT customer_id, occurred_on FROM events ORDER BY rowid").fetchall()
         assert physical == sorted(physical)
         assert con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name LIKE '_events%'").fetchone() == (0,)
+
+
+def test_a_draw_with_repeated_cells_is_never_stored(rsettings: Settings) -> None:
+    """Seen with DuckDB when pandas cannot be imported: the threshold statement repeated every cell.
+    A draw must hold exactly one cell per key of its own customer-period, else nothing is stored or spent."""
+    import polars as pl
+    from release_helpers import CUSTOMERS, raw_ledger
+
+    from pipeline.releases.lifecycle import _header
+    from pipeline.releases.release_store import DrawToStore, ensure_release_schema, store_draws
+    from privacy.policy import DEFAULT_POLICY
+    from privacy.release import draw_release
+
+    with raw_connection(rsettings) as con:
+        ensure_release_schema(con)
+        drawn = draw_release(con, CUSTOMERS[0], "2025-03", DEFAULT_POLICY)
+        header = _header(drawn, policy=DEFAULT_POLICY, policy_version=0, stored=None, requested_by="test")
+        for cells in (pl.concat([drawn.cells, drawn.cells]),
+                      drawn.cells.with_columns(period=pl.lit("2025-02"))):  # fmt: skip
+            with pytest.raises(ValueError, match="nothing was stored"):
+                store_draws(con, [DrawToStore(header, cells, drawn.public_headcount, "release", drawn.allocations)])
+        assert con.execute("SELECT count(*) FROM release_draws").fetchone() == (0,)
+    assert raw_ledger(rsettings) == []
