@@ -172,6 +172,56 @@ def child_history(home: str, customers: list[str], periods: list[str]) -> dict:
     return {"n_events": int(n_events), "releases": len(requests), "cpu_s": cpu, "wall_s": wall}
 
 
+def child_phases(home: str) -> dict:
+    """Where run_all_due's CPU goes: the run with its phases wrapped in CPU timers, one customer at a time
+    (the next customer's preparation is not overlapped here, so every phase's CPU is its own)."""
+    from concurrent.futures import Future
+
+    import pipeline.releases.lifecycle as lifecycle
+    import privacy.measure as measure_mod
+    import privacy.release as release_mod
+    from pipeline.settings import Settings
+
+    spent: dict[str, float] = {}
+
+    def timed(owner: object, name: str, phase: str) -> None:
+        real = getattr(owner, name)
+
+        def wrapper(*args: object, **kwargs: object) -> object:
+            c0 = time.process_time()
+            try:
+                return real(*args, **kwargs)
+            finally:
+                spent[phase] = spent.get(phase, 0.0) + time.process_time() - c0
+
+        setattr(owner, name, wrapper)
+
+    def synchronous(con, customers, accepted, policies):  # type: ignore[no-untyped-def]
+        for customer in customers:
+            done: Future = Future()
+            try:
+                done.set_result(release_mod.prepare_releases(
+                    con, customer, [a.period for a in accepted[customer]], policies[customer][0]))
+            except Exception as exc:
+                done.set_exception(exc)
+            yield customer, done
+
+    for name, phase in (("load_structures", "structures (headcount roll-up)"), ("plan_release", "plans"),
+                        ("reduce_periods", "reduction (DuckDB)"), ("reconcile", "consistency (WLS)"),
+                        ("estimate", "figures and intervals"), ("apply_thresholds", "thresholds (DuckDB)")):
+        timed(release_mod, name, phase)
+    timed(measure_mod, "measure_batch", "OpenDP measurement")
+    timed(measure_mod, "measure", "OpenDP measurement")
+    for name, phase in (("store_draws", "store (one transaction per customer)"), ("publish", "publish"),
+                        ("_budget_plan", "due periods and budget"), ("_due", "due periods and budget")):
+        timed(lifecycle, name, phase)
+    lifecycle._prefetched = synchronous  # type: ignore[assignment]
+    c0 = time.process_time()
+    outcomes = lifecycle.run_all_due(Settings.from_env(home), "bench")
+    total = time.process_time() - c0
+    return {"total": total, "releases": len(outcomes), "phases": spent}
+
+
 # ------------------------------------------------------------------ driver
 def _month(start: str, offset: int) -> str:
     y, m = int(start[:4]), int(start[5:7])
@@ -199,7 +249,9 @@ def _fmt(m: Measurement) -> tuple[str, str, str]:
     return f"{m.process_s:.1f}", f"{m.cpu_s:.1f}", f"{m.peak_rss_gb:.2f}"
 
 
-def bench_shape(shape: str, n_events: int, history: list[int], work: Path, sorted_too: bool) -> list[list[object]]:
+def bench_shape(
+    shape: str, n_events: int, history: list[int], work: Path, sorted_too: bool, phases: bool = False
+) -> list[list[object]]:
     spec = SHAPES[shape]
     employees = max(10, round(spec["employees_10m"] * n_events / 10_000_000))
     start = _start_month()
@@ -239,6 +291,18 @@ def bench_shape(shape: str, n_events: int, history: list[int], work: Path, sorte
                      f"{releases_expected} releases; {all_due.cpu_s / releases_expected * 1000:.0f} ms CPU/release; "
                      f"{vs_direct:.1f}x OpenDP direct, {vs_plain:.0f}x plain DuckDB",
                      f"{verdict(ok_all)} ({time_target}; <= {TARGET_VS_DIRECT:.0f}x direct)"])
+
+        if phases:
+            shutil.rmtree(home, ignore_errors=True)
+            shutil.copytree(pristine, home)
+            m = run_call("bench_release:child_phases", str(home), label="phases", env=BENCH_KEYS)
+            total = m.result["total"]
+            for phase, cpu in sorted(m.result["phases"].items(), key=lambda kv: -kv[1]):
+                rows.append([f"[{tag}] all-due CPU: {phase}", "", f"{cpu:.1f}", "",
+                             f"{cpu / total:.0%} of {total:.0f} CPU-s (in-process, phases timed one customer at a time)",
+                             "(info)"])  # fmt: skip
+            other = total - sum(m.result["phases"].values())
+            rows.append([f"[{tag}] all-due CPU: everything else", "", f"{other:.1f}", "", f"{other / total:.0%}", "(info)"])
 
         shutil.rmtree(home, ignore_errors=True)
         shutil.copytree(pristine, home)
@@ -295,6 +359,7 @@ def main(argv: list[str] | None = None) -> int:
                         "(default 1M,4M; e.g. 10M,50M); empty to skip")  # fmt: skip
     parser.add_argument("--shapes", default="wide,narrow", help="comma-separated: wide, narrow (default both)")
     parser.add_argument("--sorted-wide", action="store_true", help="also time the wide shape exported by date")
+    parser.add_argument("--phases", action="store_true", help="also print where release --all-due spends its CPU")
     parser.add_argument("--dir", type=Path, default=Path(tempfile.gettempdir()) / "wellbeing-bench-release",
                         help="work folder (default: %(default)s; deleted afterwards)")  # fmt: skip
     args = parser.parse_args(argv)
@@ -309,7 +374,7 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[list[object]] = []
     try:
         for shape in shapes:
-            rows.extend(bench_shape(shape, n_events, history, work, args.sorted_wide))
+            rows.extend(bench_shape(shape, n_events, history, work, args.sorted_wide, args.phases))
     except ChildFailed as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
