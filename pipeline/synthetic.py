@@ -30,8 +30,15 @@ What is generated (all vectorised numpy/polars, no per-row Python loops):
   per (site, department, role) for every month ``as_of`` ('YYYY-MM') in range;
   every event's site/department/role exists in it for the event's month.
 
+Shapes (``shape``): ``narrow`` (above, the default) and ``wide`` (issue 12: organisations no
+one tuned for): sizes log-normal with σ = 1 around ``employees``, 1-6 sites and 5-40
+departments per customer (Dirichlet weights, so several departments are small), six roles,
+about 15 % engaging, contacts per engaged employee from a Zipf law of exponent 1.7 truncated
+at 500 (those with 25 or more spread over their tenure).
+
 Formats: CSV (ISO dates, empty = missing), Parquet (typed: ``occurred_on`` DATE,
-integers INT16/INT8) and JSON Lines. The export is ordered by ``occurred_on``;
+integers INT16/INT8) and JSON Lines. The export is ordered by ``occurred_on`` (in random
+order with ``shuffle=True``, as a real export may come);
 ``shards`` splits it into that many contiguous files (same rows as one file).
 
 ``dirty=True`` (documented mix, also in ``benchmarks/README.md``): about 2 % of
@@ -92,6 +99,17 @@ OTHER_DEPARTMENTS = (
 )
 SMALL_DEPARTMENTS = ("Legal", "Executive Office", "Data Protection", "Wellbeing Team")
 ROLES = ("moderator", "team_lead", "quality", "support")
+# The wide shape (issue 12): organisations nobody tuned for. 6 roles, 1-6 sites, 5-40 departments.
+WIDE_ROLES = ("moderator", "team_lead", "quality", "support", "analyst", "manager")
+WIDE_DEPARTMENT_BASES = tuple(name for name, _ in (*OPS_DEPARTMENTS, *OTHER_DEPARTMENTS)) + SMALL_DEPARTMENTS
+WIDE_SITES = (1, 6)  # inclusive
+WIDE_DEPARTMENTS = (5, 40)  # inclusive
+WIDE_SIZE_SIGMA = 1.0  # log-normal sizes (sigma of the log)
+WIDE_ZIPF_EXPONENT = 1.7  # contacts per engaged employee: truncated Zipf
+WIDE_ZIPF_MAX = 500
+WIDE_HEAVY_FROM = 25  # engaged employees with this many contacts or more keep a steady pace
+Shape = Literal["narrow", "wide"]
+SHAPES: tuple[str, ...] = ("narrow", "wide")
 ROLE_PROBS_BY_KIND = np.array(
     [
         [0.82, 0.08, 0.06, 0.04],  # operations
@@ -199,6 +217,7 @@ class _Customer:
 
     sites: tuple[str, ...]
     departments: tuple[str, ...]
+    roles: tuple[str, ...]
     # employees
     emp_site: np.ndarray
     emp_dept: np.ndarray
@@ -215,9 +234,8 @@ class _Customer:
     ev_topic: np.ndarray  # -1 = missing
 
 
-def _customer(seed: int, index: int, n_emp: int, months: int, month_start: np.ndarray, cal_month: np.ndarray, rate: float) -> _Customer:
-    rng = np.random.default_rng(np.random.SeedSequence([seed, 1 + index]))
-    # --- public structure
+def _narrow_structure(rng: np.random.Generator, n_emp: int) -> tuple[tuple[str, ...], tuple[str, ...], np.ndarray, np.ndarray, np.ndarray, int]:
+    """The project's own shape: 2-4 sites, 4-7 large and 2-3 small departments, 4 roles."""
     n_sites = int(rng.integers(2, 5))
     site_idx = rng.choice(len(CITIES), n_sites, replace=False)
     sites = tuple(CITIES[i] for i in site_idx)
@@ -241,6 +259,49 @@ def _customer(seed: int, index: int, n_emp: int, months: int, month_start: np.nd
     kinds = np.concatenate([big_kind[dept_big], np.full(n_in_small, 2)])
     emp_role = _pick(rng, ROLE_PROBS_BY_KIND, rows=kinds)
 
+    return sites, departments, emp_site, emp_dept, emp_role, n_big
+
+
+def _zipf_counts(rng: np.random.Generator, size: int, exponent: float, upper: int) -> np.ndarray:
+    """``size`` draws of a Zipf law truncated to 1..``upper`` (P(n) ∝ n^-exponent), by inverse CDF."""
+    pmf = np.arange(1, upper + 1, dtype=np.float64) ** -exponent
+    cum = np.cumsum(pmf)
+    cum /= cum[-1]
+    return (np.searchsorted(cum, rng.random(size), side="right") + 1).clip(1, upper).astype(np.int64)
+
+
+def _wide_structure(rng: np.random.Generator, n_emp: int) -> tuple[tuple[str, ...], tuple[str, ...], np.ndarray, np.ndarray, np.ndarray]:
+    """Sites, departments and each employee's (site, department, role) of one wide-shape customer.
+
+    1-6 sites, 5-40 departments (Dirichlet weights with a small concentration, so several are
+    small and get rolled up), the six :data:`WIDE_ROLES` with customer-specific weights.
+    """
+    n_sites = int(rng.integers(WIDE_SITES[0], WIDE_SITES[1] + 1))
+    sites = tuple(CITIES[i] for i in rng.choice(len(CITIES), n_sites, replace=False))
+    n_depts = int(rng.integers(WIDE_DEPARTMENTS[0], WIDE_DEPARTMENTS[1] + 1))
+    bases = WIDE_DEPARTMENT_BASES
+    perm = rng.permutation(len(bases))
+    departments = tuple(
+        bases[perm[i % len(bases)]] + ("" if i < len(bases) else f" {i // len(bases) + 1}") for i in range(n_depts)
+    )
+    emp_site = _pick(rng, rng.dirichlet(np.full(n_sites, 3.0)), size=n_emp)
+    emp_dept = _pick(rng, rng.dirichlet(np.full(n_depts, 0.8)), size=n_emp)
+    emp_role = _pick(rng, rng.dirichlet(np.array([8.0, 1.5, 2.0, 2.0, 1.2, 1.0]) * 2), size=n_emp)
+    return sites, departments, emp_site, emp_dept, emp_role
+
+
+def _customer(
+    seed: int, index: int, n_emp: int, months: int, month_start: np.ndarray, cal_month: np.ndarray, rate: float,
+    shape: str = "narrow",
+) -> _Customer:  # fmt: skip
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 1 + index]))
+    if shape == "wide":
+        sites, departments, emp_site, emp_dept, emp_role = _wide_structure(rng, n_emp)
+        roles: tuple[str, ...] = WIDE_ROLES
+        n_big = n_emp
+    else:
+        sites, departments, emp_site, emp_dept, emp_role, n_big = _narrow_structure(rng, n_emp)
+        roles = ROLES
     # --- tenure: [hire, leave) in month indices; small departments stay the whole period
     if months > 1:
         hire = np.where(rng.random(n_emp) < 0.9, 0, rng.integers(1, months, n_emp))
@@ -255,13 +316,17 @@ def _customer(seed: int, index: int, n_emp: int, months: int, month_start: np.nd
     engaged = rng.random(n_emp) < rate
     eidx = np.flatnonzero(engaged)
     k = len(eidx)
-    heavy = rng.random(k) < HEAVY_USER_SHARE
-    scale = months / 12
-    base_n = np.ceil(np.exp(rng.normal(0.7 + 0.5 * np.log(scale), 0.95, k)))
     e_hire, e_leave = hire[eidx], leave[eidx]
-    # heavy users (daily app users, long therapy) keep their pace: contacts scale with tenure
-    heavy_n = np.ceil((50 + np.exp(rng.normal(3.2, 0.8, k)) * scale) * (e_leave - e_hire) / months)
-    n_contacts = np.where(heavy, heavy_n, base_n).clip(1, 25 * months).astype(np.int64)
+    if shape == "wide":  # sessions per engaged employee: truncated Zipf, heavy users keep a steady pace
+        n_contacts = _zipf_counts(rng, k, WIDE_ZIPF_EXPONENT, WIDE_ZIPF_MAX)
+        heavy = n_contacts >= WIDE_HEAVY_FROM
+    else:
+        heavy = rng.random(k) < HEAVY_USER_SHARE
+        scale = months / 12
+        base_n = np.ceil(np.exp(rng.normal(0.7 + 0.5 * np.log(scale), 0.95, k)))
+        # heavy users (daily app users, long therapy) keep their pace: contacts scale with tenure
+        heavy_n = np.ceil((50 + np.exp(rng.normal(3.2, 0.8, k)) * scale) * (e_leave - e_hire) / months)
+        n_contacts = np.where(heavy, heavy_n, base_n).clip(1, 25 * months).astype(np.int64)
     app_first = np.where(heavy, rng.random(k) < 0.8, rng.random(k) < 0.35).astype(np.int64)
 
     weights = np.concatenate([[0.0], np.cumsum(SEASON[cal_month])])
@@ -316,6 +381,7 @@ def _customer(seed: int, index: int, n_emp: int, months: int, month_start: np.nd
     return _Customer(
         sites=sites,
         departments=departments,
+        roles=roles,
         emp_site=emp_site,
         emp_dept=emp_dept,
         emp_role=emp_role,
@@ -349,7 +415,7 @@ def _ids(prefix: str, index: np.ndarray, mult: int, add: int, space: int, width:
 
 
 def _headcount_frame(cid: str, cust: _Customer, months: int, month_labels: list[str]) -> pl.DataFrame:
-    n_roles = len(ROLES)
+    n_roles = len(cust.roles)
     n_depts = len(cust.departments)
     cell = (cust.emp_site * n_depts + cust.emp_dept) * n_roles + cust.emp_role
     n_cells = len(cust.sites) * n_depts * n_roles
@@ -366,7 +432,7 @@ def _headcount_frame(cid: str, cust: _Customer, months: int, month_labels: list[
             "customer_id": pl.Series([cid], dtype=pl.String).gather(np.zeros(len(c_idx), dtype=np.uint32)),
             "site": _strings(cust.sites, site, "site"),
             "department": _strings(cust.departments, dept, "department"),
-            "role": _strings(ROLES, role, "role"),
+            "role": _strings(cust.roles, role, "role"),
             "headcount": counts[c_idx, m_idx].astype(np.int32),
             "as_of": _strings(month_labels, m_idx, "as_of"),
         }
@@ -445,10 +511,17 @@ def build_frames(
     months: int = 12,
     seed: int = 7,
     start: str = "2025-01",
+    shape: Shape = "narrow",
+    shuffle: bool = False,
 ) -> tuple[pl.DataFrame, dict[str, pl.DataFrame]]:
-    """The clean export (typed, ordered by date) and one headcount frame per customer, in memory."""
+    """The clean export (typed, ordered by date, or in random order with ``shuffle``) and one
+    headcount frame per customer, in memory. ``shape``: ``'narrow'`` (the project's own) or
+    ``'wide'`` (issue 12: log-normal sizes with σ = 1, 1-6 sites, 5-40 departments, 6 roles,
+    contacts per engaged employee from a Zipf law of exponent 1.7 truncated at 500)."""
     if customers < 1 or employees < 10 or months < 1:
         raise ValueError("customers >= 1, employees >= 10 and months >= 1 are required")
+    if shape not in SHAPES:
+        raise ValueError(f"shape={shape!r}: use one of {', '.join(SHAPES)}")
     first = _parse_start(start)
     month_range = first + np.arange(months + 1)
     month_start = month_range.astype("datetime64[D]").astype(np.int64)
@@ -456,7 +529,7 @@ def build_frames(
     month_labels = [str(m) for m in month_range[:-1]]
 
     master = np.random.default_rng(np.random.SeedSequence([seed, 0]))
-    factors = master.lognormal(0.0, 0.5, customers)
+    factors = master.lognormal(0.0, WIDE_SIZE_SIGMA if shape == "wide" else 0.5, customers)
     sizes = np.maximum(np.round(employees * factors / factors.mean()), 30).astype(np.int64)
     if sizes.sum() >= _CLIENT_SPACE:
         raise ValueError(f"too many employees in total ({sizes.sum()}); the client_ref space is {_CLIENT_SPACE}")
@@ -469,16 +542,17 @@ def build_frames(
     cols: dict[str, list[np.ndarray]] = {k: [] for k in ("cust", "emp", "site", "dept", "role", "service", "date", "duration", "who5", "sat", "topic")}
     site_names: list[str] = []
     dept_names: list[str] = []
+    role_names: list[str] = []
     emp_offset = 0
     for c, cid in enumerate(ids):
-        cust = _customer(seed, c, int(sizes[c]), months, month_start, cal_month, float(rates[c]))
+        cust = _customer(seed, c, int(sizes[c]), months, month_start, cal_month, float(rates[c]), shape)
         headcounts[cid] = _headcount_frame(cid, cust, months, month_labels)
         emp = cust.ev_emp
         cols["cust"].append(np.full(len(emp), c, dtype=np.int16))
         cols["emp"].append(emp_offset + emp)
         cols["site"].append((len(site_names) + cust.emp_site[emp]).astype(np.int16))
         cols["dept"].append((len(dept_names) + cust.emp_dept[emp]).astype(np.int16))
-        cols["role"].append(cust.emp_role[emp].astype(np.int8))
+        cols["role"].append((len(role_names) + cust.emp_role[emp]).astype(np.int16))
         cols["service"].append(cust.ev_service.astype(np.int8))
         cols["date"].append(cust.ev_date.astype(np.int32))
         cols["duration"].append(cust.ev_duration)
@@ -487,6 +561,7 @@ def build_frames(
         cols["topic"].append(cust.ev_topic.astype(np.int8))
         site_names.extend(cust.sites)
         dept_names.extend(cust.departments)
+        role_names.extend(cust.roles)
         emp_offset += int(sizes[c])
     # Order the export by date (stable: ties keep generation order) before any string is built.
     date = np.concatenate(cols.pop("date"))
@@ -500,7 +575,7 @@ def build_frames(
             _strings(ids, a["cust"], "customer_id"),
             _strings(site_names, a["site"], "site"),
             _strings(dept_names, a["dept"], "department"),
-            _strings(ROLES, a["role"], "role"),
+            _strings(role_names, a["role"], "role"),
             _strings(SERVICES, a["service"], "service"),
             pl.Series("occurred_on", date[order]).cast(pl.Date),
             pl.Series("duration_min", a["duration"].astype(np.int16)),
@@ -510,6 +585,9 @@ def build_frames(
         ]
     ).with_columns(pl.when(pl.col(c) >= 0).then(pl.col(c)).otherwise(None) for c in ("who5_raw", "satisfaction"))
     assert export.height == n_ev
+    if shuffle:  # an export in no particular order (as real exports may come)
+        perm = np.random.default_rng(np.random.SeedSequence([seed, 424_242])).permutation(n_ev)
+        export = export[perm]
     return export.select(EVENT_COLUMN_NAMES), headcounts
 
 
@@ -524,6 +602,8 @@ def generate(
     fmt: Literal["csv", "parquet", "jsonl"] = "csv",
     start: str = "2025-01",
     shards: int = 1,
+    shape: Shape = "narrow",
+    shuffle: bool = False,
 ) -> GeneratedFiles:
     """Write a synthetic provider export and one headcount CSV per customer into ``out_dir``.
 
@@ -536,7 +616,7 @@ def generate(
     if shards < 1:
         raise ValueError("shards must be at least 1")
     export, headcounts = build_frames(
-        customers=customers, employees=employees, months=months, seed=seed, start=start
+        customers=customers, employees=employees, months=months, seed=seed, start=start, shape=shape, shuffle=shuffle
     )
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

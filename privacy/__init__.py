@@ -33,8 +33,9 @@ Modules, in the order a release uses them:
 - :mod:`privacy.suppression` – DuckDB SQL: what is shown (hidden / too uncertain), on noisy
   figures only.
 - :mod:`privacy.release` – :func:`~privacy.release.draw_release`: the whole path, drawn once;
-  :func:`~privacy.release.draw_releases`: many customers of one period, those with equal plans
-  in one OpenDP measurement (identifier (customer, employee)), each at exactly its single cost.
+  :func:`~privacy.release.draw_releases`: many customer-periods, each customer's periods reduced
+  in one pass, those with equal plans in one OpenDP measurement (identifier (customer, period,
+  employee)), each at exactly its single cost.
 - :mod:`privacy.accuracy` – data-free previews for the what-if tuner: allocation, expected
   interval widths, shares shown / hidden / too uncertain.
 """

@@ -175,55 +175,59 @@ def _code(part: str, frames: dict[str | None, pl.DataFrame], plans: dict[str | N
     breakdown's remainder cell; a usage row whose value is not a key is dropped. Each part has
     its own id spaces: the parts are measured by separate compositors over separate frames.
     """
-    pieces, all_cells = [], []
+    pieces, all_cells, lookups = [], [], []
     next_cell, next_employee = NO_KEY + 1, 0
-    for customer, frame in frames.items():
+    for unit, (customer, frame) in enumerate(frames.items()):
         keys = pl.concat([q.keys for q in plans[customer].queries if q.part == part]).unique(maintain_order=True)
         cells = keys.select(
             pl.int_range(next_cell, next_cell + keys.height, dtype=pl.UInt32).alias(CELL), "dimension", "group_value"
         )
         next_cell += keys.height
+        lookups.append(cells.with_columns(pl.lit(unit, pl.UInt32).alias("_unit")))
         if batched:
             cells = cells.insert_column(1, pl.lit(customer, pl.String).alias("customer_id"))
         all_cells.append(cells)
         ids = (pl.col("employee").rank("dense").cast(pl.UInt32) + next_employee).alias("employee")
         if part == "people":
             compat.assert_no_nulls(frame, ["employee", *METRICS])
-            pieces.append(
-                frame.select(
-                    ids,
-                    *[_to_cell(pl.lit("all") if dim == "total" else pl.col(dim), cells, dim).alias(dim)
-                      for dim in PEOPLE_DIMENSIONS],
-                    *[pl.col(c).cast(t) for c, t in NARROW_TYPES.items()],
-                )
-            )  # fmt: skip
+            pieces.append(frame.select(
+                ids, pl.lit(unit, pl.UInt32).alias("_unit"), pl.lit("all").alias("total"),
+                *[pl.col(dim) for dim in PEOPLE_DIMENSIONS if dim != "total"],
+                *[pl.col(c).cast(t) for c, t in NARROW_TYPES.items()],
+            ))  # fmt: skip
         else:
             compat.assert_no_nulls(frame, ["employee", "dimension", "group_value"])
-            pieces.append(
-                frame.lazy()
-                .with_columns(ids)
-                .join(cells.lazy().select(CELL, "dimension", "group_value"), on=["dimension", "group_value"],
-                      how="inner", maintain_order="left")
-                .select("employee", CELL)
-                .collect()
-            )  # fmt: skip
+            pieces.append(frame.select(ids, pl.lit(unit, pl.UInt32).alias("_unit"), "dimension", "group_value"))
         next_employee += frame["employee"].n_unique()  # the ranks are 1..(distinct employees)
     data = pl.concat(pieces) if len(pieces) > 1 else pieces[0]
+    lookup = pl.concat(lookups)
+    if part == "people":
+        # each breakdown's value -> its cell of the same unit; not a key -> the unit's remainder cell
+        # of that breakdown; a breakdown without a query has no cells: NO_KEY (never read)
+        lazy = data.lazy()
+        for dim in PEOPLE_DIMENSIONS:
+            cells_of = lookup.lazy().filter(pl.col("dimension") == dim)
+            remainder = cells_of.filter(pl.col("group_value") == REMAINDER).select("_unit", pl.col(CELL).alias("_rest"))
+            lazy = (
+                lazy.join(cells_of.select("_unit", pl.col("group_value").alias(dim), pl.col(CELL).alias("_cell")),
+                          on=["_unit", dim], how="left", maintain_order="left")
+                .join(remainder, on="_unit", how="left", maintain_order="left")
+                .with_columns(pl.coalesce("_cell", "_rest", pl.lit(NO_KEY, pl.UInt32)).cast(pl.UInt32).alias(dim))
+                .drop("_cell", "_rest")
+            )  # fmt: skip
+        data = lazy.select("employee", *PEOPLE_DIMENSIONS, *NARROW_TYPES).collect()
+    else:
+        data = (
+            data.lazy()
+            .join(lookup.lazy().select("_unit", "dimension", "group_value", CELL),
+                  on=["_unit", "dimension", "group_value"], how="inner", maintain_order="left")
+            .select("employee", CELL)
+            .collect()
+        )  # fmt: skip
     if data.height > MAX_LENGTH:
         # the margins claim at most MAX_LENGTH rows (OpenDP's overflow reasoning rests on it)
         raise ValueError(f"more than {MAX_LENGTH:,} reduced rows in one measurement; draw fewer customers at a time")
     return _Coded(data, pl.concat(all_cells))
-
-
-def _to_cell(value: pl.Expr, cells: pl.DataFrame, dimension: str) -> pl.Expr:
-    """The cell id of (dimension, value) in ``cells``; the breakdown's remainder cell when it is not a key.
-
-    A breakdown without a query has no cells at all: its column is :data:`NO_KEY` (never read).
-    """
-    lookup = cells.filter(pl.col("dimension") == dimension)
-    remainder = lookup.filter(pl.col("group_value") == REMAINDER)[CELL]
-    default = int(remainder[0]) if remainder.len() else NO_KEY
-    return value.replace_strict(lookup["group_value"], lookup[CELL], default=default, return_dtype=pl.UInt32)
 
 
 Loaders = dict[str, Callable[[], dict[str | None, pl.DataFrame]]]

@@ -193,6 +193,186 @@ REDUCTION_CTES = (
 )
 
 
+# --- many periods of one customer in one pass ---------------------------------------------
+# The same per-employee definitions as above, with every grouping keyed by (period, employee):
+# the events of the customer are read once (the outer date range lets DuckDB skip the row groups
+# of other customers and months), each event is joined to every requested period that contains
+# it (a month and its quarter), and each (period, employee)'s rows are reduced exactly as a
+# single period's. The public key map of each period is a relation ``km`` (period, dimension,
+# source, group_value) instead of list parameters.
+_MULTI_EVENTS_CTE = """
+pp AS (
+    SELECT unnest($p_period::VARCHAR[]) AS period, unnest($p_start::DATE[]) AS p_start,
+           unnest($p_end::DATE[]) AS p_end, unnest($p_max_contacts::BIGINT[]) AS max_contacts,
+           unnest($p_services::BOOLEAN[]) AS with_services, unnest($p_topics::BOOLEAN[]) AS with_topics
+),
+km AS (
+    SELECT unnest($km_period::VARCHAR[]) AS period, unnest($km_dimension::VARCHAR[]) AS dimension,
+           unnest($km_source::VARCHAR[]) AS source, unnest($km_key::VARCHAR[]) AS group_value
+),
+ev AS MATERIALIZED (
+    SELECT pp.period, max_contacts, with_services, with_topics,
+           employee, department, site, role, service, topic, occurred_on, event_id, who5_raw, satisfaction,
+           date_diff('day', occurred_on, DATE '9999-12-31') AS age
+    FROM events JOIN pp ON occurred_on >= pp.p_start AND occurred_on < pp.p_end
+    WHERE customer_id = $customer AND occurred_on >= $start AND occurred_on < $end
+)"""
+_MULTI_PEOPLE_CTES = """
+home AS (
+    SELECT period, employee, h.department, h.site, h.role
+    FROM (SELECT period, employee,
+                 arg_min({'department': department, 'site': site, 'role': role},
+                         {'n': -n, 'age': age, 'd': department, 'sn': site IS NULL, 's': site,
+                          'rn': role IS NULL, 'r': role}) AS h
+          FROM (SELECT period, employee, department, site, role, count(*) AS n, min(age) AS age
+                FROM ev GROUP BY period, employee, department, site, role)
+          GROUP BY period, employee)
+),
+per AS (
+    SELECT period, employee,
+           least(count(*), any_value(max_contacts)) AS contacts,
+           count(who5_raw) AS n_who5,
+           arg_max(who5_raw, {'d': occurred_on, 'e': event_id}) FILTER (WHERE who5_raw IS NOT NULL) AS last_raw,
+           arg_min(who5_raw, {'d': occurred_on, 'e': event_id}) FILTER (WHERE who5_raw IS NOT NULL) AS first_raw,
+           avg(satisfaction) AS sat_mean
+    FROM ev GROUP BY period, employee
+),
+scored AS (
+    SELECT period, employee, contacts, n_who5, sat_mean,
+           CASE WHEN last_raw IS NULL THEN NULL
+                ELSE least(greatest(last_raw, $who5_lo), $who5_hi) * $who5_scale END AS who5_last,
+           CASE WHEN first_raw IS NULL THEN NULL
+                ELSE least(greatest(first_raw, $who5_lo), $who5_hi) * $who5_scale END AS who5_first,
+           CASE WHEN sat_mean IS NULL THEN NULL
+                ELSE round(least(greatest(sat_mean, $sat_lo), $sat_hi) * $sat_scale)::BIGINT END AS sat_h
+    FROM per
+)"""
+_MULTI_PEOPLE_SELECT = """
+SELECT scored.period, scored.employee,
+       kd.group_value AS department, ks.group_value AS site, kr.group_value AS role,
+       scored.contacts::BIGINT AS contacts,
+       (who5_last IS NOT NULL)::BIGINT AS has_who5,
+       coalesce(who5_last - $who5_mid, 0)::BIGINT AS who5_c,
+       (CASE WHEN who5_last IS NULL THEN 0 WHEN who5_last < $low_below THEN 1 ELSE -1 END)::BIGINT AS low_pm,
+       (n_who5 >= 2)::BIGINT AS has_chg,
+       (CASE WHEN n_who5 < 2 THEN 0 WHEN who5_last - who5_first >= $improved_by THEN 1 ELSE -1 END)::BIGINT AS imp_pm,
+       (sat_mean IS NOT NULL)::BIGINT AS has_sat,
+       coalesce(sat_h - $sat_mid, 0)::BIGINT AS sat_c
+FROM scored JOIN home USING (period, employee)
+LEFT JOIN km kd ON kd.period = home.period AND kd.dimension = 'department' AND kd.source = home.department
+LEFT JOIN km ks ON ks.period = home.period AND ks.dimension = 'site' AND ks.source = home.site
+LEFT JOIN km kr ON kr.period = home.period AND kr.dimension = 'role' AND kr.source = home.role
+"""
+_MULTI_USAGE_CTES = """
+svc AS (
+    SELECT period, employee,
+           unnest(arg_min(service, {'n': -n, 'age': age, 'v': service}, $max_services)) AS group_value
+    FROM (SELECT period, employee, service, count(*) AS n, min(age) AS age
+          FROM ev WHERE with_services AND list_contains($services, service) GROUP BY period, employee, service)
+    GROUP BY period, employee
+),
+top AS (
+    SELECT period, employee,
+           unnest(arg_min(topic, {'n': -n, 'age': age, 'v': topic}, $max_topics)) AS group_value
+    FROM (SELECT period, employee, topic, count(*) AS n, min(age) AS age
+          FROM ev WHERE with_topics AND topic IS NOT NULL AND list_contains($topics, topic)
+          GROUP BY period, employee, topic)
+    GROUP BY period, employee
+)"""
+_MULTI_USAGE_SELECT = """
+SELECT period, employee, 'service' AS dimension, group_value FROM svc
+UNION ALL
+SELECT period, employee, 'topic', group_value FROM top
+"""
+PEOPLE_PERIODS_SQL = f"WITH {_MULTI_EVENTS_CTE},{_MULTI_PEOPLE_CTES}\n{_MULTI_PEOPLE_SELECT}"
+USAGE_PERIODS_SQL = f"WITH {_MULTI_EVENTS_CTE},{_MULTI_USAGE_CTES}\n{_MULTI_USAGE_SELECT}"
+# Both parts from ONE materialisation of the events (people rows have NULL dimension, usage rows
+# NULL metrics; ``part`` tells them apart).
+_PEOPLE_COLUMNS = ("department", "site", "role", *METRICS)
+BOTH_PERIODS_SQL = (
+    f"WITH {_MULTI_EVENTS_CTE},{_MULTI_PEOPLE_CTES},{_MULTI_USAGE_CTES},\n"
+    f"people AS ({_MULTI_PEOPLE_SELECT}),\nusage AS ({_MULTI_USAGE_SELECT})\n"
+    "SELECT 'people' AS part, period, employee, "
+    + ", ".join(_PEOPLE_COLUMNS)
+    + ", NULL::VARCHAR AS dimension, NULL::VARCHAR AS group_value FROM people\n"
+    "UNION ALL\nSELECT 'usage', period, employee, "
+    + ", ".join(f"NULL AS {c}" for c in _PEOPLE_COLUMNS)
+    + ", dimension, group_value FROM usage"
+)
+
+
+@dataclass(frozen=True)
+class PeriodRequest:
+    """One period of :func:`reduce_periods`: its bounds, public key map and which usage tables it measures."""
+
+    period: Period
+    bounds: Bounds
+    key_map: pl.DataFrame
+    with_services: bool = True
+    with_topics: bool = True
+
+
+def reduce_periods(
+    con: duckdb.DuckDBPyConnection, customer_id: str, requests: list[PeriodRequest]
+) -> dict[str, Reduced]:
+    """:func:`reduce_period` of several periods of one customer in two DuckDB statements.
+
+    Returns, per period label, exactly the frames :func:`reduce_period` gives for that period
+    alone (tested): every grouping is keyed by (period, employee), so each output row is still a
+    function of one employee's records of one period. The customer's events are read once.
+    All requests must share the service and topic bounds (the policy's; they do not depend on
+    the period).
+    """
+    if not requests:
+        return {}
+    labels = [r.period.label for r in requests]
+    if len(set(labels)) != len(labels):
+        raise ValueError("reduce_periods: a period was requested twice")
+    if len({(r.bounds.services, r.bounds.topics) for r in requests}) != 1:
+        raise ValueError("reduce_periods: the periods must share the service and topic bounds")
+    km = pl.concat(
+        [r.key_map.filter(pl.col("group_value").is_not_null()).select(
+            pl.lit(r.period.label).alias("period"), "dimension", "source", "group_value") for r in requests]
+    )  # fmt: skip
+    common = {
+        "customer": customer_id,
+        "start": min(r.period.start for r in requests),
+        "end": max(r.period.end for r in requests),
+        "p_period": labels,
+        "p_start": [r.period.start for r in requests],
+        "p_end": [r.period.end for r in requests],
+        "p_max_contacts": [r.bounds.contacts for r in requests],
+        "p_services": [r.with_services for r in requests],
+        "p_topics": [r.with_topics for r in requests],
+        "km_period": km["period"].to_list(),
+        "km_dimension": km["dimension"].to_list(),
+        "km_source": km["source"].to_list(),
+        "km_key": km["group_value"].to_list(),
+    }
+    people_params_ = {k: v for k, v in people_params(customer_id, requests[0].period, requests[0].bounds,
+                                                      requests[0].key_map).items()
+                      if k not in ("customer", "start", "end", "max_contacts") and not k.endswith(("_sources", "_keys"))}
+    both = con.execute(BOTH_PERIODS_SQL, {
+        **common, **people_params_, "max_services": requests[0].bounds.services,
+        "max_topics": requests[0].bounds.topics, "services": list(SERVICES), "topics": list(TOPICS),
+    }).pl()  # fmt: skip
+    parts = both.partition_by("part", as_dict=True, include_key=False)
+    empty = both.clear().drop("part")
+    people = parts.get(("people",), empty).select(
+        "period", "employee", *[pl.col(c).cast(t) for c, t in PEOPLE_SCHEMA.items()])
+    usage = parts.get(("usage",), empty).select(
+        "period", "employee", *[pl.col(c).cast(t) for c, t in USAGE_SCHEMA.items()])
+    people_by = people.partition_by("period", as_dict=True, include_key=False)
+    usage_by = usage.partition_by("period", as_dict=True, include_key=False)
+    return {
+        label: Reduced(
+            people_by.get((label,), people.clear().drop("period")),
+            usage_by.get((label,), usage.clear().drop("period")),
+        )
+        for label in labels
+    }
+
+
 @dataclass(frozen=True)
 class Bounds:
     """Per-employee contribution bounds of one period (public, from the policy and the contract).

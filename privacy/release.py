@@ -15,14 +15,15 @@ the per-employee reduction (:mod:`privacy.reduce`) → the OpenDP measurement
 post-processing.
 
 :func:`draw_release` draws one customer-period; :func:`draw_releases` draws many (the life
-cycle's "all due" path), measuring the customers of one period whose plans are equal together
-in one OpenDP measurement with exactly the per-customer scales and cost of single releases.
+cycle's "all due" path): each customer's periods reduced in one pass, the customer-periods whose
+plans are equal measured together in one OpenDP measurement (identifier (customer, period,
+employee)) with exactly the scales and cost of single releases; :func:`prepare_releases` is its
+pre-noise part, which the caller may run one customer ahead.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -35,17 +36,17 @@ from privacy.estimates import estimate
 from privacy.periods import Period, parse_period
 from privacy.plan import ReleasePlan, plan_release
 from privacy.policy import ReleasePolicy
-from privacy.reduce import Reduced, reduce_people, reduce_period, reduce_usage
-from privacy.structure import PublicStructure, load_structure
+from privacy.reduce import PeriodRequest, Reduced, reduce_people, reduce_periods, reduce_usage
+from privacy.structure import PublicStructure, load_structure, load_structures
 from privacy.suppression import apply_thresholds
 
 if TYPE_CHECKING:
     from privacy.measure import Measured
 
-# Customers per OpenDP measurement in draw_releases. Bounds the reduced rows held at once
-# (≈ 3,000 people and ≈ 10,000 usage rows per customer-month of 3,000 engaged employees);
-# the per-customer gain is mostly reached by then.
-MAX_BATCH = 20
+# Customer-periods per OpenDP measurement in draw_releases. Bounds the reduced rows of one
+# measurement (≈ 3,000 people and ≈ 10,000 usage rows per customer-month of 3,000 engaged
+# employees, far below measure.MAX_LENGTH); the per-release gain is mostly reached by then.
+MAX_BATCH = 32
 
 
 @dataclass(frozen=True)
@@ -81,17 +82,7 @@ def _plan(con: duckdb.DuckDBPyConnection, customer_id: str, period: str, policy:
     return _Prepared(customer_id, p, Cost.of(plan.budget, policy.delta), structure, plan, None)
 
 
-def _prepare(con: duckdb.DuckDBPyConnection, customer_id: str, period: str, policy: ReleasePolicy) -> _Prepared:
-    """:func:`_plan` plus the reduced frame."""
-    prep = _plan(con, customer_id, period, policy)
-    prep.frame = reduce_period(
-        con, customer_id, prep.period, prep.plan.bounds, prep.structure.key_map,
-        with_services="services" in prep.plan.tables, with_topics="topics" in prep.plan.tables,
-    )  # fmt: skip
-    return prep
-
-
-def _reading_cursor(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
+def reading_cursor(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
     """Another connection to ``con``'s database (for a second thread), on the same default catalog.
 
     It shares the database (its tables, attached catalogs and database-wide settings) but not
@@ -106,37 +97,6 @@ def _reading_cursor(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection
         cursor.close()
         raise
     return cursor
-
-
-PREPARE_WORKERS = 2  # the machine's cores
-
-
-def _prepare_all(
-    con: duckdb.DuckDBPyConnection, customers: Sequence[str], period: str, policy: ReleasePolicy
-) -> list[_Prepared]:
-    """:func:`_prepare` for several customers, in order: two customers' reductions side by side.
-
-    One customer-month is too small for DuckDB's intra-query parallelism (its fixed per-operator
-    cost dominates), so the reductions run one thread each (``SET threads = 1``, restored
-    afterwards), two at a time, on cursors of ``con`` (a cursor is another connection to the
-    same database; the queries only read). The results are those of sequential calls.
-    """
-    if len(customers) < 2:
-        return [_prepare(con, c, period, policy) for c in customers]
-    (threads,) = con.execute("SELECT current_setting('threads')").fetchone()  # type: ignore[misc]
-    cursors = [_reading_cursor(con) for _ in range(PREPARE_WORKERS)]
-    chunks = [list(customers[k::PREPARE_WORKERS]) for k in range(PREPARE_WORKERS)]
-    try:
-        con.execute("SET threads = 1")
-        with ThreadPoolExecutor(max_workers=PREPARE_WORKERS) as pool:
-            done = list(pool.map(lambda k: [_prepare(cursors[k], c, period, policy) for c in chunks[k]],
-                                 range(PREPARE_WORKERS)))
-    finally:
-        con.execute(f"SET threads = {int(threads)}")
-        for cur in cursors:
-            cur.close()
-    by_customer = {prep.customer_id: prep for part in done for prep in part}
-    return [by_customer[c] for c in customers]
 
 
 def _figures(measured: Measured, headcount: pl.DataFrame, policy: ReleasePolicy, period: str) -> pl.DataFrame:
@@ -174,7 +134,7 @@ def draw_release(
     prep = _plan(con, customer_id, period, policy)  # public checks first: nothing is read or drawn if they fail
     with_usage = any(q.part == "usage" for q in prep.plan.queries)
     # the usage part (its reduction, then its OpenDP query) runs in a second thread, on its own connection
-    cursor = _reading_cursor(con) if with_usage else None
+    cursor = reading_cursor(con) if with_usage else None
     try:
         measured = measure_loading(
             lambda: reduce_people(con, customer_id, prep.period, prep.plan.bounds, prep.structure.key_map),
@@ -198,26 +158,62 @@ def _draw_one(prep: _Prepared, policy: ReleasePolicy) -> DrawnRelease:
     return _drawn(prep, _figures(measured, prep.structure.public_headcount, policy, prep.period.label))
 
 
+@dataclass(frozen=True)
+class PreparedReleases:
+    """The public plans and reduced frames of several periods of one customer (:func:`prepare_releases`).
+
+    Holds individual rows (the reduced frames) until :func:`draw_releases` measures them; never
+    leaves the pipeline process.
+    """
+
+    customer_id: str
+    periods: tuple[str, ...]
+    preps: tuple[_Prepared, ...]
+
+
+def prepare_releases(
+    con: duckdb.DuckDBPyConnection, customer_id: str, periods: Sequence[str], policy: ReleasePolicy
+) -> PreparedReleases:
+    """Everything of a customer's releases that comes before the noise: structures, plans, reduction.
+
+    Reads only (the caller may run it on a cursor in another thread while it draws another
+    customer). Nothing is drawn; :func:`draw_releases` takes the result as ``prepared``.
+    """
+    labels = [parse_period(p).label for p in periods]
+    return PreparedReleases(customer_id, tuple(labels), tuple(_prepare_customer(con, customer_id, labels, policy)))
+
+
 def draw_releases(
     con: duckdb.DuckDBPyConnection,
     requests: Sequence[tuple[str, str]],
     policy: ReleasePolicy,
     *,
     max_batch: int = MAX_BATCH,
+    prepared: Sequence[PreparedReleases] = (),
 ) -> list[DrawnRelease]:
     """Draw several releases under one policy, once each; the result is in the order of ``requests``.
 
-    ``requests`` are (customer_id, period) pairs, each drawn at most once (a repeated pair is
-    refused: drawing twice would re-noise a release). Requests of the same period whose plans
-    are equal (same queries and noise scales: :meth:`ReleasePlan.signature`) are measured
-    together, up to ``max_batch`` customers per OpenDP measurement
-    (:func:`privacy.measure.measure_batch`): the identifier is (customer, employee) and each
-    customer's cells depend on that customer's employees only, so every customer's release has
-    exactly the noise scales, intervals, thresholds and cost (``release_cost(policy, period)``,
-    asserted against OpenDP's own privacy map) of :func:`draw_release`, and is charged to that
-    customer's ledger alone. A customer whose plan no other shares, or whose public keys are
-    fewer than the cells OpenDP would account in a batch, is drawn on its own. The caller checks
-    and records each customer's budget *before* calling and stores every returned draw.
+    ``requests`` are (customer_id, period) pairs, any customers and periods, each drawn at most
+    once (a repeated pair is refused: drawing twice would re-noise a release). Per customer, the
+    public structure is read once and rolled up once per headcount snapshot
+    (:func:`privacy.structure.load_structures`), and the events of all its requested periods are
+    reduced in one pass (:func:`privacy.reduce.reduce_periods`, equal to the single-period
+    reduction of each). Then every request whose plan has the same signature (same queries and
+    noise scales: :meth:`ReleasePlan.signature`) is measured together, up to ``max_batch``
+    customer-periods per OpenDP measurement (:func:`privacy.measure.measure_batch`): the
+    identifier is (customer, period, employee), so one person in one customer-month is one
+    unit, and each customer-period's cells depend on that customer-period's rows only. Every
+    release therefore has exactly the noise scales, intervals, thresholds and cost
+    (``release_cost(policy, period)``, asserted against OpenDP's own privacy map for one
+    identifier) of :func:`draw_release`, and is charged to its own ledger row by the caller: a
+    person's loss over several periods composes exactly as if they were drawn one by one. A
+    request whose plan no other shares, or whose public keys are fewer than the cells OpenDP
+    would account in a batch, is drawn on its own. The caller checks and records each release's
+    budget *before* calling and stores every returned draw.
+
+    ``prepared``: :func:`prepare_releases` results for some customers of ``requests`` (their
+    requested periods exactly, in order; checked), used instead of preparing them here. Each is
+    consumed: its frames are dropped once measured.
 
     Errors are those of :func:`draw_release` and abort the whole call: nothing is returned, so
     nothing can be stored or spent; the caller may then draw the remaining requests one by one
@@ -231,38 +227,96 @@ def draw_releases(
         if pair in seen:
             raise ValueError(f"release {pair[0]!r} {pair[1]} requested twice in one call; a release is drawn once")
         seen.add(pair)
-    by_period: dict[str, list[str]] = {}
+    by_customer: dict[str, list[str]] = {}
     for customer, label in normalised:
-        by_period.setdefault(label, []).append(customer)
+        by_customer.setdefault(customer, []).append(label)
+
+    given = {p.customer_id: p for p in prepared}
+    preps: list[_Prepared] = []
+    for customer, labels in by_customer.items():
+        ready = given.pop(customer, None)
+        if ready is None:
+            preps.extend(_prepare_customer(con, customer, labels, policy))
+            continue
+        if list(ready.periods) != labels or any(p.frame is None for p in ready.preps):
+            raise ValueError(f"the prepared releases of {customer!r} do not match the request (or were drawn already)")
+        preps.extend(ready.preps)
+    if given:
+        raise ValueError(f"prepared releases of {sorted(given)} were passed but not requested")
 
     drawn: dict[tuple[str, str], DrawnRelease] = {}
-    for label, customers in by_period.items():
-        for i in range(0, len(customers), max_batch):
-            preps = _prepare_all(con, customers[i : i + max_batch], label, policy)
-            groups: dict[tuple, list[_Prepared]] = {}
-            for prep in preps:
-                if all(q.batchable for q in prep.plan.queries):
-                    groups.setdefault(prep.plan.signature(), []).append(prep)
-            batches = [g for g in groups.values() if len(g) >= 2]
-            in_batch = {id(p) for g in batches for p in g}
-            for batch in batches:
-                _draw_batch(batch, label, policy, drawn)
-            for prep in preps:  # after the batches: a failing batch leaves nothing drawn
-                if id(prep) not in in_batch:
-                    drawn[(prep.customer_id, label)] = _draw_one(prep, policy)
+    groups: dict[tuple, list[_Prepared]] = {}
+    alone: list[_Prepared] = []
+    for prep in preps:
+        if all(q.batchable for q in prep.plan.queries):
+            groups.setdefault(prep.plan.signature(), []).append(prep)
+        else:
+            alone.append(prep)
+    batches: list[list[_Prepared]] = []
+    for group in groups.values():
+        if len(group) < 2:
+            alone.extend(group)
+            continue
+        chunks = [group[i : i + max_batch] for i in range(0, len(group), max_batch)]
+        if len(chunks[-1]) < 2 and len(chunks) > 1:  # never a batch of one after a full one
+            chunks[-2].extend(chunks.pop())
+        batches.extend(chunks)
+    for batch in batches:
+        _draw_batch(batch, policy, drawn)
+    for prep in alone:  # after the batches: a failing batch leaves nothing drawn
+        drawn[(prep.customer_id, prep.period.label)] = _draw_one(prep, policy)
     return [drawn[pair] for pair in normalised]
 
 
-def _draw_batch(batch: list[_Prepared], label: str, policy: ReleasePolicy, drawn: dict) -> None:
-    """One OpenDP measurement for the customers of ``batch`` (same period, same plan); results into ``drawn``."""
+def _prepare_customer(
+    con: duckdb.DuckDBPyConnection, customer_id: str, labels: list[str], policy: ReleasePolicy
+) -> list[_Prepared]:
+    """Public facts of several periods of one customer (structure read once), then one reduction pass."""
+    structures = load_structures(con, customer_id, labels, policy.k)  # refuses a customer without a headcount
+    preps: list[_Prepared] = []
+    for label in labels:
+        p = parse_period(label)
+        plan = plan_release(policy, p.label, structures[label])  # also refuses a period with nothing to release
+        preps.append(_Prepared(customer_id, p, Cost.of(plan.budget, policy.delta), structures[label], plan, None))
+    frames = reduce_periods(con, customer_id, [
+        PeriodRequest(prep.period, prep.plan.bounds, prep.structure.key_map,
+                      with_services="services" in prep.plan.tables, with_topics="topics" in prep.plan.tables)
+        for prep in preps
+    ])  # fmt: skip
+    for prep in preps:
+        prep.frame = frames[prep.period.label]
+    return preps
+
+
+_UNIT_SEP = "\x1f"  # (customer, period) -> one batch key; never in a customer id or a period label
+
+
+def _unit(prep: _Prepared) -> str:
+    return f"{prep.customer_id}{_UNIT_SEP}{prep.period.label}"
+
+
+def _draw_batch(batch: list[_Prepared], policy: ReleasePolicy, drawn: dict) -> None:
+    """One OpenDP measurement for the customer-periods of ``batch`` (same plan signature); results into ``drawn``.
+
+    Each customer-period is its own unit of the batch (``measure_batch`` keys, so the identifier
+    is (customer, period, employee)); the post-processing runs per unit (every rule of
+    consistency, estimates and thresholds joins on the key), then each unit's cells get its
+    customer and period back.
+    """
     from privacy.measure import measure_batch
 
-    measured = measure_batch({p.customer_id: p.frame for p in batch},  # type: ignore[misc]
-                             {p.customer_id: p.plan for p in batch})  # fmt: skip
+    if any(_UNIT_SEP in p.customer_id for p in batch):
+        raise ValueError("a customer id contains a control character; draw it on its own")
+    measured = measure_batch({_unit(p): p.frame for p in batch},  # type: ignore[misc]
+                             {_unit(p): p.plan for p in batch})  # fmt: skip
     for prep in batch:
         prep.frame = None  # individual rows go no further than the measurement
-    cells = _figures(measured, pl.concat([p.structure.public_headcount for p in batch]), policy, label)
-    by_customer = cells.partition_by("customer_id", as_dict=True, maintain_order=True)
+    headcount = pl.concat([p.structure.public_headcount.with_columns(customer_id=pl.lit(_unit(p))) for p in batch])
+    cells = _figures(measured, headcount, policy, batch[0].period.label)
+    by_unit = cells.partition_by("customer_id", as_dict=True, maintain_order=True)
     for prep in batch:
-        part = by_customer.get((prep.customer_id,))
-        drawn[(prep.customer_id, label)] = _drawn(prep, part if part is not None else cells.clear())
+        part = by_unit.get((_unit(prep),))
+        part = (part if part is not None else cells.clear()).with_columns(
+            customer_id=pl.lit(prep.customer_id, pl.String), period=pl.lit(prep.period.label, pl.String)
+        )
+        drawn[(prep.customer_id, prep.period.label)] = _drawn(prep, part)

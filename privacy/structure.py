@@ -183,3 +183,35 @@ def load_structure(con: duckdb.DuckDBPyConnection, customer_id: str, period: str
         {"c": customer_id, "a": as_of},
     ).pl()
     return build_structure(rows, k, customer_id, as_of)
+
+
+def load_structures(
+    con: duckdb.DuckDBPyConnection, customer_id: str, periods: list[str], k: int
+) -> dict[str, PublicStructure]:
+    """:func:`load_structure` for several periods of one customer: one read, one roll-up per snapshot.
+
+    The customer's headcount is read once; each period gets the snapshot :func:`load_structure`
+    would pick (the latest ``as_of`` on or before its last month, else the earliest), and each
+    snapshot is rolled up once, whichever periods share it.
+    """
+    rows = con.execute(
+        "SELECT as_of, site, department, role, headcount FROM headcount WHERE customer_id = $c",
+        {"c": customer_id},
+    ).pl()
+    if rows.height == 0:
+        raise StructureError(
+            f"customer {customer_id!r} has no headcount file: ingest its headcount (customer_id, site, "
+            "department, role, headcount, as_of) before releasing, since every group key comes from it"
+        )
+    snapshots = sorted(set(rows["as_of"].to_list()))
+    by_snapshot = rows.partition_by("as_of", as_dict=True, include_key=False)
+    built: dict[date, PublicStructure] = {}
+    out: dict[str, PublicStructure] = {}
+    for period in periods:
+        last = parse_period(period).last_month_start
+        earlier = [a for a in snapshots if a <= last]
+        as_of = earlier[-1] if earlier else snapshots[0]
+        if as_of not in built:
+            built[as_of] = build_structure(by_snapshot[(as_of,)], k, customer_id, as_of)
+        out[period] = built[as_of]
+    return out

@@ -34,6 +34,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--shards", type=int, default=1, metavar="N", help="split the export into N files (default 1)")
     parser.add_argument("--dirty", action="store_true", help="add documented bad rows and a duplicated delivery")
+    parser.add_argument(
+        "--shape", choices=("narrow", "wide"), default="narrow",
+        help="organisation shape: narrow (default) or wide (log-normal sizes, 1-6 sites, 5-40 departments, "
+        "6 roles, heavy-tailed contacts)",
+    )  # fmt: skip
+    parser.add_argument("--shuffle", action="store_true", help="write the export in random order (not by date)")
     parser.set_defaults(func=run)
 
 
@@ -56,6 +62,8 @@ def run(args: argparse.Namespace) -> int:
             fmt=args.fmt,
             start=args.start,
             shards=args.shards,
+            shape=args.shape,
+            shuffle=args.shuffle,
         )
     except ValueError as exc:
         raise CommandError(f"generate: {exc}") from None

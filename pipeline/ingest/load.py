@@ -417,7 +417,8 @@ def _load_events(
             duplicate += unchanged
             skip = f" WHERE n.event_id NOT IN (SELECT event_id FROM {_OVERLAP} WHERE same)"
     (accepted,) = con.execute(
-        f"INSERT INTO events SELECT n.*, ?, ? FROM ({new_rows}) n{skip}", [delivery_id, now]
+        f"INSERT INTO events SELECT n.*, ?, ? FROM ({new_rows}) n{skip} ORDER BY n.customer_id, n.occurred_on",
+        [delivery_id, now],  # clustered: a customer-month reads only its row groups (pipeline.raw_store)
     ).fetchone()  # type: ignore[misc]
     if duplicate:  # a person seen only in superseded copies has no event: keep no pseudonym for them
         con.execute(

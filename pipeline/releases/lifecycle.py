@@ -20,18 +20,20 @@ events for a released period are stored in the raw store but never change the
 published value: the stored draw is served. They count only if a privacy officer
 re-issues the period (``--reissue``), which draws anew and spends budget again.
 
-:func:`run_all_due` follows the same steps period by period for many customers at once:
-the budget of each customer is checked first, then the customers of one period (and one
-policy) are drawn together with :func:`privacy.release.draw_releases`, and each draw is
-stored by the same code as a single release (:func:`_store_drawn`).
+:func:`run_all_due` follows the same steps for many releases at once: every budget is decided
+first (period by period, as if released one by one), then customer by customer all its
+accepted releases are drawn together with :func:`privacy.release.draw_releases` (one pass over
+its events, equal plans in one OpenDP measurement) and stored in ONE transaction, with the
+ledger read back against the cap before COMMIT (:func:`_release_customer`).
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING
 
@@ -40,22 +42,25 @@ import duckdb
 from pipeline.raw_store import connect_raw
 from pipeline.releases.publish import publish
 from pipeline.releases.release_store import (
+    DrawToStore,
     StoredRelease,
     current_draw,
     ensure_release_schema,
+    ledger_entries,
     released_periods,
     spent_in_window,
     store_draw,
+    store_draws,
 )
 from pipeline.releases.version import code_version
 from pipeline.settings import Settings
 from privacy.budget import BudgetExceeded, Cost, Rho, check_budget, fits_under_cap, release_cost
-from privacy.periods import month_range, parse_period, period_of_month
+from privacy.periods import WINDOW_MONTHS, month_range, parse_period, period_of_month
 from privacy.policy import ReleasePolicy
 from stores.control import control_connection, current_policy
 
 if TYPE_CHECKING:
-    from privacy.release import DrawnRelease
+    from privacy.release import DrawnRelease, PreparedReleases
 
 log = logging.getLogger(__name__)
 
@@ -136,8 +141,7 @@ def _require_complete(period: str, today: date | None) -> str:
 
 
 def _load_policy(settings: Settings, customer_id: str) -> tuple[ReleasePolicy, int]:
-    with control_connection(settings, read_only=True) as control:
-        return current_policy(control, customer_id)
+    return _load_policies(settings, [customer_id])[customer_id]
 
 
 def release_with(
@@ -187,28 +191,19 @@ def release_with(
     return outcome
 
 
-def _store_drawn(
-    con: duckdb.DuckDBPyConnection,
-    drawn: DrawnRelease,
-    *,
-    cost: Cost,
-    spent: float,
-    policy: ReleasePolicy,
-    policy_version: int,
-    stored: StoredRelease | None,
-    requested_by: str,
-) -> ReleaseOutcome:
-    """Everything after the draw, shared by single and batched releases (nothing is published here).
-
-    Refuses a draw that spent more than the checked ``cost``; otherwise stores the draw, its
-    cells, its public headcount and its ledger row in ONE raw-store transaction.
-    """
+def _check_drawn_cost(drawn: DrawnRelease, cost: Cost) -> None:
+    """Refuse a draw that spent more than the checked ``cost`` (nothing is stored)."""
     if not fits_under_cap(Rho(0.0), Rho(drawn.cost.rho), Rho(cost.rho)):
         raise RuntimeError(
             f"the drawn release of {drawn.customer_id} {drawn.period} spent rho={drawn.cost.rho:g}, more than "
             f"the checked cost rho={cost.rho:g}; nothing was stored"
         )
-    header = StoredRelease(
+
+
+def _header(
+    drawn: DrawnRelease, *, policy: ReleasePolicy, policy_version: int, stored: StoredRelease | None, requested_by: str
+) -> StoredRelease:
+    return StoredRelease(
         release_id=uuid.uuid4().hex,
         customer_id=drawn.customer_id,
         period=drawn.period,
@@ -226,6 +221,26 @@ def _store_drawn(
         k_scores=policy.k_scores,
         z=policy.z,
     )
+
+
+def _store_drawn(
+    con: duckdb.DuckDBPyConnection,
+    drawn: DrawnRelease,
+    *,
+    cost: Cost,
+    spent: float,
+    policy: ReleasePolicy,
+    policy_version: int,
+    stored: StoredRelease | None,
+    requested_by: str,
+) -> ReleaseOutcome:
+    """Everything after the draw of a single release (nothing is published here).
+
+    Refuses a draw that spent more than the checked ``cost``; otherwise stores the draw, its
+    cells, its public headcount and its ledger row in ONE raw-store transaction.
+    """
+    _check_drawn_cost(drawn, cost)
+    header = _header(drawn, policy=policy, policy_version=policy_version, stored=stored, requested_by=requested_by)
     kind = "reissue" if stored is not None else "release"
     store_draw(con, header, drawn.cells, drawn.public_headcount, kind=kind, allocations=drawn.allocations)
     status = "reissued" if stored is not None else "published"
@@ -244,13 +259,18 @@ def _not_releasable(con: duckdb.DuckDBPyConnection, customer_id: str, period: st
     looks at the customer's event rows: whether anyone used the service cannot change whether a
     release exists; an empty period is released as noisy zeros like any empty group.
     """
-    p = parse_period(period)
     structure, delivered = con.execute(
         "SELECT (SELECT min(as_of) FROM headcount WHERE customer_id = $c), "
         "       (SELECT max(ingested_at) FROM deliveries WHERE kind = 'events')",
         {"c": customer_id},
     ).fetchone()  # type: ignore[misc]
-    if structure is None or structure >= p.end:
+    return _why_not_releasable(period, structure, delivered)
+
+
+def _why_not_releasable(period: str, first_snapshot: date | None, delivered: datetime | None) -> str | None:
+    """:func:`_not_releasable` on facts already read: the first headcount snapshot and the last delivery."""
+    p = parse_period(period)
+    if first_snapshot is None or first_snapshot >= p.end:
         return "no headcount file (public structure) covers the period: ingest the customer's headcount first"
     if delivered is None or delivered.date() < p.end:
         return "no provider export has been ingested since the period ended: ingest the export covering it first"
@@ -329,23 +349,23 @@ def _due(con: duckdb.DuckDBPyConnection, policy: ReleasePolicy, customer_id: str
     after they ended, plus their complete quarters when a table is quarterly; minus stored ones.
 
     Public facts only (see :class:`NoDataForPeriod`): which months hold events is never consulted.
+    The facts are read once (snapshot months, first snapshot, last delivery, stored periods).
     """
     last = last_complete_month(today)
-    months = [
-        r[0]
-        for r in con.execute(
-            "SELECT DISTINCT strftime(as_of, '%Y-%m') AS m FROM headcount WHERE customer_id = ? ORDER BY m",
-            [customer_id],
-        ).fetchall()
-        if r[0] <= last
-    ]
-    months = [m for m in months if _not_releasable(con, customer_id, m) is None]
+    snapshot_months, first, delivered = con.execute(
+        "SELECT (SELECT list(DISTINCT strftime(as_of, '%Y-%m') ORDER BY strftime(as_of, '%Y-%m')) "
+        "        FROM headcount WHERE customer_id = $c), "
+        "       (SELECT min(as_of) FROM headcount WHERE customer_id = $c), "
+        "       (SELECT max(ingested_at) FROM deliveries WHERE kind = 'events')",
+        {"c": customer_id},
+    ).fetchone()  # type: ignore[misc]
+    months = [m for m in (snapshot_months or []) if m <= last and _why_not_releasable(m, first, delivered) is None]
     candidates: list[str] = []
     if policy.tables_for("month"):
         candidates.extend(months)
     if policy.tables_for("quarter"):
         for q in dict.fromkeys(period_of_month(m, "quarter") for m in months):
-            if parse_period(q).last_month <= last and _not_releasable(con, customer_id, q) is None:
+            if parse_period(q).last_month <= last and _why_not_releasable(q, first, delivered) is None:
                 candidates.append(q)
     done = released_periods(con, customer_id)
     due = [p for p in candidates if p not in done]
@@ -375,41 +395,57 @@ def run_all_due(
 ) -> list[ReleaseOutcome]:
     """Release every due period of every customer (or of ``customers``), oldest first; publish once.
 
-    ``on_outcome`` hears each outcome as soon as its period is stored (progress output).
+    ``on_outcome`` hears each outcome as soon as its customer's releases are stored (progress output).
 
-    Period by period (months before the quarter ending with them, as :func:`due_periods`
-    orders them): each due customer's budget is checked exactly as :func:`release_with` does,
-    against the ledger including the releases stored earlier in this run; the customers that
-    fit are drawn together with :func:`privacy.release.draw_releases` (one call per identical
-    effective policy; each customer's loss is that of a single release and is charged to its
-    own ledger), and every draw is stored with its ledger row in its own transaction. If a
-    batched draw fails, its customers are drawn one by one with :func:`release_with`.
+    1. Every customer's policy (one read of the control store) and due periods (public facts).
+    2. Budget, period by period (months before the quarter ending with them, as
+       :func:`due_periods` orders them): each due release is checked exactly as
+       :func:`release_with` does, against the ledger plus the releases accepted earlier in this
+       run (costs are data-independent, so the whole run's budget decisions are known before
+       anything is drawn). A release that does not fit is ``refused``: nothing is drawn or
+       spent for it, and the later periods are still tried.
+    3. Customer by customer: all its accepted releases are drawn with
+       :func:`privacy.release.draw_releases` (its events reduced in one pass, releases with the
+       same plan measured together; each release's loss is that of a single release), then
+       stored in ONE transaction, one ledger row per release, with the budget read back from
+       the ledger inside the transaction (any window over the cap: nothing of the customer is
+       stored). If the batched draw fails, the customer's releases are drawn one by one with
+       :func:`privacy.release.draw_release` (outcome message ``drawn one by one``).
+    4. One publish at the end. Outcomes in period order, customers in the order given.
 
-    A period refused for budget is reported (status ``'refused'``) and the remaining ones are
-    still tried; nothing is spent for a refused period. A stored release is never drawn again.
+    A stored release is never drawn again (a stored period is not due).
     """
     if not str(requested_by or "").strip():
         raise ValueError("a release must name who asked for it (requested_by)")
-    outcomes: list[ReleaseOutcome] = []
     con = connect_raw(settings)
     try:
         ensure_release_schema(con)
-        policies: dict[str, tuple[ReleasePolicy, int]] = {}
-        due_by_period: dict[str, list[str]] = {}
-        for customer in customers if customers is not None else known_customers(con):
-            policies[customer] = _load_policy(settings, customer)
-            for period in _due(con, policies[customer][0], customer, today):
-                due_by_period.setdefault(period, []).append(customer)
-        for period in sorted(due_by_period, key=_period_order):
-            done = _release_period(con, settings, period, due_by_period[period], policies, requested_by, today)
-            outcomes.extend(done)
-            if on_outcome is not None:
-                for outcome in done:
+        order = customers if customers is not None else known_customers(con)
+        policies = _load_policies(settings, order)
+        due = {c: _due(con, policies[c][0], c, today) for c in order}
+        accepted, results = _budget_plan(con, order, due, policies, today)
+        if on_outcome is not None:
+            for refused in results.values():  # refused for budget: known before anything is drawn
+                on_outcome(refused)
+        todo = [c for c in order if accepted[c]]
+        for customer, prepared in _prefetched(con, todo, accepted, policies):
+            for outcome in _release_customer(
+                con, customer, accepted[customer], policies[customer], requested_by, prepared
+            ):
+                results[(customer, outcome.period)] = outcome
+                if on_outcome is not None:
                     on_outcome(outcome)
         publish(settings, con)
     finally:
         con.close()
-    return outcomes
+    rank = {c: i for i, c in enumerate(order)}
+    return [results[key] for key in sorted(results, key=lambda k: (_period_order(k[1]), rank[k[0]]))]
+
+
+def _load_policies(settings: Settings, customers: list[str]) -> dict[str, tuple[ReleasePolicy, int]]:
+    """Each customer's effective policy and its version, in one read of the control store."""
+    with control_connection(settings, read_only=True) as control:
+        return {c: current_policy(control, c) for c in customers}
 
 
 def _period_order(period: str) -> tuple[str, int]:
@@ -417,70 +453,174 @@ def _period_order(period: str) -> tuple[str, int]:
     return (p.last_month, p.n_months)
 
 
-def _release_period(
+@dataclass(frozen=True)
+class _Accepted:
+    """A due release whose budget was checked: its cost and the ρ already spent in its windows."""
+
+    period: str
+    cost: Cost
+    spent: float
+
+
+def _budget_plan(
     con: duckdb.DuckDBPyConnection,
-    settings: Settings,
-    period: str,
     customers: list[str],
+    due: dict[str, list[str]],
     policies: dict[str, tuple[ReleasePolicy, int]],
-    requested_by: str,
     today: date | None,
+) -> tuple[dict[str, list[_Accepted]], dict[tuple[str, str], ReleaseOutcome]]:
+    """The budget decision of every due release, period by period, before anything is drawn.
+
+    Each customer's ledger is read once; a release accepted earlier in this run counts as spent
+    for the later ones (exactly the checks of releasing them one by one, in this order).
+    """
+    ledger = {c: _WindowLedger(_ledger_pairs(con, c)) for c in customers}
+    accepted: dict[str, list[_Accepted]] = {c: [] for c in customers}
+    refused: dict[tuple[str, str], ReleaseOutcome] = {}
+    periods = sorted({p for c in customers for p in due[c]}, key=_period_order)
+    for period in periods:
+        label = _require_complete(period, today)
+        for customer in customers:
+            if period not in due[customer]:
+                continue
+            policy = policies[customer][0]
+            cost = release_cost(policy, label)
+            spent = ledger[customer].max_spend(label)
+            try:
+                check_budget(customer, label, spent, cost, policy)
+            except BudgetExceeded as exc:
+                refused[(customer, label)] = _refused(customer, label, exc)
+                continue
+            accepted[customer].append(_Accepted(label, cost, spent))
+            ledger[customer].add(label, cost.rho)
+    return accepted, refused
+
+
+def _ledger_pairs(con: duckdb.DuckDBPyConnection, customer_id: str) -> list[tuple[str, float]]:
+    entries = ledger_entries(con, customer_id)
+    return [(p, float(r)) for p, r in zip(entries["period"].to_list(), entries["rho"].to_list())]
+
+
+class _WindowLedger:
+    """:func:`privacy.periods.max_window_spend` over a growing list of ledger entries, each parsed once.
+
+    An entry's months are contiguous, so it counts in the 12-month window ending at month ``e``
+    iff it starts at or before ``e`` and ends at or after ``e - 11``; the windows that contain a
+    period end from its first month to 11 months after its last (tested equal to ``max_window_spend``).
+    """
+
+    def __init__(self, pairs: list[tuple[str, float]]) -> None:
+        self._entries: list[tuple[int, int, float]] = []
+        for period, rho in pairs:
+            self.add(period, rho)
+
+    @staticmethod
+    def _span(period: str) -> tuple[int, int]:
+        p = parse_period(period)
+        first = p.year * 12 + p.first_month - 1
+        return first, first + p.n_months - 1
+
+    def add(self, period: str, rho: float) -> None:
+        first, last = self._span(period)
+        self._entries.append((first, last, float(rho)))
+
+    def max_spend(self, period: str) -> float:
+        first, last = self._span(period)
+        best = 0.0
+        for end in range(first, last + WINDOW_MONTHS):
+            spent = sum(r for f, la, r in self._entries if f <= end and la >= end - (WINDOW_MONTHS - 1))
+            best = max(best, spent)
+        return best
+
+
+def _prefetched(
+    con: duckdb.DuckDBPyConnection,
+    customers: list[str],
+    accepted: dict[str, list[_Accepted]],
+    policies: dict[str, tuple[ReleasePolicy, int]],
+) -> Iterator[tuple[str, Future[PreparedReleases]]]:
+    """Each customer with its releases' preparation (structures, plans, one-pass reduction), one ahead.
+
+    The next customer is prepared in a second thread, on its own reading cursor, while the caller
+    draws and stores the current one (DuckDB releases the GIL; the reads see committed events
+    only). A preparation's error surfaces when its future is read (the caller then draws that
+    customer one by one). Nothing is drawn here.
+    """
+    from privacy.release import prepare_releases, reading_cursor
+
+    if not customers:
+        return
+    cursor = reading_cursor(con)
+    try:
+        with ThreadPoolExecutor(max_workers=1) as pool:
+
+            def submit(customer: str) -> Future[PreparedReleases]:
+                periods = [a.period for a in accepted[customer]]
+                return pool.submit(prepare_releases, cursor, customer, periods, policies[customer][0])
+
+            ahead = submit(customers[0])
+            for i, customer in enumerate(customers):
+                current = ahead
+                if i + 1 < len(customers):
+                    ahead = submit(customers[i + 1])
+                yield customer, current
+    finally:
+        cursor.close()
+
+
+def _release_customer(
+    con: duckdb.DuckDBPyConnection,
+    customer: str,
+    accepted: list[_Accepted],
+    policy_and_version: tuple[ReleasePolicy, int],
+    requested_by: str,
+    prepared: Future[PreparedReleases] | None = None,
 ) -> list[ReleaseOutcome]:
-    """One period of :func:`run_all_due`: budget checks, batched draws per policy, one transaction per release."""
-    from privacy.release import draw_releases  # imports OpenDP (slow); only when drawing
+    """Draw a customer's accepted releases (batched, else one by one) and store them in ONE transaction."""
+    import privacy.release as release_mod  # imports OpenDP (slow); only when drawing
 
-    label = _require_complete(period, today)
-    results: dict[str, ReleaseOutcome] = {}
-    groups: dict[str, list[tuple[str, Cost, float]]] = {}  # policy (JSON) -> (customer, cost, spent)
-    for customer in customers:
-        policy, _ = policies[customer]
-        stored = current_draw(con, customer, label)
-        if stored is not None:  # never re-drawn (not reached: _due skips stored periods)
-            results[customer] = _outcome(
-                "served_stored", stored, con, cost=None, message="stored release served; nothing spent"
-            )
-            continue
-        if _not_releasable(con, customer, label):  # not reached either: _due lists releasable periods
-            continue
-        cost = release_cost(policy, label)
-        spent = spent_in_window(con, customer, label)  # includes this run's earlier releases
-        try:
-            check_budget(customer, label, spent, cost, policy)
-        except BudgetExceeded as exc:
-            results[customer] = _refused(customer, label, exc)
-            continue
-        groups.setdefault(policy.model_dump_json(), []).append((customer, cost, spent))
+    policy, policy_version = policy_and_version
+    requests = [(customer, a.period) for a in accepted]
+    note = ""
+    try:
+        ready = [prepared.result()] if prepared is not None else []
+        drawn = release_mod.draw_releases(con, requests, policy, prepared=ready)
+    except Exception as exc:  # nothing was returned, so nothing was stored or spent
+        note = f"; batched draw of {len(requests)} release(s) of {customer} failed ({type(exc).__name__}); drawn one by one"
+        log.warning("%s", note[2:])  # the class name only: a library message could quote a value
+        drawn = [release_mod.draw_release(con, customer, period, policy) for _, period in requests]
+    if [(d.customer_id, d.period) for d in drawn] != requests:
+        raise RuntimeError(f"the draws of {customer} do not match its {len(requests)} request(s); nothing was stored")
+    headers = []
+    for a, one in zip(accepted, drawn):
+        _check_drawn_cost(one, a.cost)
+        headers.append(_header(one, policy=policy, policy_version=policy_version, stored=None, requested_by=requested_by))
+    labels = [a.period for a in accepted]
 
-    for members in groups.values():
-        policy = policies[members[0][0]][0]
-        try:
-            drawn = draw_releases(con, [(customer, label) for customer, _, _ in members], policy)
-        except Exception as exc:  # nothing was returned, so nothing was stored or spent
-            reason = f"batched draw of {len(members)} customer(s) for {label} failed ({type(exc).__name__}); drawn one by one"
-            log.warning("%s", reason)  # the class name only: a library message could quote a value
-            for customer, _, _ in members:
-                try:
-                    single = release_with(
-                        con, settings, customer, label, requested_by=requested_by, today=today,
-                        publish_after=False, policy=policies[customer],
-                    )
-                except BudgetExceeded as refused:
-                    results[customer] = _refused(customer, label, refused)
-                    continue
-                results[customer] = replace(single, message=f"{single.message}; {reason}")
-            continue
-        returned = [(one.customer_id, one.period) for one in drawn]
-        if returned != [(customer, label) for customer, _, _ in members]:
-            raise RuntimeError(
-                f"draw_releases returned {len(returned)} draw(s) that do not match the {len(members)} request(s) "
-                f"for {label}; nothing of this batch was stored"
-            )
-        for (customer, cost, spent), one in zip(members, drawn):
-            results[customer] = _store_drawn(
-                con, one, cost=cost, spent=spent, policy=policy, policy_version=policies[customer][1],
-                stored=None, requested_by=requested_by,
-            )
-    return [results[c] for c in customers if c in results]
+    def within_cap(tx: duckdb.DuckDBPyConnection) -> None:
+        """The authoritative ledger, read back inside the transaction: every window of every new release fits."""
+        ledger = _WindowLedger(_ledger_pairs(tx, customer))
+        for label in labels:
+            total = ledger.max_spend(label)
+            if not fits_under_cap(Rho(total), Rho(0.0), policy.cap):
+                raise BudgetExceeded(customer, label, total, policy.cap.value, 0.0)
+
+    store_draws(
+        con,
+        [DrawToStore(h, d.cells, d.public_headcount, "release", d.allocations) for h, d in zip(headers, drawn)],
+        verify=within_cap,
+    )
+    out = []
+    for a, header, one in zip(accepted, headers, drawn):
+        suppressed = int(one.cells["suppressed"].sum()) if one.cells.height else 0
+        out.append(ReleaseOutcome(
+            status="published", customer_id=customer, period=a.period, release_id=header.release_id,
+            version=header.version, cost=one.cost, cells=one.cells.height, suppressed=suppressed,
+            message=f"published: rho={one.cost.rho:.4g} spent ({a.spent + one.cost.rho:.4g} of cap "
+            f"{policy.cap.value:.4g} in the rolling window){note}",
+            policy_version=policy_version,
+        ))  # fmt: skip
+    return out
 
 
 def _refused(customer_id: str, period: str, exc: BudgetExceeded) -> ReleaseOutcome:

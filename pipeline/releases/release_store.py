@@ -8,6 +8,7 @@ encrypted store), never only in the published copy.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from datetime import datetime
 
@@ -144,6 +145,17 @@ def spent_in_window(con: duckdb.DuckDBPyConnection, customer_id: str, period: st
     return max_window_spend(pairs, period)
 
 
+@dataclass(frozen=True)
+class DrawToStore:
+    """One draw for :func:`store_draws`: its header, cells, public headcount, ledger kind and allocation."""
+
+    header: StoredRelease
+    cells: pl.DataFrame
+    public_headcount: pl.DataFrame
+    kind: str
+    allocations: pl.DataFrame | None = None
+
+
 def store_draw(
     con: duckdb.DuckDBPyConnection,
     header: StoredRelease,
@@ -159,60 +171,93 @@ def store_draw(
     did not pass the threshold is never kept where a later publish could pick it up.
     Returns the ledger ``entry_id``.
     """
-    if kind not in ("release", "reissue"):
-        raise ValueError(f"ledger kind must be 'release' or 'reissue' (got {kind!r})")
-    missing = [c for c in CELL_COLUMNS if c not in cells.columns]
-    if missing:
-        raise ValueError(f"release cells lack column(s) {missing}")
-    cell_frame = (
-        cells.select(CELL_COLUMNS)
-        .with_columns(
-            [
-                pl.when(pl.col("suppressed")).then(None).otherwise(pl.col(c)).cast(published.polars_schema("release_cells")[c]).alias(c)
-                for c in MASKED_CELL_COLUMNS
-            ]
-        )
-        .with_columns(pl.lit(header.release_id).alias("release_id"))
-    )
-    headcount_frame = public_headcount.select(HEADCOUNT_COLUMNS).with_columns(
-        pl.lit(header.release_id).alias("release_id")
-    )
-    allocation_frame = (
-        None
-        if allocations is None
-        else allocations.with_columns(
-            release_id=pl.lit(header.release_id), customer_id=pl.lit(header.customer_id), period=pl.lit(header.period)
+    return store_draws(con, [DrawToStore(header, cells, public_headcount, kind, allocations)])[0]
+
+
+def store_draws(
+    con: duckdb.DuckDBPyConnection,
+    draws: list[DrawToStore],
+    *,
+    verify: Callable[[duckdb.DuckDBPyConnection], None] | None = None,
+) -> list[int]:
+    """Store several draws (each as :func:`store_draw`: draw, cells, public headcount, allocation and
+    ledger row) in ONE transaction; the ledger rows in the order of ``draws``. Returns their ``entry_id``.
+
+    ``verify(con)`` runs inside the transaction after every row is written (e.g. the budget cap
+    read back from the ledger); if it raises, nothing of any draw is stored or spent.
+    """
+    for d in draws:
+        if d.kind not in ("release", "reissue"):
+            raise ValueError(f"ledger kind must be 'release' or 'reissue' (got {d.kind!r})")
+        missing = [c for c in CELL_COLUMNS if c not in d.cells.columns]
+        if missing:
+            raise ValueError(f"release cells lack column(s) {missing}")
+        keys = d.cells.select(CELL_KEY_COLUMNS)
+        if keys.height != keys.unique().height or not (
+            (keys["customer_id"] == d.header.customer_id).all() and (keys["period"] == d.header.period).all()
+        ):
+            # e.g. a library behaving differently (DuckDB without pandas repeats registered rows):
+            # never store a draw whose cells are not exactly one per key of its own customer-period
+            raise ValueError(
+                f"the draw of {d.header.customer_id} {d.header.period} has repeated cells or cells of another "
+                "release; nothing was stored"
+            )
+    if not draws:
+        return []
+    cell_schema = published.polars_schema("release_cells")
+    cell_frame = pl.concat([
+        d.cells.select(CELL_COLUMNS).with_columns(
+            [pl.when(pl.col("suppressed")).then(None).otherwise(pl.col(c)).cast(cell_schema[c]).alias(c)
+             for c in MASKED_CELL_COLUMNS]
+        ).with_columns(pl.lit(d.header.release_id).alias("release_id"))
+        for d in draws
+    ], how="vertical_relaxed")  # fmt: skip
+    headcount_frame = pl.concat([
+        d.public_headcount.select(HEADCOUNT_COLUMNS).with_columns(pl.lit(d.header.release_id).alias("release_id"))
+        for d in draws
+    ], how="vertical_relaxed")  # fmt: skip
+    allocation_parts = [
+        d.allocations.with_columns(
+            release_id=pl.lit(d.header.release_id), customer_id=pl.lit(d.header.customer_id), period=pl.lit(d.header.period)
         ).select(ALLOCATION_COLUMNS)
+        for d in draws
+        if d.allocations is not None
+    ]
+    header_frame = pl.DataFrame(
+        [[getattr(d.header, f) for f in _DRAW_FIELD_NAMES] for d in draws], schema=list(_DRAW_FIELD_NAMES), orient="row"
     )
+    ledger_columns = published.column_names("budget_ledger")
     con.execute("BEGIN TRANSACTION")
     try:
-        con.execute(
-            f"INSERT INTO release_draws ({_DRAW_FIELDS}) VALUES ({', '.join('?' for _ in _DRAW_FIELD_NAMES)})",
-            [getattr(header, f) for f in _DRAW_FIELD_NAMES],
-        )
+        con.register("_wb_draws", header_frame)
+        con.execute(f"INSERT INTO release_draws ({_DRAW_FIELDS}) SELECT {_DRAW_FIELDS} FROM _wb_draws")
         con.register("_wb_cells", cell_frame)
         con.execute(f"INSERT INTO release_draw_cells BY NAME SELECT release_id, {', '.join(CELL_COLUMNS)} FROM _wb_cells")
-        con.unregister("_wb_cells")
         con.register("_wb_headcount", headcount_frame)
         con.execute(
             f"INSERT INTO release_public_headcount BY NAME SELECT release_id, {', '.join(HEADCOUNT_COLUMNS)} "
             "FROM _wb_headcount"
         )
-        con.unregister("_wb_headcount")
-        if allocation_frame is not None:
-            con.register("_wb_allocations", allocation_frame)
+        if allocation_parts:
+            con.register("_wb_allocations", pl.concat(allocation_parts, how="vertical_relaxed"))
             con.execute(f"INSERT INTO release_draw_allocations BY NAME SELECT {', '.join(ALLOCATION_COLUMNS)} FROM _wb_allocations")
-            con.unregister("_wb_allocations")
         row = con.execute("SELECT coalesce(max(entry_id), 0) + 1 FROM budget_ledger").fetchone()
-        entry_id = int(row[0]) if row else 1
-        ledger_row = {**{f: getattr(header, f) for f in _DRAW_FIELD_NAMES}, "entry_id": entry_id, "kind": kind}
-        ledger_columns = published.column_names("budget_ledger")
-        con.execute(
-            f"INSERT INTO budget_ledger ({', '.join(ledger_columns)}) VALUES ({', '.join('?' for _ in ledger_columns)})",
-            [ledger_row[c] for c in ledger_columns],
+        first = int(row[0]) if row else 1
+        entry_ids = list(range(first, first + len(draws)))
+        ledger_frame = header_frame.with_columns(
+            entry_id=pl.Series(entry_ids, dtype=pl.Int64), kind=pl.Series([d.kind for d in draws], dtype=pl.String)
         )
+        con.register("_wb_ledger", ledger_frame)
+        con.execute(
+            f"INSERT INTO budget_ledger ({', '.join(ledger_columns)}) SELECT {', '.join(ledger_columns)} FROM _wb_ledger"
+        )
+        if verify is not None:
+            verify(con)
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
         raise
-    return entry_id
+    finally:
+        for view in ("_wb_draws", "_wb_cells", "_wb_headcount", "_wb_allocations", "_wb_ledger"):
+            con.unregister(view)  # a no-op for a name not registered
+    return entry_ids

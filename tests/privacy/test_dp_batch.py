@@ -225,3 +225,136 @@ def test_a_usage_bound_above_the_number_of_keys_is_truncated_at_the_keys_and_sta
     batch = measure_batch({"tiny": fa, "tiny2": fb}, {"tiny": pa, "tiny2": pb})
     single = measure(fa, pa)
     assert batch.query_losses == pytest.approx(single.query_losses, rel=1e-9)  # the same cost, in a batch
+
+
+# ---------------------------------------------------------------- many periods of one customer (issue 12)
+def _multi_month_con():
+    """Two customers, three months each (the same people return), two headcount snapshots for one."""
+    from privacy_synth import events_for_month, org, raw_connection
+
+    con = raw_connection()
+    hc = org(n_departments=10, employees=3_000, seed=1)
+    insert_headcount(con, "acme", hc, as_of=date(2025, 1, 1))
+    insert_headcount(con, "acme", hc.with_columns(pl.col("headcount") // 2), as_of=date(2025, 3, 1))  # smaller in March
+    insert_headcount(con, "globex", hc, as_of=date(2025, 1, 1))
+    for customer in ("acme", "globex"):
+        for month in (1, 2, 3, 4):
+            insert_events(con, events_for_month(customer, hc, 2025, month, seed=month + 10 * len(customer)))
+    return con
+
+
+def test_reduce_periods_equals_reduce_period_for_each_period():
+    """One pass over a customer's events gives, per period, exactly the single-period reduction."""
+    from privacy.reduce import PeriodRequest, reduce_periods
+
+    con = _multi_month_con()
+    policy = tiny_policy()
+    periods = ["2025-01", "2025-02", "2025-03", "2025-Q1"]  # a quarter overlaps its months
+    requests, expected = [], {}
+    for label in periods:
+        p = parse_period(label)
+        s = load_structure(con, "acme", label, policy.k)
+        plan = plan_release(policy, label, s)
+        with_s, with_t = "services" in plan.tables, "topics" in plan.tables
+        requests.append(PeriodRequest(p, plan.bounds, s.key_map, with_s, with_t))
+        expected[label] = reduce_period(con, "acme", p, plan.bounds, s.key_map, with_services=with_s, with_topics=with_t)
+    got = reduce_periods(con, "acme", requests)
+    assert list(got) == periods
+    assert {r.with_topics for r in requests} == {True, False}  # monthly releases without topics, the quarter with them
+    for label in periods:
+        for part in ("people", "usage"):
+            a, b = getattr(got[label], part), getattr(expected[label], part)
+            keys = ["employee"] if part == "people" else ["employee", "dimension", "group_value"]
+            assert a.schema == b.schema, (label, part)
+            assert a.sort(keys).equals(b.sort(keys)), (label, part)
+    assert got["2025-Q1"].usage.height > 0 and got["2025-03"].people.height > 0
+    with pytest.raises(ValueError, match="twice"):
+        reduce_periods(con, "acme", [requests[0], requests[0]])
+
+
+def test_load_structures_equals_load_structure_per_period():
+    from privacy.structure import StructureError, load_structures
+
+    con = _multi_month_con()
+    periods = ["2024-12", "2025-01", "2025-02", "2025-03", "2025-Q1", "2025-04"]
+    got = load_structures(con, "acme", periods, 5)
+    for label in periods:
+        ref = load_structure(con, "acme", label, 5)
+        assert got[label].as_of == ref.as_of, label
+        assert got[label].key_map.equals(ref.key_map) and got[label].public_headcount.equals(ref.public_headcount)
+    assert got["2025-02"] is got["2025-01"]  # one roll-up per snapshot
+    assert got["2025-03"].as_of == date(2025, 3, 1) and got["2024-12"].as_of == date(2025, 1, 1)
+    with pytest.raises(StructureError):
+        load_structures(con, "nobody", ["2025-01"], 5)
+
+
+def test_draw_releases_measures_a_customers_periods_together_with_the_single_release_cost(monkeypatch):
+    """Several months of one customer in one OpenDP measurement: the identifier is (customer, period,
+    employee), OpenDP's own map for one identifier is one release's cost, and every draw equals its single draw."""
+    import privacy.measure as measure_mod
+
+    con = _multi_month_con()
+    policy = tiny_policy()
+    seen = []
+    real = measure_mod.measure_batch
+
+    def recording(frames, plans):
+        out = real(frames, plans)
+        seen.append((sorted(frames), out))
+        return out
+
+    monkeypatch.setattr(measure_mod, "measure_batch", recording)
+    requests = [("acme", "2025-01"), ("globex", "2025-02"), ("acme", "2025-02"), ("acme", "2025-Q1"), ("globex", "2025-01")]
+    out = draw_releases(con, requests, policy)
+    assert [(r.customer_id, r.period) for r in out] == requests
+    units = [u for keys, _ in seen for u in keys]
+    assert len(units) == len(set(units)) == 4  # the four months in batches; the lone quarter drawn alone
+    assert {u.split("\x1f")[1] for u in units} == {"2025-01", "2025-02"}
+    for keys, measured in seen:
+        cost = release_cost(policy, keys[0].split("\x1f")[1]).rho
+        assert len(keys) >= 2
+        # OpenDP's privacy map for ONE identifier (one employee of one customer-month) = one release's cost
+        assert measured.compositor_loss == pytest.approx(cost, rel=1e-12)
+        assert sum(measured.query_losses) == pytest.approx(cost, rel=1e-6)
+    # the same person in two months of one customer is two identifiers: acme's months are measured apart
+    acme_people = [measured.noisy.filter(pl.col("customer_id").str.starts_with("acme")) for _, measured in seen]
+    assert sum(f["customer_id"].n_unique() for f in acme_people) == 2
+    for r in out:
+        ref = draw_release(con, r.customer_id, r.period, policy)
+        assert r.cost == ref.cost and r.public_headcount.equals(ref.public_headcount)
+        assert (r.cells["customer_id"] == r.customer_id).all() and (r.cells["period"] == r.period).all()
+        cols = ["dimension", "group_value", "metric"]
+        assert r.cells.select(cols).equals(ref.cells.select(cols))
+        counts = pl.col("metric").is_in(["engaged_employees", "contacts"])
+        sds = r.cells.filter(counts).select(*cols, "noise_sd").join(ref.cells.filter(counts).select(*cols, "noise_sd"), on=cols)
+        assert sds.height and (sds["noise_sd"] - sds["noise_sd_right"]).abs().max() < 1e-9
+
+
+def test_batched_periods_of_one_customer_are_noiselessly_their_own_aggregates():
+    """Noiseless: each month's cells in a multi-month batch are exactly that month's values alone."""
+    con = _multi_month_con()
+    policy = noiseless(tiny_policy())
+    out = draw_releases(con, [("acme", "2025-01"), ("acme", "2025-02"), ("acme", "2025-04")], policy)
+    for r in out:
+        ref = draw_release(con, r.customer_id, r.period, policy)
+        cols = ["dimension", "group_value", "metric", "value"]
+        assert r.cells.select(cols).equals(ref.cells.select(cols)), r.period
+
+
+def test_prepared_releases_are_checked_against_the_request_and_used_once():
+    from privacy.release import prepare_releases
+
+    con = _multi_month_con()
+    policy = noiseless(tiny_policy())
+    ready = prepare_releases(con, "acme", ["2025-01", "2025-02"], policy)
+    out = draw_releases(con, [("acme", "2025-01"), ("acme", "2025-02")], policy, prepared=[ready])
+    ref = draw_releases(con, [("acme", "2025-01"), ("acme", "2025-02")], policy)
+    cols = ["dimension", "group_value", "metric", "value"]
+    assert all(a.cells.select(cols).equals(b.cells.select(cols)) for a, b in zip(out, ref))
+    with pytest.raises(ValueError, match="drawn already"):  # its frames were consumed: never measured twice
+        draw_releases(con, [("acme", "2025-01"), ("acme", "2025-02")], policy, prepared=[ready])
+    other = prepare_releases(con, "acme", ["2025-01"], policy)
+    with pytest.raises(ValueError, match="do not match"):
+        draw_releases(con, [("acme", "2025-01"), ("acme", "2025-02")], policy, prepared=[other])
+    with pytest.raises(ValueError, match="not requested"):
+        draw_releases(con, [("globex", "2025-01")], policy, prepared=[other])

@@ -1,9 +1,9 @@
-"""``run_all_due``: customers of a period drawn together (``draw_releases``), same outcome as one by one.
+"""``run_all_due``: all due periods of a customer drawn together (``draw_releases``), same outcome as one by one.
 
 Same releases, one ledger row each with the single-release ρ, same published schema and cell
-counts; a budget refusal inside a batch refuses only that customer (counting the releases
-stored earlier in the same run) and spends nothing; re-running draws nothing; a failing
-batched draw falls back to single draws.
+counts; a budget refusal refuses only that release (counting the releases accepted earlier in
+the same run) and spends nothing; re-running draws nothing; a failing batched draw falls back
+to single draws; the ledger read back inside the store transaction guards the cap.
 """
 
 from __future__ import annotations
@@ -93,10 +93,10 @@ def test_all_due_batched_equals_releasing_one_by_one(
     rsettings: Settings, ingested_template: Path, tmp_path: Path, calls: dict[str, list]
 ) -> None:
     outcomes = run_all_due(rsettings, "scheduler", today=TODAY)
-    # period by period, oldest first; the customers of a period in ONE batched draw; no single draw
+    # outcomes period by period, oldest first; all periods of a customer in ONE batched draw; no single draw
     assert [(o.period, o.customer_id) for o in outcomes] == [(m, c) for m in PERIODS for c in CUSTOMERS]
     assert all(o.status == "published" for o in outcomes)
-    assert [reqs for reqs, _ in calls["batched"]] == [[(C, m), (D, m)] for m in PERIODS]
+    assert [reqs for reqs, _ in calls["batched"]] == [[(c, m) for m in PERIODS] for c in CUSTOMERS]
     assert calls["single"] == []
 
     single = _second_home(ingested_template, tmp_path)
@@ -136,8 +136,8 @@ def test_budget_refusal_inside_a_batch_refuses_only_that_customer(rsettings: Set
     assert refused.cost is None and refused.release_id is None
     cap = spent / (1 - 2 * 0.5 / 12)
     assert f"of the rolling 12-month cap rho={cap:.4g} is already spent" in refused.message
-    # the refused customer was left out of the batch: the other one was still drawn
-    assert [reqs for reqs, _ in calls["batched"]][-2:] == [[(D, "2025-03")], [(D, "2025-Q1")]]
+    # the refused releases were left out of the customer's batch; the other customer was drawn in full
+    assert [reqs for reqs, _ in calls["batched"]] == [[(C, "2025-01"), (C, "2025-02")], [(D, m) for m in PERIODS]]
     ledger = raw_ledger(rsettings)
     assert sorted((r[0], r[1]) for r in ledger if r[1] != "2025-04") == sorted(
         k for k, o in outcomes.items() if o.status == "published")
@@ -184,7 +184,7 @@ def test_failing_batched_draw_falls_back_to_single_draws(rsettings: Settings, mo
     status = {(o.customer_id, o.period): o.status for o in outcomes}
     assert status == {(c, m): "published" for c in CUSTOMERS for m in PERIODS} | {
         (C, "2025-03"): "refused", (C, "2025-Q1"): "refused"}
-    assert drawn_alone == [(c, m) for m in PERIODS for c in CUSTOMERS if status[(c, m)] == "published"]
+    assert drawn_alone == [(c, m) for c in CUSTOMERS for m in PERIODS if status[(c, m)] == "published"]
     assert all("drawn one by one" in o.message for o in outcomes if o.status == "published")
     ledger = [r for r in raw_ledger(rsettings) if r[1] != "2025-04"]
     assert sorted((r[0], r[1], r[2]) for r in ledger) == sorted((c, m, "release") for c, m in drawn_alone)
@@ -204,9 +204,12 @@ def test_quarters_follow_their_months_and_other_policies_get_their_own_batch(
     assert [o.period for o in outcomes if o.customer_id == C] == [*MONTHS, "2025-Q1"]
     assert [o.period for o in outcomes][-1] == "2025-Q1"
     assert all(o.status == "published" for o in outcomes)
-    # two policies: each period is drawn in two batches of one customer each
-    assert [reqs for reqs, _ in calls["batched"]] == [r for m in PERIODS for r in ([(C, m)], [(D, m)])]
+    # one draw per customer, each with all its periods under its own policy
     from pipeline.releases.lifecycle import _load_policy
+
+    assert [(reqs, p.model_dump_json()) for reqs, p in calls["batched"]] == [
+        ([(c, m) for m in PERIODS], _load_policy(rsettings, c)[0].model_dump_json()) for c in CUSTOMERS
+    ]
 
     policy_c, version_c = _load_policy(rsettings, C)
     with raw_connection(rsettings, read_only=True) as con:
@@ -222,3 +225,28 @@ def test_quarters_follow_their_months_and_other_policies_get_their_own_batch(
         3 * release_cost(policy_c, "2025-01").rho + release_cost(policy_c, "2025-Q1").rho
     )
 
+
+
+def test_the_ledger_read_back_in_the_transaction_guards_the_cap(rsettings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Defence in depth: if the in-memory budget plan were wrong (here it ignores the ledger), the ledger
+    read back inside the store transaction refuses the customer's releases: nothing is stored or spent."""
+    import pipeline.releases.lifecycle as lifecycle
+    from privacy.budget import BudgetExceeded
+
+    real_plan, real_pairs = lifecycle._budget_plan, lifecycle._ledger_pairs
+
+    def plan_ignoring_ledger(con, customers, due, policies, today):
+        lifecycle._ledger_pairs = lambda con, customer: []  # type: ignore[assignment]
+        try:
+            return real_plan(con, customers, due, policies, today)
+        finally:
+            lifecycle._ledger_pairs = real_pairs  # type: ignore[assignment]
+
+    _room_for(rsettings, C, 2)  # C has room for two monthly releases; the plan would accept four
+    monkeypatch.setattr(lifecycle, "_budget_plan", plan_ignoring_ledger)
+    before = raw_ledger(rsettings)
+    with pytest.raises(BudgetExceeded):
+        run_all_due(rsettings, "scheduler", today=TODAY)
+    assert raw_ledger(rsettings) == before  # nothing of C stored or spent (C is released first)
+    with raw_connection(rsettings, read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM release_draws WHERE period <> '2025-04'").fetchone()[0] == 0

@@ -122,3 +122,30 @@ def test_invalid_arguments_are_refused(tmp_path: Path) -> None:
         generate(tmp_path, fmt="xlsx")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="shards"):
         generate(tmp_path, shards=0)
+
+
+def test_wide_shape_and_shuffle(tmp_path: Path) -> None:
+    """Issue 12: the wide shape (1-6 sites, 5-40 departments, 6 roles) and an export in random order."""
+    from pipeline.synthetic import WIDE_ROLES, build_frames
+
+    export, headcounts = build_frames(customers=6, employees=400, months=4, seed=3, shape="wide")
+    shuffled, _ = build_frames(customers=6, employees=400, months=4, seed=3, shape="wide", shuffle=True)
+    assert export["occurred_on"].is_sorted()
+    assert not shuffled["occurred_on"].is_sorted()
+    assert shuffled.sort("event_id").equals(export.sort("event_id"))
+    for frame in headcounts.values():
+        assert 1 <= frame["site"].n_unique() <= 6
+        assert frame["department"].n_unique() <= 40
+        assert set(frame["role"].unique()) <= set(WIDE_ROLES)
+    cells = pl.concat(headcounts.values()).select("customer_id", "site", "department", "role").unique()
+    assert export.join(cells, on=["customer_id", "site", "department", "role"], how="anti").height == 0
+    per_person = export.group_by("client_ref").len()["len"]
+    assert per_person.max() <= 500 and per_person.median() <= 2  # heavy-tailed, truncated at 500
+
+
+def test_generate_cli_wide_shuffle(tmp_path: Path) -> None:
+    from pipeline.cli import main
+
+    assert main(["generate", "--out", str(tmp_path), "--customers", "2", "--employees", "200", "--months", "2",
+                 "--shape", "wide", "--shuffle", "--format", "parquet"]) == 0
+    assert not pl.read_parquet(tmp_path / "provider-export.parquet")["occurred_on"].is_sorted()
