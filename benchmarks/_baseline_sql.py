@@ -96,5 +96,3 @@ def exact_cells(con: duckdb.DuckDBPyConnection, customer_id: str, period: str, p
         "hc_headcount": hc["headcount"].to_list(),
     }  # $services and $topics (the contract lists) come with usage_params
     return con.execute(EXACT_SQL, params).pl()
-
-

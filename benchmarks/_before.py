@@ -26,17 +26,21 @@ def load_before(rev: str = BEFORE) -> ModuleType:
     if "privacy_before" in sys.modules:
         return sys.modules["privacy_before"]
     try:
-        names = subprocess.run(["git", "ls-tree", "--name-only", f"{rev}:privacy"], cwd=ROOT, check=True,
-                               capture_output=True, text=True).stdout.split()
+        names = subprocess.run(
+            ["git", "ls-tree", "--name-only", f"{rev}:privacy"], cwd=ROOT, check=True, capture_output=True, text=True
+        ).stdout.split()
     except (OSError, subprocess.CalledProcessError):
-        raise SystemExit(f"cannot read privacy/ at {rev} from git: run in a clone with history (git fetch --unshallow)") from None
+        raise SystemExit(
+            f"cannot read privacy/ at {rev} from git: run in a clone with history (git fetch --unshallow)"
+        ) from None
     target = Path(tempfile.mkdtemp(prefix="privacy_before_")) / "privacy_before"
     target.mkdir()
     for name in names:
         if not name.endswith(".py"):
             continue
-        text = subprocess.run(["git", "show", f"{rev}:privacy/{name}"], cwd=ROOT, check=True, capture_output=True,
-                              text=True).stdout
+        text = subprocess.run(
+            ["git", "show", f"{rev}:privacy/{name}"], cwd=ROOT, check=True, capture_output=True, text=True
+        ).stdout
         text = re.sub(r"\bfrom privacy(\.| import)", r"from privacy_before\1", text)
         text = re.sub(r"\bimport privacy\.", "import privacy_before.", text)
         (target / name).write_text(text, encoding="utf-8")

@@ -98,11 +98,11 @@ def draw_many(release_mod, con, policy, periods: list[str], draws: int) -> pl.Da
 def evaluate(cells: pl.DataFrame, truth: pl.DataFrame) -> pl.DataFrame:
     """One row per published-or-not cell with its truth, size class, and whether it covers."""
     if "status" not in cells.columns:  # the previous version had no status column
-        cells = cells.with_columns(status=pl.when(pl.col("suppressed")).then(pl.lit("hidden")).otherwise(pl.lit("published")))
+        cells = cells.with_columns(
+            status=pl.when(pl.col("suppressed")).then(pl.lit("hidden")).otherwise(pl.lit("published"))
+        )
     keyed = cells.join(truth, on=["period", "dimension", "group_value", "metric"], how="left")
-    size = (
-        pl.when(pl.col("metric").is_in(list(RATIO_SIZE))).then(pl.col("size_ratio")).otherwise(pl.col("size_count"))
-    )
+    size = pl.when(pl.col("metric").is_in(list(RATIO_SIZE))).then(pl.col("size_ratio")).otherwise(pl.col("size_count"))
     low = pl.col("metric").replace_strict({m: METRIC_BY_NAME[m].low for m in METRIC_BY_NAME}, default=0.0)
     high = pl.col("metric").replace_strict({m: METRIC_BY_NAME[m].high for m in METRIC_BY_NAME}, default=math.inf)
     return keyed.with_columns(
@@ -113,8 +113,9 @@ def evaluate(cells: pl.DataFrame, truth: pl.DataFrame) -> pl.DataFrame:
         halfwidth=(pl.col("ci_high") - pl.col("ci_low")) / 2,
         outside_interval=(pl.col("value") < pl.col("ci_low")) | (pl.col("value") > pl.col("ci_high")),
         outside_range=(pl.col("value") < low) | (pl.col("value") > high),
-    ).with_columns(size_class=pl.col("size").cut(list(SIZE_CLASSES[1:-1]), labels=CLASS_LABELS, left_closed=True)
-                   .cast(pl.String))
+    ).with_columns(
+        size_class=pl.col("size").cut(list(SIZE_CLASSES[1:-1]), labels=CLASS_LABELS, left_closed=True).cast(pl.String)
+    )
 
 
 def truth_frame(con, periods: list[str]) -> pl.DataFrame:
@@ -128,21 +129,33 @@ def truth_frame(con, periods: list[str]) -> pl.DataFrame:
     for period in periods:
         policy = DEFAULT_POLICY if "Q" in period else every_table_monthly
         ex = exact_cells(con, CUSTOMER, period, policy)
-        long = ex.unpivot(index=["dimension", "group_value", "engaged_employees", "who5_n", "chg_n", "sat_n"],
-                          on=[c for c in ex.columns if c in METRIC_BY_NAME and c != "engaged_employees"],
-                          variable_name="metric", value_name="truth")
+        long = ex.unpivot(
+            index=["dimension", "group_value", "engaged_employees", "who5_n", "chg_n", "sat_n"],
+            on=[c for c in ex.columns if c in METRIC_BY_NAME and c != "engaged_employees"],
+            variable_name="metric",
+            value_name="truth",
+        )
         eng = ex.select("dimension", "group_value", pl.lit("engaged_employees").alias("metric"),
                         pl.col("engaged_employees").cast(pl.Float64).alias("truth"), "engaged_employees", "who5_n",
                         "chg_n", "sat_n")  # fmt: skip
-        both = pl.concat([long.with_columns(pl.col("truth").cast(pl.Float64)), eng.select(long.columns)], how="diagonal")
+        both = pl.concat(
+            [long.with_columns(pl.col("truth").cast(pl.Float64)), eng.select(long.columns)], how="diagonal"
+        )
         size_ratio = pl.col("metric").replace_strict(RATIO_SIZE, default=None)
-        rows.append(both.with_columns(
-            period=pl.lit(period),
-            size_count=pl.col("engaged_employees").cast(pl.Float64),
-            size_ratio=pl.when(size_ratio == "who5_n").then(pl.col("who5_n"))
-            .when(size_ratio == "chg_n").then(pl.col("chg_n")).when(size_ratio == "sat_n").then(pl.col("sat_n"))
-            .otherwise(None).cast(pl.Float64),
-        ).select("period", "dimension", "group_value", "metric", "truth", "size_count", "size_ratio"))
+        rows.append(
+            both.with_columns(
+                period=pl.lit(period),
+                size_count=pl.col("engaged_employees").cast(pl.Float64),
+                size_ratio=pl.when(size_ratio == "who5_n")
+                .then(pl.col("who5_n"))
+                .when(size_ratio == "chg_n")
+                .then(pl.col("chg_n"))
+                .when(size_ratio == "sat_n")
+                .then(pl.col("sat_n"))
+                .otherwise(None)
+                .cast(pl.Float64),
+            ).select("period", "dimension", "group_value", "metric", "truth", "size_count", "size_ratio")
+        )
     return pl.concat(rows)
 
 
@@ -187,28 +200,58 @@ def _print_rows(headers: list[str], rows: list[list[str]]) -> None:
 
 
 def print_summary(s: pl.DataFrame) -> None:
-    headers = ["metric", "level", "cells", "exp ±", "emp ±", "± before", "cover", "cover bef.",
-               "shown/hid/unc", "shown bef.", "outside now", "outside bef."]
+    headers = [
+        "metric",
+        "level",
+        "cells",
+        "exp ±",
+        "emp ±",
+        "± before",
+        "cover",
+        "cover bef.",
+        "shown/hid/unc",
+        "shown bef.",
+        "outside now",
+        "outside bef.",
+    ]
     rows = []
     for r in s.sort("metric", "level").iter_rows(named=True):
-        rows.append([
-            r["metric"], r["level"], _fmt(r["cells"] or r["cells_before"], "d"), _fmt(r["expected_halfwidth"]),
-            _fmt(r["halfwidth"]), _fmt(r["halfwidth_before"]), _fmt(r["coverage"], ".3f"),
-            _fmt(r["coverage_before"], ".3f"),
-            "–" if r["shown"] is None else f"{r['shown']:.2f}/{r['hidden']:.2f}/{r['too_uncertain']:.2f}",
-            _fmt(r["shown_before"], ".2f"),
-            "–" if r["outside_interval"] is None else f"{r['outside_interval']}+{r['outside_range']}",
-            "–" if r["outside_interval_before"] is None else f"{r['outside_interval_before']}+{r['outside_range_before']}",
-        ])
+        rows.append(
+            [
+                r["metric"],
+                r["level"],
+                _fmt(r["cells"] or r["cells_before"], "d"),
+                _fmt(r["expected_halfwidth"]),
+                _fmt(r["halfwidth"]),
+                _fmt(r["halfwidth_before"]),
+                _fmt(r["coverage"], ".3f"),
+                _fmt(r["coverage_before"], ".3f"),
+                "–" if r["shown"] is None else f"{r['shown']:.2f}/{r['hidden']:.2f}/{r['too_uncertain']:.2f}",
+                _fmt(r["shown_before"], ".2f"),
+                "–" if r["outside_interval"] is None else f"{r['outside_interval']}+{r['outside_range']}",
+                "–"
+                if r["outside_interval_before"] is None
+                else f"{r['outside_interval_before']}+{r['outside_range_before']}",
+            ]
+        )
     _print_rows(headers, rows)
 
 
 def print_classes(now: pl.DataFrame, old: pl.DataFrame) -> None:
-    both = class_coverage(now).join(class_coverage(old), on=["metric", "size_class"], how="full", coalesce=True,
-                                    suffix="_before")
-    rows = [[r["metric"], r["size_class"], _fmt(r["cells"], "d"), _fmt(r["coverage"], ".3f"),
-             _fmt(r["cells_before"], "d"), _fmt(r["coverage_before"], ".3f")]
-            for r in both.sort("metric", "size_class").iter_rows(named=True)]
+    both = class_coverage(now).join(
+        class_coverage(old), on=["metric", "size_class"], how="full", coalesce=True, suffix="_before"
+    )
+    rows = [
+        [
+            r["metric"],
+            r["size_class"],
+            _fmt(r["cells"], "d"),
+            _fmt(r["coverage"], ".3f"),
+            _fmt(r["cells_before"], "d"),
+            _fmt(r["coverage_before"], ".3f"),
+        ]
+        for r in both.sort("metric", "size_class").iter_rows(named=True)
+    ]
     _print_rows(["metric", "true size", "cells", "coverage", "cells before", "coverage before"], rows)
 
 
@@ -227,9 +270,11 @@ def main() -> int:
     import privacy.release as release_now
 
     now_policy, old_policy = DEFAULT_POLICY, policy_before.DEFAULT_POLICY
-    print(f"policy now: annual ε = {now_policy.annual_epsilon():.2f} at δ = {now_policy.delta:g} "
-          f"(cap ρ = {now_policy.cap.value:.4f}); before ({BEFORE}): annual ε = "
-          f"{implied_epsilon(old_policy.rho_cap_12m, old_policy.delta):.2f} (cap ρ = {old_policy.rho_cap_12m:g})")
+    print(
+        f"policy now: annual ε = {now_policy.annual_epsilon():.2f} at δ = {now_policy.delta:g} "
+        f"(cap ρ = {now_policy.cap.value:.4f}); before ({BEFORE}): annual ε = "
+        f"{implied_epsilon(old_policy.rho_cap_12m, old_policy.delta):.2f} (cap ρ = {old_policy.rho_cap_12m:g})"
+    )
     targets = []
     for size in args.sizes:
         t0 = time.perf_counter()
@@ -240,15 +285,20 @@ def main() -> int:
         truth = truth_frame(con, now_periods)
         now = evaluate(draw_many(release_now, con, now_policy, now_periods, args.draws), truth)
         old = evaluate(draw_many(release_before, con, old_policy, months, args.draws), truth)
-        print(f"\n=== organisation of {size:,} employees ({latest_hc['headcount'].sum():,} on the last headcount); "
-              f"{args.draws} draws of {len(months)} months and {len(quarters)} quarters; {time.perf_counter() - t0:.0f} s")
+        print(
+            f"\n=== organisation of {size:,} employees ({latest_hc['headcount'].sum():,} on the last headcount); "
+            f"{args.draws} draws of {len(months)} months and {len(quarters)} quarters; {time.perf_counter() - t0:.0f} s"
+        )
         expected = preview(now_policy, latest_hc).summary.rename({"halfwidth": "expected_halfwidth"})
-        expected = expected.with_columns(level=pl.col("dimension")).select("metric", "level", "expected_halfwidth",
-                                                                           pl.col("shown").alias("expected_shown"))
+        expected = expected.with_columns(level=pl.col("dimension")).select(
+            "metric", "level", "expected_halfwidth", pl.col("shown").alias("expected_shown")
+        )
         s_now = summarise(now).join(expected, on=["metric", "level"], how="left")
         s_old = summarise(old).select("metric", "level", pl.all().exclude("metric", "level").name.suffix("_before"))
-        print("-- per metric and breakdown: expected (tuner) and empirical 95 % half-width of published cells, "
-              "coverage, shares shown / hidden / too uncertain, values outside interval + range; now and before")
+        print(
+            "-- per metric and breakdown: expected (tuner) and empirical 95 % half-width of published cells, "
+            "coverage, shares shown / hidden / too uncertain, values outside interval + range; now and before"
+        )
         print_summary(s_now.join(s_old, on=["metric", "level"], how="full", coalesce=True))
         print("-- coverage per true-size class of published cells (classes with ≥ 30 published cells)")
         print_classes(now, old)
@@ -256,19 +306,34 @@ def main() -> int:
         overall = published["covered"].mean()
         # sampling error of a proportion near 0.95 over the published cells (draws are independent)
         se = math.sqrt(0.95 * 0.05 / max(published.height, 1))
-        targets.append((size, f"coverage overall (≥ 0.95, within 2 SE = {2 * se:.4f})", overall, overall >= 0.95 - 2 * se))
+        targets.append(
+            (size, f"coverage overall (≥ 0.95, within 2 SE = {2 * se:.4f})", overall, overall >= 0.95 - 2 * se)
+        )
         classes = class_coverage(now)
-        worst = classes.with_columns(
-            margin=pl.col("coverage") - 0.90 + 2 * (0.9 * 0.1 / pl.col("cells")).sqrt()).sort("margin").row(0, named=True)
-        targets.append((size, f"coverage, worst size class (≥ 0.90): {worst['metric']} {worst['size_class']}, "
-                              f"{worst['cells']} cells", worst["coverage"], worst["margin"] >= 0))
+        worst = (
+            classes.with_columns(margin=pl.col("coverage") - 0.90 + 2 * (0.9 * 0.1 / pl.col("cells")).sqrt())
+            .sort("margin")
+            .row(0, named=True)
+        )
+        targets.append(
+            (
+                size,
+                f"coverage, worst size class (≥ 0.90): {worst['metric']} {worst['size_class']}, {worst['cells']} cells",
+                worst["coverage"],
+                worst["margin"] >= 0,
+            )
+        )
         bad = int(published["outside_interval"].sum() + published["outside_range"].sum())
         targets.append((size, "published values outside interval or range (0)", bad, bad == 0))
         if size == 10_000:
             org = published.filter(pl.col("level") == "total")
             q = org.filter(pl.col("period").str.contains("Q")).group_by("metric").agg(pl.col("halfwidth").median())
             hw = dict(q.iter_rows())
-            for metric, limit in (("wellbeing_low_share", 0.05), ("wellbeing_improved_share", 0.05), ("who5_mean", 4.0)):
+            for metric, limit in (
+                ("wellbeing_low_share", 0.05),
+                ("wellbeing_improved_share", 0.05),
+                ("who5_mean", 4.0),
+            ):
                 got = hw.get(metric, math.nan)
                 targets.append((size, f"quarterly {metric} half-width (≤ {limit:g})", got, got <= limit))
             eng = org.filter((pl.col("metric") == "engaged_employees") & ~pl.col("period").str.contains("Q"))
@@ -281,22 +346,34 @@ def main() -> int:
             # such "borderline" figures are listed, not scored.
             limits = {m: w / 2 for m, w in now_policy.max_interval_width.items()}
             cmp = s_now.filter((pl.col("level") == "total") & pl.col("expected_halfwidth").is_not_null()).with_columns(
-                limit=pl.col("metric").replace_strict(limits, default=None, return_dtype=pl.Float64))
-            border = cmp.filter(pl.col("limit").is_not_null()
-                                & ((pl.col("expected_halfwidth") / pl.col("limit") - 1).abs() <= 0.15))
+                limit=pl.col("metric").replace_strict(limits, default=None, return_dtype=pl.Float64)
+            )
+            border = cmp.filter(
+                pl.col("limit").is_not_null() & ((pl.col("expected_halfwidth") / pl.col("limit") - 1).abs() <= 0.15)
+            )
             for r in border.iter_rows(named=True):
-                print(f"borderline at 2,000: {r['metric']} expected ±{r['expected_halfwidth']:.3g} against a limit of "
-                      f"±{r['limit']:.3g}; shown in {r['shown']:.0%} of draws")
+                print(
+                    f"borderline at 2,000: {r['metric']} expected ±{r['expected_halfwidth']:.3g} against a limit of "
+                    f"±{r['limit']:.3g}; shown in {r['shown']:.0%} of draws"
+                )
             scored = cmp.join(border.select("metric"), on="metric", how="anti")
             agree = scored.filter((pl.col("expected_shown") >= 0.5) == (pl.col("shown") >= 0.5))
-            targets.append((size, "tuner and bench agree which organisation figures show (not borderline)",
-                            f"{agree.height}/{scored.height}", agree.height == scored.height))
+            targets.append(
+                (
+                    size,
+                    "tuner and bench agree which organisation figures show (not borderline)",
+                    f"{agree.height}/{scored.height}",
+                    agree.height == scored.height,
+                )
+            )
             for r in scored.filter((pl.col("shown") >= 0.9) & pl.col("halfwidth").is_not_null()).iter_rows(named=True):
                 gap = r["halfwidth"] / r["expected_halfwidth"] - 1
                 targets.append((size, f"tuner vs bench half-width, {r['metric']} (within 10 %)", gap, abs(gap) <= 0.10))
     print("\n=== targets (default policy, annual ε ≤ 8)")
-    print(f"annual ε: {now_policy.annual_epsilon():.2f} (before {implied_epsilon(old_policy.rho_cap_12m, old_policy.delta):.2f})"
-          f" {'PASS' if now_policy.annual_epsilon() <= 8 else 'MISS'}")
+    print(
+        f"annual ε: {now_policy.annual_epsilon():.2f} (before {implied_epsilon(old_policy.rho_cap_12m, old_policy.delta):.2f})"
+        f" {'PASS' if now_policy.annual_epsilon() <= 8 else 'MISS'}"
+    )
     for size, what, value, ok in targets:
         shown = f"{value:.4g}" if isinstance(value, float) else str(value)
         print(f"{size:>6,}  {what:<70} {shown:>10}  {'PASS' if ok else 'MISS'}")

@@ -26,13 +26,20 @@ TARGET_S = 1.0
 PAGES = {
     "hr_acme": ["views/hr_overview.py", "views/hr_trends.py", "views/hr_breakdown.py"],
     "provider": ["views/provider_uptake.py"],
-    "privacy": ["views/privacy_budget.py", "views/privacy_policy.py", "views/privacy_whatif.py",
-                "views/privacy_release.py", "views/notice.py"],
+    "privacy": [
+        "views/privacy_budget.py",
+        "views/privacy_policy.py",
+        "views/privacy_whatif.py",
+        "views/privacy_release.py",
+        "views/notice.py",
+    ],
 }
 
 
 def _factory():
-    spec = importlib.util.spec_from_file_location("published_factory", ROOT / "tests" / "dashboards" / "published_factory.py")
+    spec = importlib.util.spec_from_file_location(
+        "published_factory", ROOT / "tests" / "dashboards" / "published_factory.py"
+    )
     module = importlib.util.module_from_spec(spec)
     assert spec.loader is not None
     spec.loader.exec_module(module)
@@ -64,8 +71,10 @@ def main() -> int:
     add_user(home / "auth.yaml", "provider", "bench-password", "provider", None)
     add_user(home / "auth.yaml", "privacy", "bench-password", "privacy_officer", None)
     size_mb = (home / "published.duckdb").stat().st_size / 1e6
-    print(f"published store: {args.customers} customers × {args.months} months, "
-          f"{size_mb:.1f} MB, built in {build_s:.1f} s at {home}")
+    print(
+        f"published store: {args.customers} customers × {args.months} months, "
+        f"{size_mb:.1f} MB, built in {build_s:.1f} s at {home}"
+    )
 
     results = []
     worst = 0.0

@@ -64,37 +64,56 @@ def main() -> int:
     write_published_store(v2, customers, args.months, start="2023-01", marker_values={"acme": 1234.0})
     (home / "published.duckdb").write_bytes(v1.read_bytes())
     users = []
-    for name, role, customer in (("hr_acme", "hr", "acme"), ("provider", "provider", None),
-                                 ("privacy", "privacy_officer", None), ("hr_c01", "hr", "customer01"),
-                                 ("hr_c02", "hr", "customer02")):
+    for name, role, customer in (
+        ("hr_acme", "hr", "acme"),
+        ("provider", "provider", None),
+        ("privacy", "privacy_officer", None),
+        ("hr_c01", "hr", "customer01"),
+        ("hr_c02", "hr", "customer02"),
+    ):
         add_user(home / "auth.yaml", name, PASSWORD, role, customer)
         users.append((name, PASSWORD))
-    print(f"published store: {args.customers} customers × {args.months} months, "
-          f"{v1.stat().st_size / 1e6:.1f} MB; accounts and store built in {time.perf_counter() - t0:.1f} s at {home}")
-    print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start; "
-          f"re-publish every {args.publish_every or 'never'} s; {args.rounds} rounds of every page per tab")
+    print(
+        f"published store: {args.customers} customers × {args.months} months, "
+        f"{v1.stat().st_size / 1e6:.1f} MB; accounts and store built in {time.perf_counter() - t0:.1f} s at {home}"
+    )
+    print(
+        f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start; "
+        f"re-publish every {args.publish_every or 'never'} s; {args.rounds} rounds of every page per tab"
+    )
 
     port = free_port()
     results = []
-    with (home / "streamlit.log").open("w") as log, Server(
-        dashboard_argv(port, "127.0.0.1"), dashboard_env(Settings.from_env()), home, log
-    ) as server:
+    with (
+        (home / "streamlit.log").open("w") as log,
+        Server(dashboard_argv(port, "127.0.0.1"), dashboard_env(Settings.from_env()), home, log) as server,
+    ):
         # Warm-up: one tab per user (imports, first reads), not measured.
         asyncio.run(run_load(port, users, sessions=len(users), rounds=1))
         baseline = asyncio.run(run_load(port, users, sessions=1, rounds=args.rounds))
         print(f"one session alone: p50 {baseline.pct(0.5):.3f} s, p95 {baseline.pct(0.95):.3f} s per render")
         for level in args.levels:
-            res = asyncio.run(run_load(
-                port, users, sessions=level, rounds=args.rounds, published=home / "published.duckdb",
-                versions=[v2, v1] if args.publish_every else None, publish_every=args.publish_every or 1.0,
-                timeout=120, cpu_probe=lambda: _cpu_seconds(server.proc.pid),
-            ))
+            res = asyncio.run(
+                run_load(
+                    port,
+                    users,
+                    sessions=level,
+                    rounds=args.rounds,
+                    published=home / "published.duckdb",
+                    versions=[v2, v1] if args.publish_every else None,
+                    publish_every=args.publish_every or 1.0,
+                    timeout=120,
+                    cpu_probe=lambda: _cpu_seconds(server.proc.pid),
+                )
+            )
             cpu = res.cpu
             results.append(res)
             print(res.summary())
             if res.renders:
-                print(f"      where the time goes: server CPU {cpu:.1f} s in the render phase, {cpu / max(len(res.renders), 1) * 1000:.0f} ms CPU per render, "
-                      f"{cpu / max(res.wall, 1e-9):.2f} cores busy on average; load average {os.getloadavg()[0]:.1f}")
+                print(
+                    f"      where the time goes: server CPU {cpu:.1f} s in the render phase, {cpu / max(len(res.renders), 1) * 1000:.0f} ms CPU per render, "
+                    f"{cpu / max(res.wall, 1e-9):.2f} cores busy on average; load average {os.getloadavg()[0]:.1f}"
+                )
             print(res.page_table())
             for err in res.errors[:5]:
                 print(f"      error: {err}")

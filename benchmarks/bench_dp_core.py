@@ -90,8 +90,10 @@ def main() -> None:
             ev = events_for_month(cust, hc, *map(int, _period(m)[0].split("-")), seed=c * 100 + m)
             insert_events(con, ev)
             n_events += ev.height
-    print(f"events table: {n_events:,} events ({args.customers} customers x {args.months} months), built in "
-          f"{time.perf_counter() - t:.0f} s")
+    print(
+        f"events table: {n_events:,} events ({args.customers} customers x {args.months} months), built in "
+        f"{time.perf_counter() - t:.0f} s"
+    )
 
     t = time.perf_counter()
     _dp()
@@ -115,13 +117,20 @@ def main() -> None:
     print(f"   DP draw_release     {_ms(dp_t)}")
     print(f"   exact SQL           {_ms(exact_t)}   (the same aggregates and cells, no noise: the target's baseline)")
     print(f"   look-alike SQL      {_ms(plain_t)}   (raw groups, not the same aggregates: info)")
-    print(f"   ratio DP / exact    {min(dp_t) / min(exact_t):.1f}x (best)  {statistics.median(dp_t) / statistics.median(exact_t):.1f}x (median)   target <= 5x")
+    print(
+        f"   ratio DP / exact    {min(dp_t) / min(exact_t):.1f}x (best)  {statistics.median(dp_t) / statistics.median(exact_t):.1f}x (median)   target <= 5x"
+    )
     print(f"   ratio DP / look-alike {statistics.median(dp_t) / statistics.median(plain_t):.1f}x (median, info)")
 
     p = parse_period(label)
     cost = release_cost(P, label)
     tables = P.tables_for(p.granularity)
-    phases: dict[str, list[float]] = {"structure": [], "reduction (DuckDB)": [], "OpenDP measurement": [], "thresholds (DuckDB)": []}
+    phases: dict[str, list[float]] = {
+        "structure": [],
+        "reduction (DuckDB)": [],
+        "OpenDP measurement": [],
+        "thresholds (DuckDB)": [],
+    }
     for _ in range(args.repeat):
         t0 = time.perf_counter()
         s = load_structure(con, customers[0], label, P.k)
@@ -132,8 +141,9 @@ def main() -> None:
         specs = plan_queries(P, tables, bounds, s.people_keys(), cost.rho)
         m = measure(frame, specs, P, cost.rho)
         t3 = time.perf_counter()
-        apply_thresholds(m.noisy, s.public_headcount, customer_id=customers[0], period=label, k=P.k,
-                         k_scores=P.k_scores, z=P.z)
+        apply_thresholds(
+            m.noisy, s.public_headcount, customer_id=customers[0], period=label, k=P.k, k_scores=P.k_scores, z=P.z
+        )
         t4 = time.perf_counter()
         for k, v in zip(phases, (t1 - t0, t2 - t1, t3 - t2, t4 - t3)):
             phases[k].append(v)
@@ -153,8 +163,10 @@ def main() -> None:
         plain_sum += time.perf_counter() - t
     print(f"\n2. batch: {len(customers)} customers x 1 month ({label})")
     print(f"   exact SQL, per customer   {plain_sum:6.2f} s  ({plain_sum / len(customers) * 1000:.1f} ms each)")
-    print(f"   draw_release per customer {single:6.2f} s  ({single / len(customers) * 1000:.1f} ms each)  "
-          f"ratio {single / plain_sum:.1f}x")
+    print(
+        f"   draw_release per customer {single:6.2f} s  ({single / len(customers) * 1000:.1f} ms each)  "
+        f"ratio {single / plain_sum:.1f}x"
+    )
     batched = getattr(release_mod, "draw_releases", None)
     if batched is not None:
         best = float("inf")
@@ -163,8 +175,10 @@ def main() -> None:
             out = batched(con, [(cust, label) for cust in customers], P)
             best = min(best, time.perf_counter() - t)
         assert len(out) == len(customers)
-        print(f"   draw_releases (batched)   {best:6.2f} s  ({best / len(customers) * 1000:.1f} ms each)  "
-              f"ratio {best / plain_sum:.1f}x  (best of 3)")
+        print(
+            f"   draw_releases (batched)   {best:6.2f} s  ({best / len(customers) * 1000:.1f} ms each)  "
+            f"ratio {best / plain_sum:.1f}x  (best of 3)"
+        )
 
     # 3. every customer-month
     if args.all:
@@ -181,10 +195,14 @@ def main() -> None:
             for cust in customers:
                 exact_cells(con, cust, _period(m)[0], P)
         plain_all = time.perf_counter() - t
-        print(f"\n3. all {len(requests)} customer-months: DP {total:.1f} s, exact SQL {plain_all:.1f} s, "
-              f"ratio {total / plain_all:.1f}x   (480 releases extrapolate to {total / len(requests) * 480:.0f} s; target <= 120 s)")
-    print(f"\npeak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB; "
-          f"load average {os.getloadavg()[0]:.1f} at end")
+        print(
+            f"\n3. all {len(requests)} customer-months: DP {total:.1f} s, exact SQL {plain_all:.1f} s, "
+            f"ratio {total / plain_all:.1f}x   (480 releases extrapolate to {total / len(requests) * 480:.0f} s; target <= 120 s)"
+        )
+    print(
+        f"\npeak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB; "
+        f"load average {os.getloadavg()[0]:.1f} at end"
+    )
 
 
 if __name__ == "__main__":

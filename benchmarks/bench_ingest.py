@@ -88,9 +88,7 @@ def child_baseline(db_path: str, source: str) -> dict[str, object]:
         reader = "read_parquet" if source.endswith(".parquet") else "read_csv"
         con.execute(f"CREATE TABLE t AS SELECT * FROM {reader}($p)", {"p": source})
         rows = con.execute("SELECT count(*) FROM t").fetchone()[0]
-        encrypted = con.execute(
-            "SELECT encrypted FROM duckdb_databases() WHERE database_name = 'bench'"
-        ).fetchone()[0]
+        encrypted = con.execute("SELECT encrypted FROM duckdb_databases() WHERE database_name = 'bench'").fetchone()[0]
         con.execute("CHECKPOINT")
     finally:
         con.close()
@@ -148,7 +146,9 @@ def _baseline(source: Path, work: Path, when: str) -> Measurement:
     for leftover in (db, db.with_suffix(".duckdb.wal")):
         leftover.unlink(missing_ok=True)
     try:
-        return run_call("bench_ingest:child_baseline", str(db), str(source), label=f"baseline CTAS {kind}, encrypted ({when})")
+        return run_call(
+            "bench_ingest:child_baseline", str(db), str(source), label=f"baseline CTAS {kind}, encrypted ({when})"
+        )
     finally:
         for leftover in (db, db.with_suffix(".duckdb.wal")):
             leftover.unlink(missing_ok=True)
@@ -160,7 +160,9 @@ def main(argv: list[str] | None = None) -> int:
     size.add_argument("--events", type=int, help=f"approximate number of events (default {FULL_EVENTS:,})")
     size.add_argument("--scale", type=float, help="fraction of 10M events, e.g. 0.1")
     parser.add_argument(
-        "--dir", type=Path, default=Path(tempfile.gettempdir()) / "wellbeing-bench-ingest",
+        "--dir",
+        type=Path,
+        default=Path(tempfile.gettempdir()) / "wellbeing-bench-ingest",
         help="work folder for generated data and throwaway stores (default: %(default)s)",
     )
     parser.add_argument("--keep", action="store_true", help="keep the generated files and reuse them next time")
@@ -219,7 +221,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"{ratio:.2f}x baseline <= {TARGET_RATIO:.0f}x {verdict(ok_r)} · "
                 + (
                     f"{m.wall_s / csv_baseline.wall_s:.2f}x the CSV CTAS of the same file · "
-                    if csv_baseline is not None and m.label.endswith("csv") else ""
+                    if csv_baseline is not None and m.label.endswith("csv")
+                    else ""
                 )
                 + f"{accepted:,} rows stored {verdict(ok_rows)} · raw.duckdb {m.result['store_mb']:.0f} MB",
             )

@@ -97,8 +97,17 @@ def child_setup(home: str, data_dir: str, shape: str, employees: int, start: str
     from pipeline.synthetic import generate
 
     spec = SHAPES[shape]
-    files = generate(Path(data_dir), customers=spec["customers"], employees=employees, months=MONTHS, seed=seed,
-                     fmt="parquet", start=start, shape=shape, shuffle=shuffle)  # type: ignore[arg-type]
+    files = generate(
+        Path(data_dir),
+        customers=spec["customers"],
+        employees=employees,
+        months=MONTHS,
+        seed=seed,
+        fmt="parquet",
+        start=start,
+        shape=shape,
+        shuffle=shuffle,
+    )  # type: ignore[arg-type]
     reports, refused = ingest_files(Settings.from_env(home), [*files.events, *files.headcounts])
     if refused:
         raise RuntimeError("; ".join(str(r) for r in refused))
@@ -200,20 +209,32 @@ def child_phases(home: str) -> dict:
         for customer in customers:
             done: Future = Future()
             try:
-                done.set_result(release_mod.prepare_releases(
-                    con, customer, [a.period for a in accepted[customer]], policies[customer][0]))
+                done.set_result(
+                    release_mod.prepare_releases(
+                        con, customer, [a.period for a in accepted[customer]], policies[customer][0]
+                    )
+                )
             except Exception as exc:
                 done.set_exception(exc)
             yield customer, done
 
-    for name, phase in (("load_structures", "structures (headcount roll-up)"), ("plan_release", "plans"),
-                        ("reduce_periods", "reduction (DuckDB)"), ("reconcile", "consistency (WLS)"),
-                        ("estimate", "figures and intervals"), ("apply_thresholds", "thresholds (DuckDB)")):
+    for name, phase in (
+        ("load_structures", "structures (headcount roll-up)"),
+        ("plan_release", "plans"),
+        ("reduce_periods", "reduction (DuckDB)"),
+        ("reconcile", "consistency (WLS)"),
+        ("estimate", "figures and intervals"),
+        ("apply_thresholds", "thresholds (DuckDB)"),
+    ):
         timed(release_mod, name, phase)
     timed(measure_mod, "measure_batch", "OpenDP measurement")
     timed(measure_mod, "measure", "OpenDP measurement")
-    for name, phase in (("store_draws", "store (one transaction per customer)"), ("publish", "publish"),
-                        ("_budget_plan", "due periods and budget"), ("_due", "due periods and budget")):
+    for name, phase in (
+        ("store_draws", "store (one transaction per customer)"),
+        ("publish", "publish"),
+        ("_budget_plan", "due periods and budget"),
+        ("_due", "due periods and budget"),
+    ):
         timed(lifecycle, name, phase)
     lifecycle._prefetched = synchronous  # type: ignore[assignment]
     c0 = time.process_time()
@@ -271,8 +292,14 @@ def bench_shape(
                      f"{len(customers)} customers x {MONTHS} months", "(info)"])  # fmt: skip
 
         reference = run_call("bench_release:child_reference", str(pristine), label="reference", env=BENCH_KEYS)
-        rows.append([f"[{tag}] plain DuckDB reference query", *_fmt(reference),
-                     f"{reference.result['cells']:,} cells (customer x department x month), no privacy", "(baseline)"])
+        rows.append(
+            [
+                f"[{tag}] plain DuckDB reference query",
+                *_fmt(reference),
+                f"{reference.result['cells']:,} cells (customer x department x month), no privacy",
+                "(baseline)",
+            ]
+        )
         direct = run_call("bench_release:child_opendp_direct", str(pristine), label="opendp", env=BENCH_KEYS)
         rows.append([f"[{tag}] OpenDP Polars API directly, same query", *_fmt(direct),
                      f"{direct.result['cells']:,} cells, one measurement over {direct.result['rows']:,} events",
@@ -287,10 +314,15 @@ def bench_shape(
         at_size = scale >= 0.9  # the time target is stated for 10M events; per-release costs do not scale down
         ok_all = vs_direct <= TARGET_VS_DIRECT and (all_due.process_s <= target_all or not at_size)
         time_target = f"<= {target_all:.0f} s" if at_size else f"<= {TARGET_ALL_S_10M:.0f} s at 10M, not judged here"
-        rows.append([f"[{tag}] wellbeing release --all-due", *_fmt(all_due),
-                     f"{releases_expected} releases; {all_due.cpu_s / releases_expected * 1000:.0f} ms CPU/release; "
-                     f"{vs_direct:.1f}x OpenDP direct, {vs_plain:.0f}x plain DuckDB",
-                     f"{verdict(ok_all)} ({time_target}; <= {TARGET_VS_DIRECT:.0f}x direct)"])
+        rows.append(
+            [
+                f"[{tag}] wellbeing release --all-due",
+                *_fmt(all_due),
+                f"{releases_expected} releases; {all_due.cpu_s / releases_expected * 1000:.0f} ms CPU/release; "
+                f"{vs_direct:.1f}x OpenDP direct, {vs_plain:.0f}x plain DuckDB",
+                f"{verdict(ok_all)} ({time_target}; <= {TARGET_VS_DIRECT:.0f}x direct)",
+            ]
+        )
 
         if phases:
             shutil.rmtree(home, ignore_errors=True)
@@ -302,18 +334,34 @@ def bench_shape(
                              f"{cpu / total:.0%} of {total:.0f} CPU-s (in-process, phases timed one customer at a time)",
                              "(info)"])  # fmt: skip
             other = total - sum(m.result["phases"].values())
-            rows.append([f"[{tag}] all-due CPU: everything else", "", f"{other:.1f}", "", f"{other / total:.0%}", "(info)"])
+            rows.append(
+                [f"[{tag}] all-due CPU: everything else", "", f"{other:.1f}", "", f"{other / total:.0%}", "(info)"]
+            )
 
         shutil.rmtree(home, ignore_errors=True)
         shutil.copytree(pristine, home)
         period = _month(start, MONTHS - 1)
         one = run_command(_wellbeing(home, "release", "--customer", customers[0], "--period", period,
                                      "--requested-by", "bench"), label="one", env=BENCH_KEYS)  # fmt: skip
-        rows.append([f"[{tag}] one customer-month, fresh process", *_fmt(one), f"{customers[0]} {period}",
-                     f"{verdict(one.process_s <= TARGET_ONE_S)} (<= {TARGET_ONE_S:.0f} s)"])
+        rows.append(
+            [
+                f"[{tag}] one customer-month, fresh process",
+                *_fmt(one),
+                f"{customers[0]} {period}",
+                f"{verdict(one.process_s <= TARGET_ONE_S)} (<= {TARGET_ONE_S:.0f} s)",
+            ]
+        )
         peak = max(m.peak_rss_gb for m in (all_due, one))
-        rows.append([f"[{tag}] peak RSS of the release steps", "", "", f"{peak:.2f}", "",
-                     f"{verdict(peak <= TARGET_RSS_GB)} (<= {TARGET_RSS_GB:.0f} GB)"])
+        rows.append(
+            [
+                f"[{tag}] peak RSS of the release steps",
+                "",
+                "",
+                f"{peak:.2f}",
+                "",
+                f"{verdict(peak <= TARGET_RSS_GB)} (<= {TARGET_RSS_GB:.0f} GB)",
+            ]
+        )
         shutil.rmtree(home, ignore_errors=True)
 
         if shape == "wide" and shuffle and history:
@@ -340,13 +388,28 @@ def _history(pristine: Path, work: Path, shape: str, employees: int, start: str,
         m = run_call("bench_release:child_history", str(home), customers, periods, label="draw", env=BENCH_KEYS)
         r = m.result
         per_release.append(r["cpu_s"] / r["releases"])
-        out.append([f"[{tag}] history {r['n_events']:,} events: draw the last {HISTORY_MONTHS} months",
-                    f"{r['wall_s']:.1f}", f"{r['cpu_s']:.1f}", f"{m.peak_rss_gb:.2f}",
-                    f"{r['releases']} releases, {per_release[-1] * 1000:.0f} ms CPU/release (draw only)", "(info)"])
+        out.append(
+            [
+                f"[{tag}] history {r['n_events']:,} events: draw the last {HISTORY_MONTHS} months",
+                f"{r['wall_s']:.1f}",
+                f"{r['cpu_s']:.1f}",
+                f"{m.peak_rss_gb:.2f}",
+                f"{r['releases']} releases, {per_release[-1] * 1000:.0f} ms CPU/release (draw only)",
+                "(info)",
+            ]
+        )
     if len(per_release) > 1:
         growth = per_release[-1] / per_release[0]
-        out.append([f"[{tag}] CPU per release, largest / smallest history", "", "", "", f"{growth:.2f}x",
-                    f"{verdict(growth <= TARGET_HISTORY_GROWTH)} (<= {TARGET_HISTORY_GROWTH}x: independent of history)"])
+        out.append(
+            [
+                f"[{tag}] CPU per release, largest / smallest history",
+                "",
+                "",
+                "",
+                f"{growth:.2f}x",
+                f"{verdict(growth <= TARGET_HISTORY_GROWTH)} (<= {TARGET_HISTORY_GROWTH}x: independent of history)",
+            ]
+        )
     shutil.rmtree(home, ignore_errors=True)
     return out
 
@@ -370,7 +433,9 @@ def main(argv: list[str] | None = None) -> int:
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     print(f"release benchmark · {machine_summary()}")
-    print(f"{n_events:,} events per shape ({', '.join(shapes)}), {MONTHS} months; history {history or 'skipped'}; in {work}")
+    print(
+        f"{n_events:,} events per shape ({', '.join(shapes)}), {MONTHS} months; history {history or 'skipped'}; in {work}"
+    )
     rows: list[list[object]] = []
     try:
         for shape in shapes:

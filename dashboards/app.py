@@ -93,7 +93,8 @@ def _signed_in(principal: Principal) -> None:
     first = pages[ROLE_LABELS[principal.role]][0]
     # A signed-in user on /login (the sign-in rerun from the home page, a bookmark) goes to the first page.
     pages["Employees"].append(
-        st.Page(lambda: st.switch_page(first), title="Sign in", url_path="login", visibility="hidden"))
+        st.Page(lambda: st.switch_page(first), title="Sign in", url_path="login", visibility="hidden")
+    )
     page = st.navigation(pages)
     if page.url_path != "login":  # (that run only switches page: nothing it sends would stay on screen)
         auth.write_cookie_if_pending()
@@ -121,7 +122,9 @@ def main() -> None:
     try:
         principal = auth.resolve_principal()
     except AccountError:
-        st.error("The dashboard account file cannot be read. An administrator can recreate it with `wellbeing users add`.")
+        st.error(
+            "The dashboard account file cannot be read. An administrator can recreate it with `wellbeing users add`."
+        )
         return
     if principal is None:
         _signed_out()

@@ -42,8 +42,15 @@ def subject_ref(key: str, kind: str, value: str) -> str:
     return hmac.new(key.encode(), f"{kind}:{value}".encode(), hashlib.sha256).hexdigest()[:32]
 
 
-def event(name: str, principal: Principal | None = None, *, page: str | None = None, detail: str | None = None,
-          username: str | None = None, subject: str | None = None) -> audit.AccessEvent:
+def event(
+    name: str,
+    principal: Principal | None = None,
+    *,
+    page: str | None = None,
+    detail: str | None = None,
+    username: str | None = None,
+    subject: str | None = None,
+) -> audit.AccessEvent:
     return audit.AccessEvent(
         name,
         username=principal.username if principal else username,
@@ -74,8 +81,7 @@ def page_view(principal: Principal, page: str) -> None:
     record(event("page_view", principal, page=page))
 
 
-def download_button(label: str, data: Any, file_name: str, *, principal: Principal, page: str,
-                    **kwargs: Any) -> bool:
+def download_button(label: str, data: Any, file_name: str, *, principal: Principal, page: str, **kwargs: Any) -> bool:
     """``st.download_button`` that records the download (who, page, file name) when clicked."""
     if "on_click" in kwargs:
         raise TypeError("audit_hooks.download_button records the click itself; do not pass on_click")

@@ -184,12 +184,16 @@ def attempt_sign_in(username: str, password: str) -> Principal | None:
         st.error(UNAVAILABLE)
         return None
     if wait > 0:
-        audit_hooks.record(audit_hooks.event("sign_in_locked", page="login", username=who_name, subject=who_ref), now=True)
+        audit_hooks.record(
+            audit_hooks.event("sign_in_locked", page="login", username=who_name, subject=who_ref), now=True
+        )
         st.error(LOCKED.format(wait=_wait_text(wait)))
         return None
     stored = str(account.get("password") or "") if account else ""
     try:
-        ok = bcrypt.checkpw((password or "").encode()[:72], stored.encode() if stored.startswith("$2") else _dummy_hash())
+        ok = bcrypt.checkpw(
+            (password or "").encode()[:72], stored.encode() if stored.startswith("$2") else _dummy_hash()
+        )
     except ValueError:  # malformed hash in auth.yaml
         ok = False
     ok = ok and stored.startswith("$2")
@@ -200,8 +204,10 @@ def attempt_sign_in(username: str, password: str) -> Principal | None:
         except Exception:
             lock = 0.0
         detail = "no valid role" if (ok and known) else None
-        audit_hooks.record(audit_hooks.event("sign_in_failed", page="login", detail=detail, username=who_name,
-                                             subject=who_ref), now=True)
+        audit_hooks.record(
+            audit_hooks.event("sign_in_failed", page="login", detail=detail, username=who_name, subject=who_ref),
+            now=True,
+        )
         if ok and known:
             st.error("This account has no valid role. Ask a privacy officer to fix it with `wellbeing users add`.")
         else:
@@ -214,7 +220,8 @@ def attempt_sign_in(username: str, password: str) -> Principal | None:
     assert account is not None
     _sign_in_session(typed, account.get("name"))
     st.session_state[COOKIE_PENDING] = session_cookie.issue(
-        typed, session_cookie.fingerprint(account), key, ttl_seconds=_cookie_ttl(config))
+        typed, session_cookie.fingerprint(account), key, ttl_seconds=_cookie_ttl(config)
+    )
     audit_hooks.record(audit_hooks.event("sign_in", principal, page="login"), now=True)
     return principal
 
@@ -246,8 +253,9 @@ def write_cookie_if_pending() -> None:
     if token:
         ttl = _cookie_ttl(accounts())
         with st.sidebar:
-            st.html(session_cookie.write_script(token, max_age=ttl, secure=_secure_context()),
-                    unsafe_allow_javascript=True)
+            st.html(
+                session_cookie.write_script(token, max_age=ttl, secure=_secure_context()), unsafe_allow_javascript=True
+            )
 
 
 def _sign_out(principal: Principal) -> None:

@@ -28,7 +28,12 @@ METRICS: tuple[str, ...] = (
     "wellbeing_low_share", "wellbeing_improved_share", "who5_mean", "satisfaction_mean",
 )  # fmt: skip
 # Outcome figures (means and shares of people with scores): HR and the privacy officer only.
-WELLBEING_METRICS: tuple[str, ...] = ("wellbeing_low_share", "wellbeing_improved_share", "who5_mean", "satisfaction_mean")
+WELLBEING_METRICS: tuple[str, ...] = (
+    "wellbeing_low_share",
+    "wellbeing_improved_share",
+    "who5_mean",
+    "satisfaction_mean",
+)
 
 # Which roles may read which published table (tenant scope is applied on top).
 TABLE_ROLES: dict[str, frozenset[str]] = {
@@ -81,9 +86,7 @@ def _store_stamp() -> tuple[str, int, int, int]:
 
 
 @st.cache_data(ttl=600, max_entries=512, show_spinner=False)
-def _cached_read(
-    table: str, sql: str, params: tuple, scope_key: str, stamp: tuple[str, int, int, int]
-) -> pl.DataFrame:
+def _cached_read(table: str, sql: str, params: tuple, scope_key: str, stamp: tuple[str, int, int, int]) -> pl.DataFrame:
     """Run one query on a short-lived read-only attachment of the file ``stamp`` names.
 
     ``scope_key`` and ``stamp`` key the cache: a frame is never served to another principal,
@@ -212,4 +215,3 @@ def customers(principal: Principal) -> list[str]:
     found = set(releases(principal)["customer_id"].to_list())
     found |= set(public_headcount(principal)["customer_id"].to_list())
     return sorted(found)
-

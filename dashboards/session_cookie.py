@@ -44,8 +44,14 @@ def fingerprint(account: dict[str, Any]) -> str:
 
 def issue(username: str, fp: str, key: str, *, ttl_seconds: float) -> str:
     now = time.time()
-    claims = {"sub": username, "fp": fp, "aud": AUDIENCE, "iat": int(now), "t": int(now * 1000),
-              "exp": int(now + ttl_seconds)}
+    claims = {
+        "sub": username,
+        "fp": fp,
+        "aud": AUDIENCE,
+        "iat": int(now),
+        "t": int(now * 1000),
+        "exp": int(now + ttl_seconds),
+    }
     return jwt.encode(claims, key, algorithm=ALGORITHM)
 
 
@@ -54,8 +60,9 @@ def decode(token: str | None, key: str) -> dict[str, Any] | None:
     if not token or not key or len(token) > 4096:
         return None
     try:
-        claims = jwt.decode(token, key, algorithms=[ALGORITHM], audience=AUDIENCE,
-                            options={"require": ["sub", "exp", "iat", "fp", "t"]})
+        claims = jwt.decode(
+            token, key, algorithms=[ALGORITHM], audience=AUDIENCE, options={"require": ["sub", "exp", "iat", "fp", "t"]}
+        )
     except (jwt.PyJWTError, ValueError, TypeError):
         return None
     if not isinstance(claims.get("sub"), str) or not isinstance(claims.get("t"), int):

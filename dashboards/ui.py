@@ -47,8 +47,11 @@ def joint_from_marginals(public: pl.DataFrame) -> pl.DataFrame:
     latest = public.filter(pl.col("as_of") == pl.col("as_of").max())
     customer = str(latest["customer_id"][0])
     total_rows = latest.filter(pl.col("dimension") == "total")
-    total = float(total_rows["headcount"].sum()) if total_rows.height else float(
-        latest.filter(pl.col("dimension") == "department")["headcount"].sum())
+    total = (
+        float(total_rows["headcount"].sum())
+        if total_rows.height
+        else float(latest.filter(pl.col("dimension") == "department")["headcount"].sum())
+    )
 
     def shares(dimension: str) -> list[tuple[str | None, float]]:
         rows = latest.filter(pl.col("dimension") == dimension)
@@ -59,10 +62,21 @@ def joint_from_marginals(public: pl.DataFrame) -> pl.DataFrame:
 
     cells = [
         (customer, site, dept, role, round(total * ws * wd * wr))
-        for site, ws in shares("site") for dept, wd in shares("department") for role, wr in shares("role")
+        for site, ws in shares("site")
+        for dept, wd in shares("department")
+        for role, wr in shares("role")
     ]
-    frame = pl.DataFrame(cells, schema={"customer_id": pl.String, "site": pl.String, "department": pl.String,
-                                        "role": pl.String, "headcount": pl.Int64}, orient="row")
+    frame = pl.DataFrame(
+        cells,
+        schema={
+            "customer_id": pl.String,
+            "site": pl.String,
+            "department": pl.String,
+            "role": pl.String,
+            "headcount": pl.Int64,
+        },
+        orient="row",
+    )
     return frame.filter(pl.col("headcount") > 0)
 
 
@@ -198,8 +212,10 @@ def cell_for(cells: pl.DataFrame, month: str, metric: str, dimension: str = "tot
         candidates.append(period_of_month(month, "quarter"))
     for period in candidates:
         rows = cells.filter(
-            (pl.col("period") == period) & (pl.col("metric") == metric)
-            & (pl.col("dimension") == dimension) & (pl.col("group_value") == group)
+            (pl.col("period") == period)
+            & (pl.col("metric") == metric)
+            & (pl.col("dimension") == dimension)
+            & (pl.col("group_value") == group)
         )
         if rows.height:
             return rows.row(0, named=True)

@@ -85,9 +85,7 @@ def load_or_create_key(env_var: str, path: Path, *, create: bool = True) -> str:
     if path.exists():
         return read_key_file(path)
     if not create:
-        raise KeyError_(
-            f"no key: set {env_var} or restore the key file {path} (the store cannot be opened without it)"
-        )
+        raise KeyError_(f"no key: set {env_var} or restore the key file {path} (the store cannot be opened without it)")
     value = new_key()
     write_key_file(path, value)
     return value

@@ -28,7 +28,9 @@ RAW_SCHEMA_VERSION = 2
 # stands for lives once per person in ``pseudonyms`` (v1 stored the 64-char hex on every event).
 # ``events`` and ``headcount`` are the privacy library's input relations: their DDL is
 # ``privacy.contract.INPUT_RELATIONS_DDL``; the other tables are the pipeline's own.
-RAW_DDL = INPUT_RELATIONS_DDL + """
+RAW_DDL = (
+    INPUT_RELATIONS_DDL
+    + """
 CREATE TABLE IF NOT EXISTS deliveries (
     delivery_id      BIGINT PRIMARY KEY,
     file_name        VARCHAR NOT NULL,
@@ -67,6 +69,7 @@ CREATE TABLE IF NOT EXISTS store_meta (
     value VARCHAR NOT NULL
 );
 """
+)
 
 
 class RawStoreError(RuntimeError):
@@ -190,9 +193,7 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
             _migrate_v1_to_v2(con)
         else:
             con.execute(RAW_DDL)
-        con.execute(
-            "INSERT OR REPLACE INTO store_meta VALUES ('schema_version', ?)", [str(RAW_SCHEMA_VERSION)]
-        )
+        con.execute("INSERT OR REPLACE INTO store_meta VALUES ('schema_version', ?)", [str(RAW_SCHEMA_VERSION)])
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")

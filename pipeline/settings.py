@@ -111,6 +111,8 @@ class Settings(HomePaths):
             raise SettingsError(f"WELLBEING_RETENTION_MONTHS={retention}: must be at least 1 month")
         key_dir = os.environ.get(KEY_DIR_ENV)
         return cls(
-            home=resolve_home(home), landing_after_ingest=landing, retention_months=retention,
+            home=resolve_home(home),
+            landing_after_ingest=landing,
+            retention_months=retention,
             key_dir=Path(key_dir).expanduser().resolve() if key_dir else None,
         )

@@ -82,20 +82,57 @@ FORMATS: tuple[str, ...] = ("csv", "parquet", "jsonl")
 
 # ---------------------------------------------------------------- vocabulary
 CUSTOMER_PREFIXES = (
-    "acme", "globex", "initech", "umbrella", "hooli", "vandelay", "wonka", "tyrell",
-    "cyberdyne", "soylent", "monarch", "aperture", "oscorp", "stark", "wayne",
-    "duff", "gringotts", "piedpiper", "massive", "nakatomi",
+    "acme",
+    "globex",
+    "initech",
+    "umbrella",
+    "hooli",
+    "vandelay",
+    "wonka",
+    "tyrell",
+    "cyberdyne",
+    "soylent",
+    "monarch",
+    "aperture",
+    "oscorp",
+    "stark",
+    "wayne",
+    "duff",
+    "gringotts",
+    "piedpiper",
+    "massive",
+    "nakatomi",
 )
 CUSTOMER_SUFFIXES = ("moderation", "trust-safety", "support", "review", "ops")
 CITIES = (
-    "Lisbon", "Dublin", "Manila", "Berlin", "Nairobi", "Bogota", "Krakow", "Austin",
-    "Hyderabad", "Athens", "Barcelona", "Accra", "Cebu", "Riga", "Porto", "Essen",
+    "Lisbon",
+    "Dublin",
+    "Manila",
+    "Berlin",
+    "Nairobi",
+    "Bogota",
+    "Krakow",
+    "Austin",
+    "Hyderabad",
+    "Athens",
+    "Barcelona",
+    "Accra",
+    "Cebu",
+    "Riga",
+    "Porto",
+    "Essen",
 )
 # (name, kind) kind: 0 = moderation operations, 1 = quality, 2 = support function
 OPS_DEPARTMENTS = (("Content Review", 0), ("Escalations", 0))
 OTHER_DEPARTMENTS = (
-    ("Quality Assurance", 1), ("Policy", 2), ("Workforce Management", 2), ("Training", 2),
-    ("People Operations", 2), ("IT Support", 2), ("Finance", 2), ("Facilities", 2),
+    ("Quality Assurance", 1),
+    ("Policy", 2),
+    ("Workforce Management", 2),
+    ("Training", 2),
+    ("People Operations", 2),
+    ("IT Support", 2),
+    ("Finance", 2),
+    ("Facilities", 2),
 )
 SMALL_DEPARTMENTS = ("Legal", "Executive Office", "Data Protection", "Wellbeing Team")
 ROLES = ("moderator", "team_lead", "quality", "support")
@@ -234,7 +271,9 @@ class _Customer:
     ev_topic: np.ndarray  # -1 = missing
 
 
-def _narrow_structure(rng: np.random.Generator, n_emp: int) -> tuple[tuple[str, ...], tuple[str, ...], np.ndarray, np.ndarray, np.ndarray, int]:
+def _narrow_structure(
+    rng: np.random.Generator, n_emp: int
+) -> tuple[tuple[str, ...], tuple[str, ...], np.ndarray, np.ndarray, np.ndarray, int]:
     """The project's own shape: 2-4 sites, 4-7 large and 2-3 small departments, 4 roles."""
     n_sites = int(rng.integers(2, 5))
     site_idx = rng.choice(len(CITIES), n_sites, replace=False)
@@ -270,7 +309,9 @@ def _zipf_counts(rng: np.random.Generator, size: int, exponent: float, upper: in
     return (np.searchsorted(cum, rng.random(size), side="right") + 1).clip(1, upper).astype(np.int64)
 
 
-def _wide_structure(rng: np.random.Generator, n_emp: int) -> tuple[tuple[str, ...], tuple[str, ...], np.ndarray, np.ndarray, np.ndarray]:
+def _wide_structure(
+    rng: np.random.Generator, n_emp: int
+) -> tuple[tuple[str, ...], tuple[str, ...], np.ndarray, np.ndarray, np.ndarray]:
     """Sites, departments and each employee's (site, department, role) of one wide-shape customer.
 
     1-6 sites, 5-40 departments (Dirichlet weights with a small concentration, so several are
@@ -409,9 +450,7 @@ def _strings(names: list[str] | tuple[str, ...], codes: np.ndarray, name: str) -
 
 def _ids(prefix: str, index: np.ndarray, mult: int, add: int, space: int, width: int, name: str) -> pl.Series:
     code = (index.astype(np.int64) * mult + add) % space
-    return pl.select(
-        (pl.lit(prefix) + pl.Series(code).cast(pl.String).str.zfill(width)).alias(name)
-    ).to_series()
+    return pl.select((pl.lit(prefix) + pl.Series(code).cast(pl.String).str.zfill(width)).alias(name)).to_series()
 
 
 def _headcount_frame(cid: str, cust: _Customer, months: int, month_labels: list[str]) -> pl.DataFrame:
@@ -539,7 +578,9 @@ def build_frames(
 
     ids = customer_ids(customers)
     headcounts: dict[str, pl.DataFrame] = {}
-    cols: dict[str, list[np.ndarray]] = {k: [] for k in ("cust", "emp", "site", "dept", "role", "service", "date", "duration", "who5", "sat", "topic")}
+    cols: dict[str, list[np.ndarray]] = {
+        k: [] for k in ("cust", "emp", "site", "dept", "role", "service", "date", "duration", "who5", "sat", "topic")
+    }
     site_names: list[str] = []
     dept_names: list[str] = []
     role_names: list[str] = []

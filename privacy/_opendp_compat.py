@@ -56,11 +56,7 @@ def truncate_cells(query: Any, identifier: str, cell: str, groups: int) -> Any:
     """
     import polars as pl
 
-    return (
-        query.filter(pl.int_range(pl.len()).over(identifier) < groups)
-        .group_by(identifier, cell)
-        .agg()
-    )
+    return query.filter(pl.int_range(pl.len()).over(identifier) < groups).group_by(identifier, cell).agg()
 
 
 def one_row_per_identifier(query: Any, identifier: str, cell: str, columns: Iterable[str]) -> Any:
@@ -90,9 +86,7 @@ def resolve_fixed(query: Any, dp: Any) -> tuple[Any, Any]:
         input_domain, input_metric, inner._output_measure, plan, global_scale=None
     )
     if not measurement.check(inner._d_in, inner._d_out):
-        raise ValueError(
-            f"query loss {measurement.map(inner._d_in)} exceeds its allotted budget {inner._d_out}"
-        )
+        raise ValueError(f"query loss {measurement.map(inner._d_in)} exceeds its allotted budget {inner._d_out}")
     return measurement, inner
 
 

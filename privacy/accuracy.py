@@ -102,7 +102,8 @@ def _planned_noise(plan: ReleasePlan, customer: str) -> pl.DataFrame:
             for a in q.aggregates:
                 rows.append((customer, q.part, g["dimension"], g["group_value"], a.name, 0.0, a.scale, a.sd))
     noisy = pl.DataFrame(
-        rows, schema=["customer_id", "part", "dimension", "group_value", "aggregate", "value", "scale", "sd"],
+        rows,
+        schema=["customer_id", "part", "dimension", "group_value", "aggregate", "value", "scale", "sd"],
         orient="row",
     )
     return reconcile(noisy).filter(pl.col("group_value") != REMAINDER)
@@ -120,7 +121,9 @@ def preview(policy: ReleasePolicy, headcount: pl.DataFrame) -> Preview:
     fig_rows: list[tuple] = []
     for structure in _structures(policy, headcount):
         customer = structure.customer_id
-        hc_of = {(r["dimension"], r["group_value"]): r["headcount"] for r in structure.public_headcount.iter_rows(named=True)}
+        hc_of = {
+            (r["dimension"], r["group_value"]): r["headcount"] for r in structure.public_headcount.iter_rows(named=True)
+        }
         for granularity, label in REPRESENTATIVE.items():
             if not policy.tables_for(granularity):
                 continue
@@ -131,7 +134,10 @@ def preview(policy: ReleasePolicy, headcount: pl.DataFrame) -> Preview:
             ))  # fmt: skip
             noise = _planned_noise(plan, customer)
             uptake = policy.assumptions["monthly_uptake" if granularity == "month" else "quarterly_uptake"]
-            sd_of = {(r["part"], r["dimension"], r["group_value"], r["aggregate"]): r["sd"] for r in noise.iter_rows(named=True)}
+            sd_of = {
+                (r["part"], r["dimension"], r["group_value"], r["aggregate"]): r["sd"]
+                for r in noise.iter_rows(named=True)
+            }
             for (part, dim, group, agg), sd in sd_of.items():
                 hc = float(hc_of.get((dim, group), 0) or 0)
                 if part == "usage":
@@ -140,8 +146,11 @@ def preview(policy: ReleasePolicy, headcount: pl.DataFrame) -> Preview:
                     mu = uptake * hc
                     t = policy.k + policy.z * sd
                     p = _p_above(mu, t, sd)
-                    for metric, hw in (("engaged_employees", z * sd), ("uptake_rate", z * sd / hc if hc else math.nan),
-                                       ("contacts", z * sd_of.get((part, dim, group, "contacts"), math.nan))):
+                    for metric, hw in (
+                        ("engaged_employees", z * sd),
+                        ("uptake_rate", z * sd / hc if hc else math.nan),
+                        ("contacts", z * sd_of.get((part, dim, group, "contacts"), math.nan)),
+                    ):
                         fig_rows.append((customer, granularity, metric, dim, group, hc, mu, sd, hw, p,
                                          "published" if p >= 0.5 else "hidden"))  # fmt: skip
             for metric, ratio in RATIOS.items():
@@ -166,15 +175,12 @@ def preview(policy: ReleasePolicy, headcount: pl.DataFrame) -> Preview:
                 "halfwidth": pl.Float64, "p_shown": pl.Float64, "expected_status": pl.String},
         orient="row",
     )  # fmt: skip
-    summary = (
-        figures.group_by("granularity", "metric", "dimension", maintain_order=True)
-        .agg(
-            groups=pl.len(),
-            halfwidth=pl.col("halfwidth").median(),
-            shown=(pl.col("expected_status") == "published").mean(),
-            hidden=(pl.col("expected_status") == "hidden").mean(),
-            too_uncertain=(pl.col("expected_status") == "too_uncertain").mean(),
-        )
+    summary = figures.group_by("granularity", "metric", "dimension", maintain_order=True).agg(
+        groups=pl.len(),
+        halfwidth=pl.col("halfwidth").median(),
+        shown=(pl.col("expected_status") == "published").mean(),
+        hidden=(pl.col("expected_status") == "hidden").mean(),
+        too_uncertain=(pl.col("expected_status") == "too_uncertain").mean(),
     )
     allocations = pl.concat(alloc_rows) if alloc_rows else pl.DataFrame()
     return Preview(allocations, figures, summary)

@@ -57,10 +57,10 @@ def reconcile(noisy: pl.DataFrame) -> pl.DataFrame:
         )  # fmt: skip
         spread = parts["var_spread"].max() if parts.height else 0.0
         if isinstance(spread, float) and spread > 1e-9:
-            raise ValueError("cells of one breakdown have different noise scales; their reconciliation needs equal ones")
-        totals = people.filter(pl.col("dimension") == "total").select(
-            *by, y_t=pl.col("value"), var_t=pl.col("sd") ** 2
-        )
+            raise ValueError(
+                "cells of one breakdown have different noise scales; their reconciliation needs equal ones"
+            )
+        totals = people.filter(pl.col("dimension") == "total").select(*by, y_t=pl.col("value"), var_t=pl.col("sd") ** 2)
         combined = (
             totals.join(
                 parts.group_by(by).agg(

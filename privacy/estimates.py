@@ -121,8 +121,17 @@ def _col(frame: pl.DataFrame, name: str) -> np.ndarray:
 
 def _frame(keys: pl.DataFrame, metric: str, **columns: np.ndarray | float | None) -> pl.DataFrame:
     data: dict[str, object] = {"metric": [metric] * keys.height}
-    for name in ("value", "ci_low", "ci_high", "noise_sd", "gate", "gate_threshold", "width_limit", "screen_width",
-                 "headcount"):
+    for name in (
+        "value",
+        "ci_low",
+        "ci_high",
+        "noise_sd",
+        "gate",
+        "gate_threshold",
+        "width_limit",
+        "screen_width",
+        "headcount",
+    ):
         col = columns.get(name)
         data[name] = np.full(keys.height, np.nan) if col is None else np.broadcast_to(col, (keys.height,)).astype(float)
     return keys.hstack(pl.DataFrame(data)).with_columns(pl.col(pl.Float64).fill_nan(None))
@@ -155,17 +164,50 @@ def estimate(noisy: pl.DataFrame, public_headcount: pl.DataFrame, policy: Releas
             t = policy.k + policy.z * sd
             lo, hi = truncated_interval(x, sd, t, alpha, floor=0.0, laplace=laplace)
             v, lo, hi = project(x, lo, hi, 0.0, math.inf)
-            out.append(_frame(keys, "engaged_employees", value=v, ci_low=lo, ci_high=hi, noise_sd=sd, gate=x,
-                              gate_threshold=t, headcount=headcount))
+            out.append(
+                _frame(
+                    keys,
+                    "engaged_employees",
+                    value=v,
+                    ci_low=lo,
+                    ci_high=hi,
+                    noise_sd=sd,
+                    gate=x,
+                    gate_threshold=t,
+                    headcount=headcount,
+                )
+            )
             with np.errstate(divide="ignore", invalid="ignore"):
                 per = np.where(headcount > 0, 1.0 / headcount, np.nan)
             rv, rlo, rhi = project(v * per, lo * per, hi * per, 0.0, 1.0)
-            out.append(_frame(keys, "uptake_rate", value=rv, ci_low=rlo, ci_high=rhi, noise_sd=sd * per, gate=x,
-                              gate_threshold=t, headcount=headcount))
+            out.append(
+                _frame(
+                    keys,
+                    "uptake_rate",
+                    value=rv,
+                    ci_low=rlo,
+                    ci_high=rhi,
+                    noise_sd=sd * per,
+                    gate=x,
+                    gate_threshold=t,
+                    headcount=headcount,
+                )
+            )
             c, c_sd = _col(people, "value_contacts"), _col(people, "sd_contacts")
             cv, clo, chi = project(c, c - z_full * c_sd, c + z_full * c_sd, 0.0, math.inf)
-            out.append(_frame(keys, "contacts", value=cv, ci_low=clo, ci_high=chi, noise_sd=c_sd, gate=x,
-                              gate_threshold=t, headcount=headcount))
+            out.append(
+                _frame(
+                    keys,
+                    "contacts",
+                    value=cv,
+                    ci_low=clo,
+                    ci_high=chi,
+                    noise_sd=c_sd,
+                    gate=x,
+                    gate_threshold=t,
+                    headcount=headcount,
+                )
+            )
         for name, ratio in RATIOS.items():
             if f"value_{ratio.count}" not in people.columns:
                 continue
@@ -189,8 +231,21 @@ def estimate(noisy: pl.DataFrame, public_headcount: pl.DataFrame, policy: Releas
                 sd_ratio = np.where(n > 0, np.sqrt(s_sd**2 + offset**2 * n_sd**2) / n, np.nan)
             v, lo, hi = project(ratio.midpoint + offset, ratio.midpoint + off_lo, ratio.midpoint + off_hi,
                                 metric.low, metric.high)  # fmt: skip
-            out.append(_frame(keys, name, value=v, ci_low=lo, ci_high=hi, noise_sd=sd_ratio, gate=n, gate_threshold=t,
-                              width_limit=limit, screen_width=screen, headcount=headcount))
+            out.append(
+                _frame(
+                    keys,
+                    name,
+                    value=v,
+                    ci_low=lo,
+                    ci_high=hi,
+                    noise_sd=sd_ratio,
+                    gate=n,
+                    gate_threshold=t,
+                    width_limit=limit,
+                    screen_width=screen,
+                    headcount=headcount,
+                )
+            )
 
     usage = _wide(noisy, "usage")
     if not usage.is_empty():
@@ -199,8 +254,9 @@ def estimate(noisy: pl.DataFrame, public_headcount: pl.DataFrame, policy: Releas
         t = policy.k + policy.z * sd
         lo, hi = truncated_interval(x, sd, t, alpha, floor=0.0, laplace=laplace)
         v, lo, hi = project(x, lo, hi, 0.0, math.inf)
-        out.append(_frame(keys, "engaged_employees", value=v, ci_low=lo, ci_high=hi, noise_sd=sd, gate=x,
-                          gate_threshold=t))
+        out.append(
+            _frame(keys, "engaged_employees", value=v, ci_low=lo, ci_high=hi, noise_sd=sd, gate=x, gate_threshold=t)
+        )
     if not out:
         return pl.DataFrame(schema=ESTIMATE_SCHEMA)
     return pl.concat([f.select(list(ESTIMATE_SCHEMA)) for f in out]).cast(ESTIMATE_SCHEMA)  # type: ignore[arg-type]

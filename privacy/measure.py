@@ -152,19 +152,28 @@ def measure_batch(frames: Mapping[str, Reduced], plans: Mapping[str, ReleasePlan
                 )
     by_customer: dict[str | None, Reduced] = {c: f for c, f in frames.items()}
     plan_of: dict[str | None, ReleasePlan] = {c: p for c, p in plans.items()}
-    return _measure({"people": lambda: {c: f.people for c, f in by_customer.items()},
-                     "usage": lambda: {c: f.usage for c, f in by_customer.items()}}, plan_of)
+    return _measure(
+        {
+            "people": lambda: {c: f.people for c, f in by_customer.items()},
+            "usage": lambda: {c: f.usage for c, f in by_customer.items()},
+        },
+        plan_of,
+    )
 
 
 @dataclass(frozen=True)
 class _Coded:
     """One part's frame of all customers with integer identifiers and cells, and its cell dictionary."""
 
-    data: pl.DataFrame  # people: employee, total, department, site, role (cell ids), NARROW_TYPES; usage: employee, cell
+    data: (
+        pl.DataFrame
+    )  # people: employee, total, department, site, role (cell ids), NARROW_TYPES; usage: employee, cell
     cells: pl.DataFrame  # cell, [customer_id,] dimension, group_value
 
 
-def _code(part: str, frames: dict[str | None, pl.DataFrame], plans: dict[str | None, ReleasePlan], batched: bool) -> _Coded:
+def _code(
+    part: str, frames: dict[str | None, pl.DataFrame], plans: dict[str | None, ReleasePlan], batched: bool
+) -> _Coded:
     """Relabel one part's identifiers and keys to integers (public bijections, applied before OpenDP).
 
     Identifiers are only used to group an employee's rows, so a bijective relabelling does not
@@ -296,7 +305,9 @@ def _measure_part(
         dims = [spec.dimension] if spec.dimension is not None else spec.keys["dimension"].unique().to_list()
         cells = coded.cells.filter(pl.col("dimension").is_in(dims)).select(CELL)
         if cells.height == 0:
-            raise AccountingMismatch(f"the {part} query ({spec.dimension or 'services/topics'}) has no cells to measure")
+            raise AccountingMismatch(
+                f"the {part} query ({spec.dimension or 'services/topics'}) has no cells to measure"
+            )
         base = context.query(**spec.budget.opendp_loss())
         group: str
         if spec.part == "people":

@@ -217,7 +217,9 @@ def _people_specs(
         for a in defs:
             b = budget.scaled(share * a.weight / weight_sum)
             lower, upper = (0, 1) if a.column is None else clip[a.column]
-            specs.append(AggregateSpec(a.name, a.column, lower, upper, b, b.noise_scale(max(abs(lower), abs(upper)), 1)))
+            specs.append(
+                AggregateSpec(a.name, a.column, lower, upper, b, b.noise_scale(max(abs(lower), abs(upper)), 1))
+            )
         out[level] = specs
     return out
 
@@ -227,9 +229,7 @@ def _groups(structure: PublicStructure, level: str) -> list[int]:
     return [int(x) for x in hc["headcount"].to_list()]
 
 
-def _reachable(
-    policy: ReleasePolicy, table: str, granularity: str, headcount: int, specs: list[AggregateSpec]
-) -> bool:
+def _reachable(policy: ReleasePolicy, table: str, granularity: str, headcount: int, specs: list[AggregateSpec]) -> bool:
     """Whether a group of this public headcount is expected to be shown (public assumptions only)."""
     by = {a.name: a for a in specs}
     uptake = policy.assumptions["monthly_uptake" if granularity == "month" else "quarterly_uptake"]

@@ -235,7 +235,9 @@ class ReleasePolicy(BaseModel):
         merged = {m: float(v.get(m, _default_widths()[m])) for m in RATIO_METRICS}
         bad = {m: w for m, w in merged.items() if not (math.isfinite(w) and 0 < w <= _WIDTH_MAX[m])}
         if bad:
-            raise ValueError(f"max_interval_width must be above 0 and at most the metric's range {_WIDTH_MAX} (got {bad})")
+            raise ValueError(
+                f"max_interval_width must be above 0 and at most the metric's range {_WIDTH_MAX} (got {bad})"
+            )
         return merged
 
     @field_validator("assumptions")
@@ -404,9 +406,7 @@ def parse_policy_value(key: str, text: str) -> object:
         raise PolicyError(f"policy key {key!r}: {exc}") from None
 
 
-def apply_policy_updates(
-    base: ReleasePolicy, updates: Mapping[str, object], *, legacy: bool = False
-) -> ReleasePolicy:
+def apply_policy_updates(base: ReleasePolicy, updates: Mapping[str, object], *, legacy: bool = False) -> ReleasePolicy:
     """A new, validated policy with ``updates`` (flat keys as in :data:`POLICY_KEYS`) applied.
 
     ``legacy=True`` (reading a control store written by an earlier version) translates

@@ -86,14 +86,23 @@ class Reduced:
         """
         zeros = [pl.lit(0, pl.Int64).alias(m) for m in METRICS]
         pieces = [
-            self.people.select("employee", pl.lit("people").alias("part"), pl.lit("total").alias("dimension"),
-                               pl.lit("all").alias("group_value"), *METRICS)
+            self.people.select(
+                "employee",
+                pl.lit("people").alias("part"),
+                pl.lit("total").alias("dimension"),
+                pl.lit("all").alias("group_value"),
+                *METRICS,
+            )
         ]
         for dim in BREAKDOWNS:
             pieces.append(
                 self.people.filter(pl.col(dim).is_not_null()).select(
-                    "employee", pl.lit("people").alias("part"), pl.lit(dim).alias("dimension"),
-                    pl.col(dim).alias("group_value"), *METRICS)
+                    "employee",
+                    pl.lit("people").alias("part"),
+                    pl.lit(dim).alias("dimension"),
+                    pl.col(dim).alias("group_value"),
+                    *METRICS,
+                )
             )
         pieces.append(self.usage.select("employee", pl.lit("usage").alias("part"), "dimension", "group_value", *zeros))
         return pl.concat(pieces)
@@ -349,9 +358,11 @@ def reduce_periods(
         "km_source": km["source"].to_list(),
         "km_key": km["group_value"].to_list(),
     }
-    people_params_ = {k: v for k, v in people_params(customer_id, requests[0].period, requests[0].bounds,
-                                                      requests[0].key_map).items()
-                      if k not in ("customer", "start", "end", "max_contacts") and not k.endswith(("_sources", "_keys"))}
+    people_params_ = {
+        k: v
+        for k, v in people_params(customer_id, requests[0].period, requests[0].bounds, requests[0].key_map).items()
+        if k not in ("customer", "start", "end", "max_contacts") and not k.endswith(("_sources", "_keys"))
+    }
     both = con.execute(BOTH_PERIODS_SQL, {
         **common, **people_params_, "max_services": requests[0].bounds.services,
         "max_topics": requests[0].bounds.topics, "services": list(SERVICES), "topics": list(TOPICS),
@@ -359,9 +370,11 @@ def reduce_periods(
     parts = both.partition_by("part", as_dict=True, include_key=False)
     empty = both.clear().drop("part")
     people = parts.get(("people",), empty).select(
-        "period", "employee", *[pl.col(c).cast(t) for c, t in PEOPLE_SCHEMA.items()])
+        "period", "employee", *[pl.col(c).cast(t) for c, t in PEOPLE_SCHEMA.items()]
+    )
     usage = parts.get(("usage",), empty).select(
-        "period", "employee", *[pl.col(c).cast(t) for c, t in USAGE_SCHEMA.items()])
+        "period", "employee", *[pl.col(c).cast(t) for c, t in USAGE_SCHEMA.items()]
+    )
     people_by = people.partition_by("period", as_dict=True, include_key=False)
     usage_by = usage.partition_by("period", as_dict=True, include_key=False)
     return {

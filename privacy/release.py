@@ -120,9 +120,7 @@ def _drawn(prep: _Prepared, cells: pl.DataFrame) -> DrawnRelease:
     )
 
 
-def draw_release(
-    con: duckdb.DuckDBPyConnection, customer_id: str, period: str, policy: ReleasePolicy
-) -> DrawnRelease:
+def draw_release(con: duckdb.DuckDBPyConnection, customer_id: str, period: str, policy: ReleasePolicy) -> DrawnRelease:
     """Draw the release of ``customer_id`` for ``period`` (``YYYY-MM`` or ``YYYY-Qn``), once.
 
     Privacy unit: one employee. Budget consumed: ``release_cost(policy, period)`` (ρ-zCDP or

@@ -145,7 +145,8 @@ def build_structure(rows: pl.DataFrame, k: int, customer_id: str, as_of: date) -
     key_map = pl.DataFrame(maps, schema=MAP_SCHEMA, orient="row")
     total = int(rows["headcount"].sum() or 0)
     hc = [(customer_id, as_of, "total", "all", total)] + [
-        (customer_id, as_of, d, g, n) for (d, g), n in sorted(counts.items(), key=lambda x: (BREAKDOWNS.index(x[0][0]), x[0][1]))
+        (customer_id, as_of, d, g, n)
+        for (d, g), n in sorted(counts.items(), key=lambda x: (BREAKDOWNS.index(x[0][0]), x[0][1]))
     ]
     public_headcount = pl.DataFrame(hc, schema=HEADCOUNT_SCHEMA, orient="row")
     return PublicStructure(customer_id, as_of, key_map, public_headcount)

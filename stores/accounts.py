@@ -51,7 +51,9 @@ def load_accounts(path: Path) -> dict[str, Any]:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as exc:
-        raise AccountError(f"{path} is not valid YAML ({exc}); fix it or recreate it with `wellbeing users add`") from None
+        raise AccountError(
+            f"{path} is not valid YAML ({exc}); fix it or recreate it with `wellbeing users add`"
+        ) from None
     if not isinstance(data, dict):
         raise AccountError(f"{path} must hold a mapping with 'cookie' and 'credentials'")
     config = empty_config()

@@ -162,8 +162,9 @@ def append_on(con: duckdb.DuckDBPyConnection, events: Iterable[AccessEvent]) -> 
             rows.append((seq, at, e.event, e.username, e.role, e.customer_id, e.page, e.detail, e.subject_ref, prev, h))
             prev = h
         if rows:
-            con.executemany(f"INSERT INTO access_log ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})",
-                            rows)
+            con.executemany(
+                f"INSERT INTO access_log ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})", rows
+            )
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
@@ -177,13 +178,30 @@ def append(store: HomePaths | Path, events: Iterable[AccessEvent]) -> int:
         return append_on(con, events)
 
 
-def read(store: HomePaths | Path, *, since: datetime | None = None, until: datetime | None = None,
-         events: Iterable[str] | None = None, username: str | None = None, limit: int | None = None) -> pl.DataFrame:
+def read(
+    store: HomePaths | Path,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    events: Iterable[str] | None = None,
+    username: str | None = None,
+    limit: int | None = None,
+) -> pl.DataFrame:
     """The log, oldest first (filters optional). An absent file is an empty log."""
     path = _path(store)
-    schema: dict[str, pl.DataType | type[pl.DataType]] = {"seq": pl.Int64, "occurred_at": pl.Datetime("us"), "event": pl.String, "username": pl.String, "role": pl.String,
-              "customer_id": pl.String, "page": pl.String, "detail": pl.String, "subject_ref": pl.String,
-              "prev_hash": pl.String, "row_hash": pl.String}
+    schema: dict[str, pl.DataType | type[pl.DataType]] = {
+        "seq": pl.Int64,
+        "occurred_at": pl.Datetime("us"),
+        "event": pl.String,
+        "username": pl.String,
+        "role": pl.String,
+        "customer_id": pl.String,
+        "page": pl.String,
+        "detail": pl.String,
+        "subject_ref": pl.String,
+        "prev_hash": pl.String,
+        "row_hash": pl.String,
+    }
     if not path.exists():
         return pl.DataFrame(schema=schema)
     clauses: list[str] = []
@@ -232,7 +250,9 @@ def verify(store: HomePaths | Path) -> VerifyResult:
         if seq != expected_seq:
             return VerifyResult(False, len(rows), int(seq), f"row {expected_seq} is missing (sequence jumps to {seq})")
         if prev_hash != prev:
-            return VerifyResult(False, len(rows), int(seq), "the previous-row hash does not match (row removed or moved)")
+            return VerifyResult(
+                False, len(rows), int(seq), "the previous-row hash does not match (row removed or moved)"
+            )
         if row_hash(prev, int(seq), at, tuple(values)) != h:
             return VerifyResult(False, len(rows), int(seq), "the row's content does not match its hash (row edited)")
         prev = h

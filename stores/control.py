@@ -324,11 +324,20 @@ def set_policy_values(
             con.execute(
                 "INSERT INTO policy_history (changed_at, changed_by, scope, key, old_value, new_value, policy_version,"
                 " warning) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                [changed_at, changed_by, scope, key, _text(old_flat[key]), new_text, version,
-                 "; ".join(warnings) or None],
+                [
+                    changed_at,
+                    changed_by,
+                    scope,
+                    key,
+                    _text(old_flat[key]),
+                    new_text,
+                    version,
+                    "; ".join(warnings) or None,
+                ],
             )
-            out.append(PolicyChange(changed_at, changed_by, scope, key, _text(old_flat[key]), new_text, version,
-                                    warnings))
+            out.append(
+                PolicyChange(changed_at, changed_by, scope, key, _text(old_flat[key]), new_text, version, warnings)
+            )
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
@@ -356,8 +365,10 @@ def policy_history(con: duckdb.DuckDBPyConnection, customer_id: str | None = Non
         "AND table_name = 'policy_history' AND column_name = 'warning'"
     ).fetchone()
     warning = "warning" if has_warning and has_warning[0] else "NULL::VARCHAR AS warning"  # an older, read-only store
-    query = (f"SELECT changed_at, changed_by, scope, key, old_value, new_value, policy_version, {warning} "
-             "FROM policy_history")
+    query = (
+        f"SELECT changed_at, changed_by, scope, key, old_value, new_value, policy_version, {warning} "
+        "FROM policy_history"
+    )
     params: list[object] = []
     if customer_id is not None:
         query += " WHERE scope IN (?, ?)"
@@ -418,9 +429,7 @@ def claim_pending_requests(con: duckdb.DuckDBPyConnection) -> list[ReleaseReques
     except BaseException:
         con.execute("ROLLBACK")
         raise
-    claimed = [
-        ReleaseRequest(r[0], r[1], None if r[2] is None else list(json.loads(r[2])), r[3], r[4]) for r in rows
-    ]
+    claimed = [ReleaseRequest(r[0], r[1], None if r[2] is None else list(json.loads(r[2])), r[3], r[4]) for r in rows]
     return sorted(claimed, key=lambda r: (r.requested_at, r.request_id))
 
 
@@ -435,4 +444,3 @@ def update_request_status(con: duckdb.DuckDBPyConnection, request_id: str, statu
     ).fetchall()
     if not updated:
         raise ValueError(f"no release request with id {request_id!r}")
-

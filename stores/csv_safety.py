@@ -34,4 +34,3 @@ def neutralise_frame(df: pl.DataFrame) -> pl.DataFrame:
         .alias(c)
         for c in text
     )
-

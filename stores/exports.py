@@ -53,12 +53,16 @@ def export_frame(cells: pl.DataFrame) -> pl.DataFrame:
     out = cells.select(
         pl.col("customer_id").alias("Organisation"),
         pl.col("period").alias("Period"),
-        pl.col("dimension").replace_strict(DIMENSION_LABELS, default=pl.col("dimension"), return_dtype=pl.String)
+        pl.col("dimension")
+        .replace_strict(DIMENSION_LABELS, default=pl.col("dimension"), return_dtype=pl.String)
         .alias("Breakdown"),
         pl.when(pl.col("dimension").is_in(["service", "topic", "total"]))
         .then(pl.col("group_value").replace_strict(groups, default=pl.col("group_value"), return_dtype=pl.String))
-        .otherwise(pl.col("group_value")).alias("Group"),
-        pl.col("metric").replace_strict(METRIC_LABELS, default=pl.col("metric"), return_dtype=pl.String).alias("Figure"),
+        .otherwise(pl.col("group_value"))
+        .alias("Group"),
+        pl.col("metric")
+        .replace_strict(METRIC_LABELS, default=pl.col("metric"), return_dtype=pl.String)
+        .alias("Figure"),
         pl.when(shown).then(pl.col("value")).cast(pl.Float64).alias("Value"),
         pl.when(shown).then(pl.col("ci_low")).cast(pl.Float64).alias("95 % low"),
         pl.when(shown).then(pl.col("ci_high")).cast(pl.Float64).alias("95 % high"),

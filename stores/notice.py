@@ -65,4 +65,6 @@ def load_notice_details(path: Path, customer_id: str | None) -> NoticeDetails:
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
-        raise NoticeConfigError(f"{path}: {where}: {first['msg']}; keys are {list(NoticeDetails.model_fields)}") from None
+        raise NoticeConfigError(
+            f"{path}: {where}: {first['msg']}; keys are {list(NoticeDetails.model_fields)}"
+        ) from None

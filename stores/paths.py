@@ -61,7 +61,6 @@ class HomePaths:
         """The dashboards' access-audit log (who looked at which customer's numbers, when)."""
         return self.home / AUDIT_FILE
 
-
     @property
     def notice_file(self) -> Path:
         """The privacy notice's controller details per customer (GDPR Art. 13), filled in by the customer."""

@@ -66,7 +66,9 @@ def locked_for(store: HomePaths | Path, keys: Iterable[tuple[str, str]], now: da
         wait = 0.0
         for kind, ref in keys:
             _rule(kind)
-            row = con.execute("SELECT locked_until FROM signin_throttle WHERE kind = ? AND ref = ?", [kind, ref]).fetchone()
+            row = con.execute(
+                "SELECT locked_until FROM signin_throttle WHERE kind = ? AND ref = ?", [kind, ref]
+            ).fetchone()
             if row and row[0] is not None and row[0] > now:
                 wait = max(wait, (row[0] - now).total_seconds())
     return wait
@@ -81,8 +83,9 @@ def record_failure(store: HomePaths | Path, keys: Iterable[tuple[str, str]], now
         try:
             for kind, ref in keys:
                 rule = _rule(kind)
-                row = con.execute("SELECT failures, last_failure FROM signin_throttle WHERE kind = ? AND ref = ?",
-                                  [kind, ref]).fetchone()
+                row = con.execute(
+                    "SELECT failures, last_failure FROM signin_throttle WHERE kind = ? AND ref = ?", [kind, ref]
+                ).fetchone()
                 failures = 1
                 if row and (now - row[1]).total_seconds() < rule.forget_after:
                     failures = int(row[0]) + 1
@@ -90,7 +93,9 @@ def record_failure(store: HomePaths | Path, keys: Iterable[tuple[str, str]], now
                 until = now + timedelta(seconds=lock) if lock else None
                 con.execute(
                     "INSERT OR REPLACE INTO signin_throttle (kind, ref, failures, last_failure, locked_until) "
-                    "VALUES (?, ?, ?, ?, ?)", [kind, ref, failures, now, until])
+                    "VALUES (?, ?, ?, ?, ?)",
+                    [kind, ref, failures, now, until],
+                )
                 wait = max(wait, lock)
             con.execute("COMMIT")
         except BaseException:
@@ -108,8 +113,9 @@ def record_success(store: HomePaths | Path, account_ref: str) -> None:
 def revoke_sessions(store: HomePaths | Path, username: str, at_ms: int) -> None:
     """Cookies of ``username`` issued before ``at_ms`` (epoch milliseconds) no longer sign anyone in (sign-out)."""
     with audit_connection(store) as con:
-        con.execute("INSERT OR REPLACE INTO session_revocations (username, not_before_ms) VALUES (?, ?)",
-                    [username, int(at_ms)])
+        con.execute(
+            "INSERT OR REPLACE INTO session_revocations (username, not_before_ms) VALUES (?, ?)", [username, int(at_ms)]
+        )
 
 
 def sessions_valid_from(store: HomePaths | Path, username: str) -> int:

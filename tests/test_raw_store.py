@@ -96,7 +96,9 @@ def test_new_store_has_the_current_schema(settings: Settings) -> None:
 
     con = connect_raw(settings)
     try:
-        assert con.execute("SELECT value FROM store_meta WHERE key = 'schema_version'").fetchone() == (str(RAW_SCHEMA_VERSION),)
+        assert con.execute("SELECT value FROM store_meta WHERE key = 'schema_version'").fetchone() == (
+            str(RAW_SCHEMA_VERSION),
+        )
         columns = dict(
             con.execute(
                 "SELECT table_name || '.' || column_name, data_type FROM duckdb_columns() WHERE database_name = 'raw' "

@@ -41,7 +41,9 @@ not_measured = alloc.filter(
 )
 for row in not_measured.iter_rows(named=True):
     # Public reason (a function of the policy and public headcount): say why, rather than show noise.
-    st.info(f"The {row['figure_set']} figures of {row['period']} were not broken down by {label.lower()}: {row['reason']}")
+    st.info(
+        f"The {row['figure_set']} figures of {row['period']} were not broken down by {label.lower()}: {row['reason']}"
+    )
 if cells.is_empty():
     if not_measured.is_empty():
         st.info(f"No {label.lower()} breakdown was released for {month}.")
@@ -74,7 +76,9 @@ chart_metric = st.selectbox("Chart", [ui.metric_label(m) for m in metrics], key=
 metric = next(m for m in metrics if ui.metric_label(m) == chart_metric)
 chart_cells = cells.filter((pl.col("metric") == metric))
 low, high = ui._CLAMP[metric]
-chart_cells = chart_cells.with_columns([pl.col(c).clip(lower_bound=low, upper_bound=high) for c in ("value", "ci_low", "ci_high")])
+chart_cells = chart_cells.with_columns(
+    [pl.col(c).clip(lower_bound=low, upper_bound=high) for c in ("value", "ci_low", "ci_high")]
+)
 if chart_cells.filter(pl.col("value").is_not_null()).is_empty():
     st.info("Every group is hidden for this metric.")
 else:
@@ -82,6 +86,12 @@ else:
 
 ui.hidden_groups_note(cells.filter(pl.col("metric") == metric))
 ui.how_to_read(k_by_period.get(month))
-audit_hooks.download_button("Download this table (CSV)", to_csv(export_frame(cells)),
-                            file_name=f"wellbeing_{dimension}_{customer}_{month}.csv", principal=me,
-                            page="hr_breakdown", mime="text/csv", key="breakdown_csv")
+audit_hooks.download_button(
+    "Download this table (CSV)",
+    to_csv(export_frame(cells)),
+    file_name=f"wellbeing_{dimension}_{customer}_{month}.csv",
+    principal=me,
+    page="hr_breakdown",
+    mime="text/csv",
+    key="breakdown_csv",
+)

@@ -52,15 +52,26 @@ def tile(metric: str) -> None:
     st.metric(
         label,
         ui.fmt(metric, cell["value"]),
-        delta=(f"{delta} vs {period_label(before['period'])}" if delta and before else
-               f"no reliable change vs {period_label(before['period'])}" if prev_value is not None and before else None),
-        delta_color="off" if metric in ("contacts", "engaged_employees") or not delta else
-        ("inverse" if metric == "wellbeing_low_share" else "normal"),
+        delta=(
+            f"{delta} vs {period_label(before['period'])}"
+            if delta and before
+            else f"no reliable change vs {period_label(before['period'])}"
+            if prev_value is not None and before
+            else None
+        ),
+        delta_color="off"
+        if metric in ("contacts", "engaged_employees") or not delta
+        else ("inverse" if metric == "wellbeing_low_share" else "normal"),
         delta_arrow="auto" if delta else "off",
         border=True,
-        help="95 % interval: " + ui.fmt_interval(metric, cell["ci_low"], cell["ci_high"])
-        + ("" if delta or prev_value is None else ". The change since the previous period is within the noise "
-           "(the 95 % interval of the difference includes zero)."),
+        help="95 % interval: "
+        + ui.fmt_interval(metric, cell["ci_low"], cell["ci_high"])
+        + (
+            ""
+            if delta or prev_value is None
+            else ". The change since the previous period is within the noise "
+            "(the 95 % interval of the difference includes zero)."
+        ),
     )
     st.caption("95 % interval: " + ui.fmt_interval(metric, cell["ci_low"], cell["ci_high"]))
 
@@ -70,8 +81,10 @@ def tile(metric: str) -> None:
 quarter = period_of_month(month, "quarter")
 released = set(rels["period"].to_list())
 wellbeing_period = month
-if month not in released or not cells.filter((pl.col("period") == month)
-                                             & pl.col("metric").is_in(WELLBEING_METRICS)).height:
+if (
+    month not in released
+    or not cells.filter((pl.col("period") == month) & pl.col("metric").is_in(WELLBEING_METRICS)).height
+):
     wellbeing_period = quarter if quarter in released else ui.previous_period(quarter)
 k_scores_row = rels.filter(pl.col("period") == wellbeing_period)
 k_scores = int(k_scores_row["k_scores"][0]) if k_scores_row.height else k
@@ -82,10 +95,15 @@ for col, metric in zip(st.columns(3), ENGAGEMENT):
         tile(metric)
 st.subheader("Wellbeing of the people who use it")
 if wellbeing_period != month and wellbeing_period in released:
-    st.caption(f"Over {period_label(wellbeing_period)}"
-               + (f", the quarter containing {period_label(month)}" if wellbeing_period == quarter else
-                  f", the latest quarter released by {period_label(month)}")
-               + ": among people with a WHO-5 score (low wellbeing, average) or with two scores (improved).")
+    st.caption(
+        f"Over {period_label(wellbeing_period)}"
+        + (
+            f", the quarter containing {period_label(month)}"
+            if wellbeing_period == quarter
+            else f", the latest quarter released by {period_label(month)}"
+        )
+        + ": among people with a WHO-5 score (low wellbeing, average) or with two scores (improved)."
+    )
 for col, metric in zip(st.columns(len(WELLBEING_METRICS)), WELLBEING_METRICS):
     with col:
         tile(metric)

@@ -8,7 +8,14 @@ import streamlit as st
 from dashboards import audit_hooks, charts, data, frames, ui
 from stores.exports import export_frame, to_csv
 
-TREND_METRICS = ("uptake_rate", "contacts", "wellbeing_low_share", "wellbeing_improved_share", "who5_mean", "satisfaction_mean")
+TREND_METRICS = (
+    "uptake_rate",
+    "contacts",
+    "wellbeing_low_share",
+    "wellbeing_improved_share",
+    "who5_mean",
+    "satisfaction_mean",
+)
 
 me = ui.principal()
 customer = me.customer_id
@@ -33,6 +40,7 @@ if dimension != "total":
     picked = st.multiselect(f"{compare} to compare", groups, default=groups[:4], key=f"trend_groups_{dimension}")
     shown = shown.filter(pl.col("group_value").is_in(picked))
 
+
 # Display-only clamping of values and bands to each metric's range.
 def _clamped(frame: pl.DataFrame, metric: str) -> pl.DataFrame:
     low, high = ui._CLAMP[metric]
@@ -42,15 +50,16 @@ def _clamped(frame: pl.DataFrame, metric: str) -> pl.DataFrame:
         exprs.append((e.clip(upper_bound=high) if high is not None else e).alias(c))
     return frame.with_columns(exprs)
 
+
 left, right = st.columns(2)
 for i, metric in enumerate(TREND_METRICS):
     frame = _clamped(shown.filter(pl.col("metric") == metric), metric)
-    with (left if i % 2 == 0 else right):
+    with left if i % 2 == 0 else right:
         if frame.filter(pl.col("value").is_not_null()).is_empty():
             st.info(f"{ui.metric_label(metric)}: nothing to show (hidden or not released).")
             continue
-        st.vega_lite_chart(spec=
-            charts.trend_with_band(frame, metric, series="group_value" if dimension != "total" else None),
+        st.vega_lite_chart(
+            spec=charts.trend_with_band(frame, metric, series="group_value" if dimension != "total" else None),
             width="stretch",
         )
 
@@ -58,5 +67,12 @@ if dimension != "total":
     ui.hidden_groups_note(shown)
 ui.how_to_read(ui.latest_k(data.releases(me, customer)))
 export = export_frame(shown.sort("metric", "group_value", "period"))
-audit_hooks.download_button("Download these series (CSV)", to_csv(export), file_name=f"wellbeing_trends_{customer}.csv",
-                            principal=me, page="hr_trends", mime="text/csv", key="trends_csv")
+audit_hooks.download_button(
+    "Download these series (CSV)",
+    to_csv(export),
+    file_name=f"wellbeing_trends_{customer}.csv",
+    principal=me,
+    page="hr_trends",
+    mime="text/csv",
+    key="trends_csv",
+)

@@ -41,8 +41,15 @@ except data.StoreUnavailable:
 cadence = {g: [t for t, v in policy.granularity.items() if v == g] for g in ("month", "quarter")}
 monthly = ", ".join(cadence["month"]) or "none"
 quarterly = ", ".join(cadence["quarter"])
-strength = ("strong" if policy.epsilon_annual <= 2 else "good" if policy.epsilon_annual <= 8 else
-            "moderate" if policy.epsilon_annual <= 10 else "weak")
+strength = (
+    "strong"
+    if policy.epsilon_annual <= 2
+    else "good"
+    if policy.epsilon_annual <= 8
+    else "moderate"
+    if policy.epsilon_annual <= 10
+    else "weak"
+)
 
 st.markdown(
     f"""
@@ -91,6 +98,8 @@ Using the service is voluntary and confidential.
 """
 )
 if drawn_under is not None and drawn_under != version:
-    st.info(f"The figures published so far were produced under an earlier version of these settings (version "
-            f"{drawn_under}); the settings above (version {version}) apply to future reports.")
+    st.info(
+        f"The figures published so far were produced under an earlier version of these settings (version "
+        f"{drawn_under}); the settings above (version {version}) apply to future reports."
+    )
 st.caption(f"Generated from the live release policy (version {version}).")

@@ -30,8 +30,10 @@ st.title("Access log")
 if me.role != "privacy_officer":
     st.info("This page is not available for your role.")
     st.stop()
-st.caption("Every sign-in, failed sign-in, page view and download on these dashboards (times in UTC). "
-           "No figures are recorded here, only who opened what.")
+st.caption(
+    "Every sign-in, failed sign-in, page view and download on these dashboards (times in UTC). "
+    "No figures are recorded here, only who opened what."
+)
 
 audit_hooks.writer().flush()  # include the views buffered in the last second
 path = home_paths().audit
@@ -40,16 +42,26 @@ c1, c2, c3 = st.columns([2, 2, 1])
 with c1:
     span = st.date_input("Period", value=(today - timedelta(days=30), today), max_value=today, key="access_period")
 with c2:
-    chosen = st.multiselect("Events", list(EVENT_LABELS), format_func=EVENT_LABELS.__getitem__, key="access_events",
-                            placeholder="All events")
+    chosen = st.multiselect(
+        "Events",
+        list(EVENT_LABELS),
+        format_func=EVENT_LABELS.__getitem__,
+        key="access_events",
+        placeholder="All events",
+    )
 with c3:
     user = st.text_input("Account", key="access_user", placeholder="any").strip() or None
 
-start, end = (span if isinstance(span, tuple) and len(span) == 2 else (today - timedelta(days=30), today))
+start, end = span if isinstance(span, tuple) and len(span) == 2 else (today - timedelta(days=30), today)
 assert isinstance(start, date) and isinstance(end, date)
 try:
-    log = audit.read(path, since=datetime.combine(start, time.min), until=datetime.combine(end + timedelta(days=1), time.min),
-                     events=chosen or None, username=user)
+    log = audit.read(
+        path,
+        since=datetime.combine(start, time.min),
+        until=datetime.combine(end + timedelta(days=1), time.min),
+        events=chosen or None,
+        username=user,
+    )
     check = audit.verify(path)
 except StoreBusy:
     st.warning("The access log is busy right now. Reload the page in a moment.")
@@ -58,8 +70,10 @@ except StoreBusy:
 if check.ok:
     st.success(f"Log intact: the hash chain of all {check.rows:,} entries verifies.")
 else:
-    st.error(f"The log has been altered at entry {check.first_bad_seq}: {check.reason}. "
-             "Keep an exported copy and investigate.")
+    st.error(
+        f"The log has been altered at entry {check.first_bad_seq}: {check.reason}. "
+        "Keep an exported copy and investigate."
+    )
 
 if log.is_empty():
     st.info("No entries for this selection.")
@@ -83,11 +97,24 @@ if shown.height > MAX_SHOWN:
 ui.table(shown, hide_index=True, width="stretch", height=min(600, 36 + 35 * shown.height))
 
 export = log.select(
-    pl.col("seq").alias("entry"), pl.col("occurred_at").dt.strftime("%Y-%m-%dT%H:%M:%S%.6fZ").alias("occurred_at_utc"),
-    "event", "username", "role", "customer_id", "page", "detail", "subject_ref", "prev_hash", "row_hash",
+    pl.col("seq").alias("entry"),
+    pl.col("occurred_at").dt.strftime("%Y-%m-%dT%H:%M:%S%.6fZ").alias("occurred_at_utc"),
+    "event",
+    "username",
+    "role",
+    "customer_id",
+    "page",
+    "detail",
+    "subject_ref",
+    "prev_hash",
+    "row_hash",
 )
 audit_hooks.download_button(
-    "Download this selection (CSV, with the hash chain)", to_csv(export),
-    f"access_log_{start.isoformat()}_{end.isoformat()}.csv", principal=me, page="privacy_access", mime="text/csv",
+    "Download this selection (CSV, with the hash chain)",
+    to_csv(export),
+    f"access_log_{start.isoformat()}_{end.isoformat()}.csv",
+    principal=me,
+    page="privacy_access",
+    mime="text/csv",
 )
 st.caption("In the download, a text value starting with = + - @ gets a leading ' so that spreadsheets do not run it.")

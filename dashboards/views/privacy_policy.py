@@ -31,8 +31,16 @@ EDITABLE: dict[str, str] = {
     **{f"granularity.{t}": f"Cadence of the {t} table (month or quarter)" for t in TABLE_NAMES},
     **{f"table_shares.{t}": f"Share of the budget for the {t} table" for t in TABLE_NAMES},
     **{f"breakdown_weights.{lvl}": f"Weight of the {lvl} breakdown inside a table" for lvl in LEVELS},
-    **{k: "Widest 95 % interval shown: " + k.split(".", 1)[1] for k in POLICY_KEYS if k.startswith("max_interval_width.")},
-    **{k: "Planning assumption: " + k.split(".", 1)[1].replace("_", " ") for k in POLICY_KEYS if k.startswith("assumptions.")},
+    **{
+        k: "Widest 95 % interval shown: " + k.split(".", 1)[1]
+        for k in POLICY_KEYS
+        if k.startswith("max_interval_width.")
+    },
+    **{
+        k: "Planning assumption: " + k.split(".", 1)[1].replace("_", " ")
+        for k in POLICY_KEYS
+        if k.startswith("assumptions.")
+    },
 }
 
 customers = data.customers(me)
@@ -73,7 +81,9 @@ if submitted:
         # Re-run so the table above shows the new value (it was drawn before the save).
         st.session_state["policy_saved"] = (
             f"Saved {change.key}: {change.old_value} → {change.new_value} (policy version "
-            f"{change.policy_version}). It applies to future releases only.", change.warnings)
+            f"{change.policy_version}). It applies to future releases only.",
+            change.warnings,
+        )
         st.rerun()
 
 st.subheader("Change history")

@@ -25,8 +25,9 @@ if not customers:
     st.info("No customers are known yet: the pipeline publishes a customer's public headcount with its first release.")
     st.stop()
 wanted = st.query_params.get("customer")
-customer = st.selectbox("Customer", customers, index=customers.index(wanted) if wanted in customers else 0,
-                        key="release_customer")
+customer = st.selectbox(
+    "Customer", customers, index=customers.index(wanted) if wanted in customers else 0, key="release_customer"
+)
 policy, version = control.current_policy(customer)
 released = data.releases(me, customer)
 ledger = data.budget_ledger(me, customer)
@@ -62,8 +63,15 @@ for period in due:
         continue
     spent = max_window_spend(entries, period)
     fits = fits_under_cap(Rho(spent), Rho(cost.rho), policy.cap)
-    rows.append({"Period": period, "ρ": round(cost.rho, 4), "ε": round(cost.epsilon, 3),
-                 "Window after": round(spent + cost.rho, 4), "Fits the cap": "yes" if fits else "no — would be refused"})
+    rows.append(
+        {
+            "Period": period,
+            "ρ": round(cost.rho, 4),
+            "ε": round(cost.epsilon, 3),
+            "Window after": round(spent + cost.rho, 4),
+            "Fits the cap": "yes" if fits else "no — would be refused",
+        }
+    )
     if fits:
         entries.append((period, cost.rho))
 if not rows:
@@ -72,9 +80,11 @@ else:
     table = pl.DataFrame(rows)
     ui.table(table, hide_index=True, width="stretch")
     total = sum(r["ρ"] or 0 for r in rows)
-    st.caption(f"Policy version {version}; annual ε {policy.epsilon_annual:g} at δ = {policy.delta:g}, i.e. "
-               f"cap ρ = {policy.cap.value:.3f} over any 12 months. "
-               f"These {len(rows)} releases spend ρ = {total:.3f} in total.")
+    st.caption(
+        f"Policy version {version}; annual ε {policy.epsilon_annual:g} at δ = {policy.delta:g}, i.e. "
+        f"cap ρ = {policy.cap.value:.3f} over any 12 months. "
+        f"These {len(rows)} releases spend ρ = {total:.3f} in total."
+    )
     picked = st.multiselect("Periods to request", due, default=due, key="release_periods")
     if st.button("Request these releases", type="primary", key="release_request", disabled=not picked):
         try:
@@ -89,7 +99,10 @@ requests = control.release_requests(me, customer)
 if requests.is_empty():
     st.info("No release requests for this customer yet.")
 else:
-    ui.table(requests.select("requested_at", "status", "periods", "requested_by", "message", "updated_at", "request_id"),
-                 hide_index=True, width="stretch")
+    ui.table(
+        requests.select("requested_at", "status", "periods", "requested_by", "message", "updated_at", "request_id"),
+        hide_index=True,
+        width="stretch",
+    )
     if st.button("Refresh status", key="release_refresh"):
         st.rerun()

@@ -38,15 +38,26 @@ def dashboard_env(settings: Settings, base: dict[str, str] | None = None) -> dic
 
 def dashboard_argv(port: int, address: str) -> list[str]:
     return [
-        sys.executable, "-m", "streamlit", "run", str(app_path()),
-        "--server.headless", "true",
-        "--server.address", address,
-        "--server.port", str(port),
-        "--browser.gatherUsageStats", "false",
-        "--client.toolbarMode", "viewer",
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(app_path()),
+        "--server.headless",
+        "true",
+        "--server.address",
+        address,
+        "--server.port",
+        str(port),
+        "--browser.gatherUsageStats",
+        "false",
+        "--client.toolbarMode",
+        "viewer",
         # An uncaught exception shows users a generic message, never a traceback (paths, lock holders).
-        "--client.showErrorDetails", "none",
-        "--theme.primaryColor", "#0072B2",
+        "--client.showErrorDetails",
+        "none",
+        "--theme.primaryColor",
+        "#0072B2",
     ]
 
 

@@ -59,8 +59,14 @@ def run(args: argparse.Namespace) -> int:
     if not settings.raw_path.exists():
         start = demo_start_month(args.months)
         files = generate(
-            staged, customers=args.customers, employees=args.employees, months=args.months,
-            seed=DEMO_SEED, dirty=True, fmt="csv", start=start,
+            staged,
+            customers=args.customers,
+            employees=args.employees,
+            months=args.months,
+            seed=DEMO_SEED,
+            dirty=True,
+            fmt="csv",
+            start=start,
         )
         print(
             f"1. generated a synthetic provider export: {files.n_events:,} contacts, "
@@ -102,8 +108,10 @@ def run(args: argparse.Namespace) -> int:
             f"{releases.refused} refused for budget ({time.perf_counter() - t0:.1f} s) → {settings.published_path}"
         )
     else:
-        print("3. Dagster release job: nothing due — every release is already stored and published "
-              "(no new noise, no budget spent)")
+        print(
+            "3. Dagster release job: nothing due — every release is already stored and published "
+            "(no new noise, no budget spent)"
+        )
 
     from pipeline.commands.users import demo_accounts
 

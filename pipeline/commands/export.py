@@ -82,8 +82,12 @@ def run(args: argparse.Namespace) -> int:
     if frame.is_empty():
         known = published_customers(settings.published_path)
         if args.customer not in known:
-            raise CommandError(f"unknown customer {args.customer!r}: published customers: {', '.join(known) or 'none yet'}")
-        raise CommandError(f"no published release for {args.customer} {args.period}; release it first (wellbeing release ...)")
+            raise CommandError(
+                f"unknown customer {args.customer!r}: published customers: {', '.join(known) or 'none yet'}"
+            )
+        raise CommandError(
+            f"no published release for {args.customer} {args.period}; release it first (wellbeing release ...)"
+        )
     if args.fmt == "parquet":
         frame.write_parquet(args.out)
     elif args.fmt == "csv":
@@ -95,5 +99,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         frame.write_json(args.out) if args.out else sys.stdout.write(frame.write_json() + "\n")
     if args.out:
-        print(f"exported {frame.height} cells ({int(frame['suppressed'].sum())} suppressed) to {args.out}", file=sys.stderr)
+        print(
+            f"exported {frame.height} cells ({int(frame['suppressed'].sum())} suppressed) to {args.out}",
+            file=sys.stderr,
+        )
     return 0

@@ -26,7 +26,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--months", type=int, default=12, metavar="N", help="number of months (default 12)")
     parser.add_argument("--seed", type=int, default=7, metavar="S", help="random seed (default 7)")
     parser.add_argument(
-        "--start", default=None, metavar="YYYY-MM",
+        "--start",
+        default=None,
+        metavar="YYYY-MM",
         help="first month (default: so that the last month is the last complete one, i.e. last month)",
     )
     parser.add_argument(

@@ -47,13 +47,17 @@ def run_show(args: argparse.Namespace) -> int:
     for key, value in policy_to_flat(policy).items():
         origin = "customer" if key in customer_set else "default*" if key in default_set else ""
         print(f"  {key:<32} {value!s:<12} {origin}")
-    print(f"annual loss at the cap: (epsilon={policy.epsilon_annual:g}, delta={policy.delta:g}) = rho {policy.cap.value:.4g} "
-          "per employee over any 12 months")
+    print(
+        f"annual loss at the cap: (epsilon={policy.epsilon_annual:g}, delta={policy.delta:g}) = rho {policy.cap.value:.4g} "
+        "per employee over any 12 months"
+    )
     for granularity, label in (("month", "2025-01"), ("quarter", "2025-Q1")):
         if policy.tables_for(granularity):
             cost = release_cost(policy, label)
-            print(f"  a {granularity}ly release ({', '.join(policy.tables_for(granularity))}): rho={cost.rho:.4g} "
-                  f"(epsilon={cost.epsilon:.3g})")
+            print(
+                f"  a {granularity}ly release ({', '.join(policy.tables_for(granularity))}): rho={cost.rho:.4g} "
+                f"(epsilon={cost.epsilon:.3g})"
+            )
     for warning in policy_warnings(policy):
         print(f"WARNING: {warning}")
     print("(customer = set for this customer; default* = changed default)")

@@ -35,12 +35,14 @@ def run(args: argparse.Namespace) -> int:
     with raw_connection(settings) as con:
         summary = con.execute(
             f"SELECT file_name, column_name, reason, count(*) FROM quarantine {where} "
-            "GROUP BY ALL ORDER BY file_name, count(*) DESC, column_name", params
+            "GROUP BY ALL ORDER BY file_name, count(*) DESC, column_name",
+            params,
         ).fetchall()
         limit = f" LIMIT {int(args.limit)}" if args.limit > 0 else ""
         rows = con.execute(
             f"SELECT file_name, row_number, column_name, reason FROM quarantine {where} "
-            f"ORDER BY delivery_id, row_number, column_name{limit}", params
+            f"ORDER BY delivery_id, row_number, column_name{limit}",
+            params,
         ).fetchall()
         (total,) = con.execute(f"SELECT count(*) FROM quarantine {where}", params).fetchone()  # type: ignore[misc]
         files = [r[0] for r in con.execute("SELECT DISTINCT file_name FROM quarantine ORDER BY 1").fetchall()]

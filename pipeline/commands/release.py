@@ -86,7 +86,9 @@ def run(args: argparse.Namespace) -> int:
         with progress("release", None) as reporter:
             outcomes = run_all_due(settings, who, on_outcome=lambda o: reporter.tick(outcome_line(o)))
         refused = [o for o in outcomes if o.status == "refused"]
-        print(f"{len(outcomes) - len(refused)} released, {len(refused)} refused for budget -> {settings.published_path}")
+        print(
+            f"{len(outcomes) - len(refused)} released, {len(refused)} refused for budget -> {settings.published_path}"
+        )
         return EXIT_BUDGET_EXCEEDED if refused else 0
 
     if not args.period:

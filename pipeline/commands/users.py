@@ -34,7 +34,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     demo = sub.add_parser("demo", help="create demo accounts and print their passwords")
     demo.add_argument(
-        "--customers", nargs="*", default=None,
+        "--customers",
+        nargs="*",
+        default=None,
         help="customers to create hr accounts for (default: the customers in the raw store)",
     )
     demo.set_defaults(func=_demo)
@@ -52,8 +54,9 @@ def _add(args: argparse.Namespace) -> int:
     else:
         password = getpass.getpass(f"password for {args.username}: ")
     try:
-        principal = add_user(_auth_path(), args.username, password, args.role, args.customer,
-                             name=args.name, email=args.email)
+        principal = add_user(
+            _auth_path(), args.username, password, args.role, args.customer, name=args.name, email=args.email
+        )
     except AccountError as exc:
         raise CommandError(str(exc), EXIT_BAD_INPUT) from None
     scope = f" for customer {principal.customer_id}" if principal.customer_id else ""
@@ -78,7 +81,10 @@ def demo_accounts(customers: list[str] | tuple[str, ...]) -> list[tuple[str, str
     """Create demo accounts; returns (username, password, role, customer) for printing."""
     path = _auth_path()
     created = []
-    specs = [(f"hr_{c}", "hr", c) for c in customers] + [("provider", "provider", None), ("privacy", "privacy_officer", None)]
+    specs = [(f"hr_{c}", "hr", c) for c in customers] + [
+        ("provider", "provider", None),
+        ("privacy", "privacy_officer", None),
+    ]
     for username, role, customer in specs:
         password = generate_password()
         try:
@@ -103,8 +109,10 @@ def existing_customers(settings: Settings) -> list[str]:
 def _demo(args: argparse.Namespace) -> int:
     customers = tuple(args.customers) if args.customers else tuple(existing_customers(Settings.from_env()))
     if not customers:
-        print("note: no customers in the raw store yet: only the provider and privacy officer accounts "
-              "(ingest a headcount file, or pass --customers)")
+        print(
+            "note: no customers in the raw store yet: only the provider and privacy officer accounts "
+            "(ingest a headcount file, or pass --customers)"
+        )
     print("demo dashboard accounts (passwords are shown once; re-run to reset them):")
     for username, password, role, customer in demo_accounts(customers):
         scope = f" ({customer})" if customer else ""

@@ -135,7 +135,9 @@ def ingest_file(
     path = Path(path)
     step = on_step or (lambda _what: None)
     if not path.is_file():
-        raise FileRefused(path, "file not found or not a regular file: check the path (the other files are still ingested)")
+        raise FileRefused(
+            path, "file not found or not a regular file: check the path (the other files are still ingested)"
+        )
     before = _file_state(path)
     step(f"checking the header ({before[0] / 1e6:.1f} MB)")
     source = open_source(con, path)
@@ -154,8 +156,9 @@ def ingest_file(
             if isinstance(exc, duckdb.Error) and not isinstance(exc, NOT_THE_FILES_FAULT):
                 # A DuckDB message can quote a line of the file or a key value: never pass it on.
                 raise FileRefused(
-                    path, f"could not be loaded ({type(exc).__name__} in a later pass): "
-                    "deliver it again, and report it if it happens again"
+                    path,
+                    f"could not be loaded ({type(exc).__name__} in a later pass): "
+                    "deliver it again, and report it if it happens again",
                 ) from None
             raise
         finally:
@@ -216,8 +219,7 @@ def _passes(
         step(f"recording {rows_bad:,} quarantined rows")
         con.execute("SET preserve_insertion_order = true")
         con.execute(
-            "INSERT INTO quarantine SELECT ?, ?, row_number, column_name, reason, ? "
-            f"FROM ({quarantine_select(plan)})",
+            f"INSERT INTO quarantine SELECT ?, ?, row_number, column_name, reason, ? FROM ({quarantine_select(plan)})",
             [delivery_id, source.path.name, now],
         )
         (bad_rows,) = con.execute(
@@ -338,9 +340,7 @@ def _assign_employee_ids(con: duckdb.DuckDBPyConnection, key: bytes) -> int:
         "LEFT JOIN pseudonyms p ON p.pseudonym = r.pseudonym)",
         {"base": base, **hmac_sql_params(key)},
     )
-    (new,) = con.execute(
-        f"INSERT INTO pseudonyms SELECT employee, pseudonym FROM {_IDS} WHERE new"
-    ).fetchone()  # type: ignore[misc]
+    (new,) = con.execute(f"INSERT INTO pseudonyms SELECT employee, pseudonym FROM {_IDS} WHERE new").fetchone()  # type: ignore[misc]
     if new:
         con.execute("INSERT OR REPLACE INTO store_meta VALUES (?, ?)", [_ID_HIGH_WATER, str(int(base) + int(new))])
     return int(new)
@@ -358,9 +358,7 @@ def _count_duplicates(
     """
     if distinct_hashes == valid:
         return 0
-    (distinct,) = con.execute(
-        f"SELECT count(DISTINCT ({key})) FROM ({plan.select}) WHERE _problems = 0"
-    ).fetchone()  # type: ignore[misc]
+    (distinct,) = con.execute(f"SELECT count(DISTINCT ({key})) FROM ({plan.select}) WHERE _problems = 0").fetchone()  # type: ignore[misc]
     return int(valid - distinct)
 
 

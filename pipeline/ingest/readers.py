@@ -93,7 +93,9 @@ def open_source(con: duckdb.DuckDBPyConnection, path: Path) -> Source:
         try:
             rows = con.execute(f"DESCRIBE SELECT * FROM read_parquet({sql_string(str(path))})").fetchall()
         except duckdb.Error:
-            raise FileRefused(path, "cannot be read as Parquet: the file is corrupt or truncated; re-export it") from None
+            raise FileRefused(
+                path, "cannot be read as Parquet: the file is corrupt or truncated; re-export it"
+            ) from None
         names = [r[0] for r in rows]
         kind = _check_header(path, names)
         column_types = {r[0]: str(r[1]) for r in rows}

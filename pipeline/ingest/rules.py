@@ -140,7 +140,9 @@ def plan_stage(source: Source, unknown: UnknownStructure | None = None) -> Stage
         if cat not in accepted:
             raise FileRefused(source.path, f"column {col.name} has type {src_type}; expected {expected}")
         src = _q(col.name)
-        raw_exprs.append(f"CAST({src} AS VARCHAR) AS {r}" if (col.type == "string" and cat == "int") else f"{src} AS {r}")
+        raw_exprs.append(
+            f"CAST({src} AS VARCHAR) AS {r}" if (col.type == "string" and cat == "int") else f"{src} AS {r}"
+        )
         present = f"({r} IS NOT NULL AND {r} <> '')" if cat == "string" else f"({r} IS NOT NULL)"
         if col.required:
             # DuckDB's trim() strips spaces only, so a blank value is '' or starts with a space: it
@@ -205,7 +207,12 @@ def numbered(plan: StagePlan) -> str:
 
 
 def _typed(
-    col: Column, cat: str, r: str, t: str, present: str, pending: list[tuple[str, str, str]],
+    col: Column,
+    cat: str,
+    r: str,
+    t: str,
+    present: str,
+    pending: list[tuple[str, str, str]],
     invalid: tuple[str, ...] | None = None,
 ) -> tuple[str, str]:
     """Typed expression, final (stored) expression, and the column's rules appended to ``pending``.

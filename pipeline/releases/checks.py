@@ -40,7 +40,9 @@ def open_published(path: Path) -> duckdb.DuckDBPyConnection:
     return duckdb.connect(str(path), read_only=True)
 
 
-def check_thresholds(con: duckdb.DuckDBPyConnection, customer_id: str | None = None, period: str | None = None) -> CheckFinding:
+def check_thresholds(
+    con: duckdb.DuckDBPyConnection, customer_id: str | None = None, period: str | None = None
+) -> CheckFinding:
     """Every visible count passes ``k + z·σ``, every visible value lies inside its interval, and every
     suppressed cell carries no value.
 

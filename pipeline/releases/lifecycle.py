@@ -183,8 +183,14 @@ def release_with(
 
     drawn = draw_release(con, customer_id, label, release_policy)
     outcome = _store_drawn(
-        con, drawn, cost=cost, spent=spent, policy=release_policy, policy_version=policy_version,
-        stored=stored, requested_by=requested_by,
+        con,
+        drawn,
+        cost=cost,
+        spent=spent,
+        policy=release_policy,
+        policy_version=policy_version,
+        stored=stored,
+        requested_by=requested_by,
     )
     if publish_after:
         publish(settings, con)
@@ -245,7 +251,10 @@ def _store_drawn(
     store_draw(con, header, drawn.cells, drawn.public_headcount, kind=kind, allocations=drawn.allocations)
     status = "reissued" if stored is not None else "published"
     return _outcome(
-        status, header, con, cost=drawn.cost,
+        status,
+        header,
+        con,
+        cost=drawn.cost,
         message=f"{status}: rho={drawn.cost.rho:.4g} spent ({spent + drawn.cost.rho:.4g} of cap "
         f"{policy.cap.value:.4g} in the rolling window)",
     )
@@ -286,8 +295,15 @@ def _outcome(
     ).fetchone()
     cells, suppressed = (int(row[0]), int(row[1])) if row else (0, 0)
     return ReleaseOutcome(
-        status=status, customer_id=header.customer_id, period=header.period, release_id=header.release_id,
-        version=header.version, cost=cost, cells=cells, suppressed=suppressed, message=message,
+        status=status,
+        customer_id=header.customer_id,
+        period=header.period,
+        release_id=header.release_id,
+        version=header.version,
+        cost=cost,
+        cells=cells,
+        suppressed=suppressed,
+        message=message,
         policy_version=header.policy_version,
     )
 
@@ -308,9 +324,7 @@ def run_release(
     """
     con = connect_raw(settings)
     try:
-        return release_with(
-            con, settings, customer_id, period, requested_by=requested_by, reissue=reissue, today=today
-        )
+        return release_with(con, settings, customer_id, period, requested_by=requested_by, reissue=reissue, today=today)
     finally:
         con.close()
 
@@ -594,7 +608,9 @@ def _release_customer(
     headers = []
     for a, one in zip(accepted, drawn):
         _check_drawn_cost(one, a.cost)
-        headers.append(_header(one, policy=policy, policy_version=policy_version, stored=None, requested_by=requested_by))
+        headers.append(
+            _header(one, policy=policy, policy_version=policy_version, stored=None, requested_by=requested_by)
+        )
     labels = [a.period for a in accepted]
 
     def within_cap(tx: duckdb.DuckDBPyConnection) -> None:

@@ -23,7 +23,12 @@ HEADCOUNT_COLUMNS: tuple[str, ...] = published.column_names("public_headcount")
 
 
 def _table_sql(
-    name: str, table: str, *, first: tuple[str, ...] = (), nullable: tuple[str, ...] = (), constraints: tuple[str, ...] = ()
+    name: str,
+    table: str,
+    *,
+    first: tuple[str, ...] = (),
+    nullable: tuple[str, ...] = (),
+    constraints: tuple[str, ...] = (),
 ) -> str:
     """``CREATE TABLE IF NOT EXISTS`` of a raw-store table with the columns of a published table.
 
@@ -40,7 +45,9 @@ def _table_sql(
 _CELL_NULLABLE = tuple(c for c in CELL_COLUMNS if c not in (*CELL_KEY_COLUMNS, "suppressed"))
 
 RELEASE_DDL = (
-    _table_sql("release_draws", "releases", constraints=("PRIMARY KEY (release_id)", "UNIQUE (customer_id, period, version)"))
+    _table_sql(
+        "release_draws", "releases", constraints=("PRIMARY KEY (release_id)", "UNIQUE (customer_id, period, version)")
+    )
     + _table_sql("release_draw_cells", "release_cells", nullable=_CELL_NULLABLE)
     + _table_sql("release_public_headcount", "public_headcount", first=("release_id VARCHAR NOT NULL",))
     + _table_sql("budget_ledger", "budget_ledger", constraints=("PRIMARY KEY (entry_id)",))
@@ -109,8 +116,7 @@ def current_draw(con: duckdb.DuckDBPyConnection, customer_id: str, period: str) 
     if not has_release_tables(con):
         return None
     row = con.execute(
-        f"SELECT {_DRAW_FIELDS} FROM release_draws WHERE customer_id = ? AND period = ? "
-        "ORDER BY version DESC LIMIT 1",
+        f"SELECT {_DRAW_FIELDS} FROM release_draws WHERE customer_id = ? AND period = ? ORDER BY version DESC LIMIT 1",
         [customer_id, period],
     ).fetchone()
     return None if row is None else StoredRelease(*row)
@@ -218,7 +224,9 @@ def store_draws(
     ], how="vertical_relaxed")  # fmt: skip
     allocation_parts = [
         d.allocations.with_columns(
-            release_id=pl.lit(d.header.release_id), customer_id=pl.lit(d.header.customer_id), period=pl.lit(d.header.period)
+            release_id=pl.lit(d.header.release_id),
+            customer_id=pl.lit(d.header.customer_id),
+            period=pl.lit(d.header.period),
         ).select(ALLOCATION_COLUMNS)
         for d in draws
         if d.allocations is not None
@@ -232,7 +240,9 @@ def store_draws(
         con.register("_wb_draws", header_frame)
         con.execute(f"INSERT INTO release_draws ({_DRAW_FIELDS}) SELECT {_DRAW_FIELDS} FROM _wb_draws")
         con.register("_wb_cells", cell_frame)
-        con.execute(f"INSERT INTO release_draw_cells BY NAME SELECT release_id, {', '.join(CELL_COLUMNS)} FROM _wb_cells")
+        con.execute(
+            f"INSERT INTO release_draw_cells BY NAME SELECT release_id, {', '.join(CELL_COLUMNS)} FROM _wb_cells"
+        )
         con.register("_wb_headcount", headcount_frame)
         con.execute(
             f"INSERT INTO release_public_headcount BY NAME SELECT release_id, {', '.join(HEADCOUNT_COLUMNS)} "
@@ -240,7 +250,9 @@ def store_draws(
         )
         if allocation_parts:
             con.register("_wb_allocations", pl.concat(allocation_parts, how="vertical_relaxed"))
-            con.execute(f"INSERT INTO release_draw_allocations BY NAME SELECT {', '.join(ALLOCATION_COLUMNS)} FROM _wb_allocations")
+            con.execute(
+                f"INSERT INTO release_draw_allocations BY NAME SELECT {', '.join(ALLOCATION_COLUMNS)} FROM _wb_allocations"
+            )
         row = con.execute("SELECT coalesce(max(entry_id), 0) + 1 FROM budget_ledger").fetchone()
         first = int(row[0]) if row else 1
         entry_ids = list(range(first, first + len(draws)))

@@ -21,7 +21,11 @@ def code_version() -> str:
     try:
         described = subprocess.run(
             ["git", "describe", "--always", "--dirty", "--tags"],
-            cwd=root, capture_output=True, text=True, timeout=5, check=True,
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
         ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         described = ""

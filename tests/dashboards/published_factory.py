@@ -34,14 +34,25 @@ def month_labels(start: str, n: int) -> list[str]:
     return out
 
 
-def _cell(release_id: str, customer: str, period: str, dim: str, group: str, metric: str, value: float,
-          half: float, ok: bool) -> dict[str, object]:
+def _cell(
+    release_id: str, customer: str, period: str, dim: str, group: str, metric: str, value: float, half: float, ok: bool
+) -> dict[str, object]:
     """One release cell (columns by name; a column the schema adds later stays NULL)."""
-    return dict(release_id=release_id, customer_id=customer, period=period, dimension=dim, group_value=group,
-                metric=metric, value=value if ok else None, ci_low=value - half if ok else None,
-                ci_high=value + half if ok else None, suppressed=not ok,
-                status="published" if ok else "hidden", noise_sd=half / 1.96,
-                reason=None if ok else "noisy count below k + z*sigma")
+    return dict(
+        release_id=release_id,
+        customer_id=customer,
+        period=period,
+        dimension=dim,
+        group_value=group,
+        metric=metric,
+        value=value if ok else None,
+        ci_low=value - half if ok else None,
+        ci_high=value + half if ok else None,
+        suppressed=not ok,
+        status="published" if ok else "hidden",
+        noise_sd=half / 1.96,
+        reason=None if ok else "noisy count below k + z*sigma",
+    )
 
 
 def write_empty_store(path: Path) -> Path:
@@ -83,23 +94,63 @@ def write_published_store(
         dept_sizes["Small teams"] = 30  # always below the threshold: its cells are hidden
         site_sizes = {s: int(size * w) for s, w in zip(SITES, (0.5, 0.35, 0.15))}
         role_sizes = {r: int(size * w) for r, w in zip(ROLES, (0.15, 0.6, 0.25))}
-        for dim, groups in (("total", {"all": size}), ("department", dept_sizes), ("site", site_sizes), ("role", role_sizes)):
+        for dim, groups in (
+            ("total", {"all": size}),
+            ("department", dept_sizes),
+            ("site", site_sizes),
+            ("role", role_sizes),
+        ):
             for g, hc in groups.items():
-                hc_rows.append(dict(customer_id=customer, as_of=date(2023, 1, 1), dimension=dim, group_value=g,
-                                    headcount=hc))
+                hc_rows.append(
+                    dict(customer_id=customer, as_of=date(2023, 1, 1), dimension=dim, group_value=g, headcount=hc)
+                )
         for m_index, period in enumerate(months):
             release_id = f"{customer}-{period}-v1"
             created = datetime(2023, 2, 1) + timedelta(days=31 * m_index, hours=c_index)
-            rel_rows.append(dict(release_id=release_id, customer_id=customer, period=period, granularity="month",
-                                 version=1, created_at=created, requested_by="scheduler", rho=rho, epsilon=eps,
-                                 delta=1e-6, accounting="zcdp", policy_version=1, code_version="test", k=10,
-                                 k_scores=10, z=1.645))
-            ledger_rows.append(dict(entry_id=entry_id, customer_id=customer, period=period, release_id=release_id,
-                                    kind="release", rho=rho, epsilon=eps, delta=1e-6, policy_version=1,
-                                    created_at=created, code_version="test", requested_by="scheduler"))
+            rel_rows.append(
+                dict(
+                    release_id=release_id,
+                    customer_id=customer,
+                    period=period,
+                    granularity="month",
+                    version=1,
+                    created_at=created,
+                    requested_by="scheduler",
+                    rho=rho,
+                    epsilon=eps,
+                    delta=1e-6,
+                    accounting="zcdp",
+                    policy_version=1,
+                    code_version="test",
+                    k=10,
+                    k_scores=10,
+                    z=1.645,
+                )
+            )
+            ledger_rows.append(
+                dict(
+                    entry_id=entry_id,
+                    customer_id=customer,
+                    period=period,
+                    release_id=release_id,
+                    kind="release",
+                    rho=rho,
+                    epsilon=eps,
+                    delta=1e-6,
+                    policy_version=1,
+                    created_at=created,
+                    code_version="test",
+                    requested_by="scheduler",
+                )
+            )
             entry_id += 1
             season = 1 + 0.15 * math.sin(m_index / 12 * 2 * math.pi)
-            for dim, groups in (("total", {"all": size}), ("department", dept_sizes), ("site", site_sizes), ("role", role_sizes)):
+            for dim, groups in (
+                ("total", {"all": size}),
+                ("department", dept_sizes),
+                ("site", site_sizes),
+                ("role", role_sizes),
+            ):
                 for g, hc in groups.items():
                     engaged = base_uptake * season * hc + rng.gauss(0, sd)
                     if dim == "total" and marker_values and customer in marker_values and m_index == n_months - 1:
@@ -118,14 +169,42 @@ def write_published_store(
             quarter = f"{period[:4]}-Q{int(period[5:7]) // 3}"
             q_release = f"{customer}-{quarter}-v1"
             q_rho = 0.05
-            rel_rows.append(dict(release_id=q_release, customer_id=customer, period=quarter, granularity="quarter",
-                                 version=1, created_at=created, requested_by="scheduler", rho=q_rho,
-                                 epsilon=q_rho + 2 * math.sqrt(q_rho * math.log(1e6)), delta=1e-6, accounting="zcdp",
-                                 policy_version=1, code_version="test", k=10, k_scores=10, z=1.645))
-            ledger_rows.append(dict(entry_id=entry_id, customer_id=customer, period=quarter, release_id=q_release,
-                                    kind="release", rho=q_rho, epsilon=q_rho + 2 * math.sqrt(q_rho * math.log(1e6)),
-                                    delta=1e-6, policy_version=1, created_at=created, code_version="test",
-                                    requested_by="scheduler"))
+            rel_rows.append(
+                dict(
+                    release_id=q_release,
+                    customer_id=customer,
+                    period=quarter,
+                    granularity="quarter",
+                    version=1,
+                    created_at=created,
+                    requested_by="scheduler",
+                    rho=q_rho,
+                    epsilon=q_rho + 2 * math.sqrt(q_rho * math.log(1e6)),
+                    delta=1e-6,
+                    accounting="zcdp",
+                    policy_version=1,
+                    code_version="test",
+                    k=10,
+                    k_scores=10,
+                    z=1.645,
+                )
+            )
+            ledger_rows.append(
+                dict(
+                    entry_id=entry_id,
+                    customer_id=customer,
+                    period=quarter,
+                    release_id=q_release,
+                    kind="release",
+                    rho=q_rho,
+                    epsilon=q_rho + 2 * math.sqrt(q_rho * math.log(1e6)),
+                    delta=1e-6,
+                    policy_version=1,
+                    created_at=created,
+                    code_version="test",
+                    requested_by="scheduler",
+                )
+            )
             entry_id += 1
             for dim, groups in (("total", {"all": size}), ("department", dept_sizes)):
                 for g, hc in groups.items():
@@ -143,12 +222,23 @@ def write_published_store(
                             row["status"], row["reason"] = "too_uncertain", "its 95 % interval would be too wide"
                         cell_rows.append(row)
             for dim in ("site", "role"):
-                alloc_rows.append(dict(release_id=q_release, customer_id=customer, period=quarter,
-                                       figure_set="wellbeing", dimension=dim, measured=False, share=0.0,
-                                       reason="not measured: at this budget fewer than two groups could be shown"))
+                alloc_rows.append(
+                    dict(
+                        release_id=q_release,
+                        customer_id=customer,
+                        period=quarter,
+                        figure_set="wellbeing",
+                        dimension=dim,
+                        measured=False,
+                        share=0.0,
+                        reason="not measured: at this budget fewer than two groups could be shown",
+                    )
+                )
             total_engaged = base_uptake * season * size * 1.4  # a quarter's users
-            for dim, keys, weights in (("service", SERVICES, (0.35, 0.15, 0.3, 0.15, 0.05)),
-                                       ("topic", TOPICS, (0.3, 0.12, 0.15, 0.1, 0.03, 0.1, 0.15, 0.05))):
+            for dim, keys, weights in (
+                ("service", SERVICES, (0.35, 0.15, 0.3, 0.15, 0.05)),
+                ("topic", TOPICS, (0.3, 0.12, 0.15, 0.1, 0.03, 0.1, 0.15, 0.05)),
+            ):
                 for g, w in zip(keys, weights):
                     value = total_engaged * w + rng.gauss(0, 6.2)
                     ok = value >= 10 + 1.645 * 6.2
@@ -158,15 +248,22 @@ def write_published_store(
         path.unlink()
     con = duckdb.connect(str(path))
     con.execute(SCHEMA_SQL)
-    frames = {"releases": rel_rows, "release_cells": cell_rows, "budget_ledger": ledger_rows, "public_headcount": hc_rows,
-              "release_allocations": alloc_rows}
+    frames = {
+        "releases": rel_rows,
+        "release_cells": cell_rows,
+        "budget_ledger": ledger_rows,
+        "public_headcount": hc_rows,
+        "release_allocations": alloc_rows,
+    }
     for table, rows in frames.items():
         frame = pl.DataFrame(rows, schema=published.polars_schema(table))
         con.register("incoming", frame)
         con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM incoming")
         con.unregister("incoming")
-    con.execute("INSERT INTO policy_history BY NAME SELECT TIMESTAMP '2023-01-01' AS changed_at, 'setup' AS changed_by, "
-                "'*' AS scope, 'k' AS key, NULL AS old_value, '10' AS new_value, 1 AS policy_version")
+    con.execute(
+        "INSERT INTO policy_history BY NAME SELECT TIMESTAMP '2023-01-01' AS changed_at, 'setup' AS changed_by, "
+        "'*' AS scope, 'k' AS key, NULL AS old_value, '10' AS new_value, 1 AS policy_version"
+    )
     con.execute("CHECKPOINT")
     con.close()
     return path

@@ -198,8 +198,9 @@ class Session:
         try:
             user_id = form.widgets["Username"][1]
             pw_id = form.widgets["Password"][1]
-            submit = next(wid for label, (kind, wid) in form.widgets.items() if kind == "button"
-                          and label in ("Login", "Sign in"))
+            submit = next(
+                wid for label, (kind, wid) in form.widgets.items() if kind == "button" and label in ("Login", "Sign in")
+            )
         except (KeyError, StopIteration):
             raise RenderFailed(f"no sign-in form on the page: {form.text[:500]!r}") from None
         states = []
@@ -255,8 +256,10 @@ class LoadResult:
         for page, xs in self.by_page.items():
             xs = sorted(xs)
             rows.append((xs[round(0.95 * (len(xs) - 1))], page, len(xs), xs[len(xs) // 2], xs[-1]))
-        return "\n".join(f"        {page:<18} {n:>4} renders  p50 {p50:.3f} s  p95 {p95:.3f} s  max {mx:.3f} s"
-                         for p95, page, n, p50, mx in sorted(rows, reverse=True))
+        return "\n".join(
+            f"        {page:<18} {n:>4} renders  p50 {p50:.3f} s  p95 {p95:.3f} s  max {mx:.3f} s"
+            for p95, page, n, p50, mx in sorted(rows, reverse=True)
+        )
 
     @property
     def throughput(self) -> float:

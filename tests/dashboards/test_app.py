@@ -12,15 +12,25 @@ from dashboards.ui import NO_RELEASES
 ROLE_PAGES = {
     "hr_acme": ["views/hr_overview.py", "views/hr_trends.py", "views/hr_breakdown.py", "views/notice.py"],
     "provider": ["views/provider_uptake.py", "views/notice.py"],
-    "privacy": ["views/privacy_budget.py", "views/privacy_policy.py", "views/privacy_whatif.py",
-                "views/privacy_release.py", "views/notice.py"],
+    "privacy": [
+        "views/privacy_budget.py",
+        "views/privacy_policy.py",
+        "views/privacy_whatif.py",
+        "views/privacy_release.py",
+        "views/notice.py",
+    ],
 }
 ALL_PAGES = sorted({p for pages in ROLE_PAGES.values() for p in pages})
 TITLES = {
-    "views/hr_overview.py": "Overview", "views/hr_trends.py": "Trends", "views/hr_breakdown.py": "Breakdown",
-    "views/provider_uptake.py": "Uptake across customers", "views/privacy_budget.py": "Privacy budget",
-    "views/privacy_policy.py": "Release policy", "views/privacy_whatif.py": "What-if tuner",
-    "views/privacy_release.py": "Releases", "views/notice.py": "How your employer's wellbeing reports protect you",
+    "views/hr_overview.py": "Overview",
+    "views/hr_trends.py": "Trends",
+    "views/hr_breakdown.py": "Breakdown",
+    "views/provider_uptake.py": "Uptake across customers",
+    "views/privacy_budget.py": "Privacy budget",
+    "views/privacy_policy.py": "Release policy",
+    "views/privacy_whatif.py": "What-if tuner",
+    "views/privacy_release.py": "Releases",
+    "views/notice.py": "How your employer's wellbeing reports protect you",
 }
 
 
@@ -58,8 +68,11 @@ def test_hr_signs_in_and_sees_the_overview(dash_home) -> None:
     assert labels[:3] == ["Employees who used the service", "Share of staff who used the service", "Contacts"]
     # wellbeing figures come from the quarter containing the month (the default cadence)
     assert labels[3:] == [
-        "Low wellbeing (WHO-5 below 50)", "Improved by 10+ points", "Average wellbeing (WHO-5, 0–100)",
-        "Satisfaction (1–5)"]
+        "Low wellbeing (WHO-5 below 50)",
+        "Improved by 10+ points",
+        "Average wellbeing (WHO-5, 0–100)",
+        "Satisfaction (1–5)",
+    ]
     # acme's marker total of its last month, formatted with a thousands separator
     assert at.metric[0].value == "4,321"
     assert "vs May 2025" in (at.metric[0].delta or "")
@@ -87,10 +100,16 @@ def test_pages_of_other_roles_are_not_reachable(dash_home, user: str) -> None:
             at.switch_page(page)
 
 
-@pytest.mark.parametrize(("user", "page"), [
-    ("hr_acme", "views/hr_overview.py"), ("hr_acme", "views/hr_trends.py"), ("hr_acme", "views/hr_breakdown.py"),
-    ("provider", "views/provider_uptake.py"), ("privacy", "views/privacy_budget.py"),
-])
+@pytest.mark.parametrize(
+    ("user", "page"),
+    [
+        ("hr_acme", "views/hr_overview.py"),
+        ("hr_acme", "views/hr_trends.py"),
+        ("hr_acme", "views/hr_breakdown.py"),
+        ("provider", "views/provider_uptake.py"),
+        ("privacy", "views/privacy_budget.py"),
+    ],
+)
 def test_empty_store_says_no_releases_yet(empty_home, user: str, page: str) -> None:
     at = app_as(user)
     at.run()
@@ -199,13 +218,21 @@ def test_downloads_are_numeric_with_a_status_and_neutralised() -> None:
 
     from stores.exports import export_frame, to_csv
 
-    cells = pl.DataFrame({
-        "customer_id": ["acme"] * 3, "period": ["2025-01"] * 3, "dimension": ["department", "department", "service"],
-        "group_value": ["=HYPERLINK(\"http://x\")", "Ops", "one_to_one"], "metric": ["who5_mean", "contacts",
-        "engaged_employees"], "value": [55.5, None, 40.0], "ci_low": [50.0, None, 30.0], "ci_high": [60.0, None, 50.0],
-        "suppressed": [False, True, False], "status": ["published", "too_uncertain", "published"],
-        "reason": [None, "its interval would be too wide", None],
-    })
+    cells = pl.DataFrame(
+        {
+            "customer_id": ["acme"] * 3,
+            "period": ["2025-01"] * 3,
+            "dimension": ["department", "department", "service"],
+            "group_value": ['=HYPERLINK("http://x")', "Ops", "one_to_one"],
+            "metric": ["who5_mean", "contacts", "engaged_employees"],
+            "value": [55.5, None, 40.0],
+            "ci_low": [50.0, None, 30.0],
+            "ci_high": [60.0, None, 50.0],
+            "suppressed": [False, True, False],
+            "status": ["published", "too_uncertain", "published"],
+            "reason": [None, "its interval would be too wide", None],
+        }
+    )
     text = to_csv(export_frame(cells))
     back = pl.read_csv(io.StringIO(text))
     assert back.schema["Value"] == pl.Float64 and back.schema["95 % low"] == pl.Float64
@@ -232,9 +259,18 @@ def test_who5_trend_has_the_screening_reference_line() -> None:
 
     from dashboards.charts import trend_with_band
 
-    frame = pl.DataFrame({"period": ["2025-Q1", "2025-Q2"], "month": [date(2025, 1, 1), date(2025, 4, 1)],
-                          "value": [48.0, 52.0], "ci_low": [44.0, 48.0], "ci_high": [52.0, 56.0]})
+    frame = pl.DataFrame(
+        {
+            "period": ["2025-Q1", "2025-Q2"],
+            "month": [date(2025, 1, 1), date(2025, 4, 1)],
+            "value": [48.0, 52.0],
+            "ci_low": [44.0, 48.0],
+            "ci_high": [52.0, 56.0],
+        }
+    )
     spec = trend_with_band(frame, "who5_mean")
     layers = spec["layer"]
-    assert any(layer.get("data", {}).get("values") == [{"ref": 50.0, "text": "50: screening cut-off"}] for layer in layers)
+    assert any(
+        layer.get("data", {}).get("values") == [{"ref": 50.0, "text": "50: screening cut-off"}] for layer in layers
+    )
     assert spec["layer"][1]["encoding"]["y"]["scale"]["domain"] == [0.0, 100.0]

@@ -16,12 +16,15 @@ def _fill(path: Path, n: int = 6) -> None:
     audit.append(path, [audit.AccessEvent("page_view", f"user{i}", "hr", "acme", page="hr_overview") for i in range(n)])
 
 
-@pytest.mark.parametrize(("tamper", "bad_seq"), [
-    ("UPDATE access_log SET customer_id = 'globex' WHERE seq = 3", 3),
-    ("DELETE FROM access_log WHERE seq = 4", 5),
-    ("UPDATE access_log SET occurred_at = occurred_at + INTERVAL 1 HOUR WHERE seq = 2", 2),
-    ("UPDATE access_log SET seq = CASE seq WHEN 5 THEN 6 ELSE 5 END WHERE seq IN (5, 6)", 5),
-])
+@pytest.mark.parametrize(
+    ("tamper", "bad_seq"),
+    [
+        ("UPDATE access_log SET customer_id = 'globex' WHERE seq = 3", 3),
+        ("DELETE FROM access_log WHERE seq = 4", 5),
+        ("UPDATE access_log SET occurred_at = occurred_at + INTERVAL 1 HOUR WHERE seq = 2", 2),
+        ("UPDATE access_log SET seq = CASE seq WHEN 5 THEN 6 ELSE 5 END WHERE seq IN (5, 6)", 5),
+    ],
+)
 def test_editing_deleting_or_reordering_rows_breaks_the_chain(tmp_path: Path, tamper: str, bad_seq: int) -> None:
     path = tmp_path / "audit.duckdb"
     _fill(path)
@@ -107,12 +110,23 @@ def test_download_wrapper_records_the_download(dash_home, monkeypatch) -> None:
 
     captured: dict = {}
     monkeypatch.setattr(audit_hooks.st, "download_button", lambda *a, **k: captured.update(k) or False)
-    audit_hooks.download_button("Download (CSV)", b"a,b\n1,2\n", "wellbeing_acme.csv",
-                                principal=Principal("hr_acme", "hr", "acme"), page="hr_overview", mime="text/csv")
+    audit_hooks.download_button(
+        "Download (CSV)",
+        b"a,b\n1,2\n",
+        "wellbeing_acme.csv",
+        principal=Principal("hr_acme", "hr", "acme"),
+        page="hr_overview",
+        mime="text/csv",
+    )
     captured["on_click"]()  # what Streamlit calls when the user clicks
     audit_hooks.writer().flush()
-    rows = audit.read(dash_home / "audit.duckdb").select("event", "username", "role", "customer_id", "page", "detail").rows()
+    rows = (
+        audit.read(dash_home / "audit.duckdb")
+        .select("event", "username", "role", "customer_id", "page", "detail")
+        .rows()
+    )
     assert rows == [("download", "hr_acme", "hr", "acme", "hr_overview", "wellbeing_acme.csv")]
     with pytest.raises(TypeError):
-        audit_hooks.download_button("x", b"", "f.csv", principal=Principal("privacy", "privacy_officer"), page="p",
-                                    on_click=lambda: None)
+        audit_hooks.download_button(
+            "x", b"", "f.csv", principal=Principal("privacy", "privacy_officer"), page="p", on_click=lambda: None
+        )

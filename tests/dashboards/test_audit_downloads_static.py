@@ -11,4 +11,6 @@ def test_no_page_offers_an_unrecorded_download() -> None:
     offenders = [p.name for p in sorted(VIEWS.glob("*.py")) if "st.download_button(" in p.read_text()]
     assert not offenders, f"use dashboards.audit_hooks.download_button (recorded in the access log) in {offenders}"
     users = [p.name for p in sorted(VIEWS.glob("*.py")) if "audit_hooks.download_button(" in p.read_text()]
-    assert {"hr_overview.py", "hr_trends.py", "hr_breakdown.py", "provider_uptake.py", "privacy_budget.py"} <= set(users)
+    assert {"hr_overview.py", "hr_trends.py", "hr_breakdown.py", "provider_uptake.py", "privacy_budget.py"} <= set(
+        users
+    )

@@ -137,6 +137,7 @@ def test_repeated_failures_lock_the_account_out_persistently_and_the_same_for_un
         for _ in range(7):
             at = _login(name, "wrong-password-x", at)
             seen[name].append(_errors(at))
+
     # identical answers whether or not the account exists (only the wait can differ by a second)
     def shape(errs: list[list[str]]) -> list[list[str]]:
         return [[e.split(" in ")[0] for e in row] for row in errs]

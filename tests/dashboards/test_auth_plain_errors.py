@@ -29,8 +29,9 @@ time.sleep(60)
 def control_held_elsewhere(dash_home: Path, monkeypatch: pytest.MonkeyPatch):
     """Another process (the pipeline, a CLI command) holds control.duckdb; the dashboards retry briefly."""
     monkeypatch.setattr(control, "control_connection", functools.partial(control_connection, timeout=0.5))
-    proc = subprocess.Popen([sys.executable, "-c", HOLD, str(dash_home / "control.duckdb")], stdout=subprocess.PIPE,
-                            text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(dash_home / "control.duckdb")], stdout=subprocess.PIPE, text=True
+    )
     assert proc.stdout is not None and proc.stdout.readline().strip() == "held"
     yield
     proc.kill()
@@ -63,8 +64,11 @@ def test_policy_page_with_the_control_store_held_is_a_plain_message(control_held
 def test_a_damaged_or_half_swapped_published_store_is_a_plain_message(dash_home: Path) -> None:
     (dash_home / "published.duckdb").write_bytes(b"not a duckdb file" * 100)
     time.sleep(0.01)  # a new mtime: a new cache key
-    for user, page in (("hr_acme", "views/hr_trends.py"), ("provider", "views/provider_uptake.py"),
-                       ("privacy", "views/privacy_budget.py")):
+    for user, page in (
+        ("hr_acme", "views/hr_trends.py"),
+        ("provider", "views/provider_uptake.py"),
+        ("privacy", "views/privacy_budget.py"),
+    ):
         at = app_as(user)
         at.run()
         assert not at.exception, at.exception

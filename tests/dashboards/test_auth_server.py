@@ -28,7 +28,14 @@ def _alg_none(username: str) -> str:
         return base64.urlsafe_b64encode(json.dumps(d).encode()).rstrip(b"=").decode()
 
     now = int(time.time())
-    claims = {"sub": username, "aud": session_cookie.AUDIENCE, "iat": now, "t": now * 1000, "exp": now + 3600, "fp": "x"}
+    claims = {
+        "sub": username,
+        "aud": session_cookie.AUDIENCE,
+        "iat": now,
+        "t": now * 1000,
+        "exp": now + 3600,
+        "fp": "x",
+    }
     return f"{b64({'alg': 'none', 'typ': 'JWT'})}.{b64(claims)}."
 
 
@@ -72,8 +79,9 @@ def test_reload_deep_links_and_other_roles_pages_on_the_real_server(dash_home: P
             out["exceptions"] += forged.exceptions
         return out
 
-    with (tmp_path / "streamlit.log").open("w") as log, Server(
-        dashboard_argv(port, "127.0.0.1"), dashboard_env(Settings.from_env()), tmp_path, log
+    with (
+        (tmp_path / "streamlit.log").open("w") as log,
+        Server(dashboard_argv(port, "127.0.0.1"), dashboard_env(Settings.from_env()), tmp_path, log),
     ):
         out = asyncio.run(asyncio.wait_for(drive(), timeout=150))
     assert out["exceptions"] == []
@@ -90,9 +98,14 @@ def test_reload_deep_links_and_other_roles_pages_on_the_real_server(dash_home: P
 
     log = audit.read(dash_home / "audit.duckdb")
     rows = set(log.select("event", "username", "page").rows())
-    for row in (("sign_in", "hr_acme", "login"), ("page_view", "hr_acme", "hr_trends"),
-                ("not_available", "hr_acme", "privacy_budget"), ("session_resumed", "hr_acme", None),
-                ("page_view", "hr_acme", "hr_breakdown"), ("sign_out", "hr_acme", None)):
+    for row in (
+        ("sign_in", "hr_acme", "login"),
+        ("page_view", "hr_acme", "hr_trends"),
+        ("not_available", "hr_acme", "privacy_budget"),
+        ("session_resumed", "hr_acme", None),
+        ("page_view", "hr_acme", "hr_breakdown"),
+        ("sign_out", "hr_acme", None),
+    ):
         assert row in rows, (row, sorted(rows, key=str))
     assert not any(r[0] == "page_view" and r[2] == "privacy_budget" for r in rows)
     assert audit.verify(dash_home / "audit.duckdb").ok

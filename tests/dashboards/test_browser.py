@@ -33,8 +33,12 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 PAGES = {
     "hr_acme": [("Overview", "hr_overview"), ("Trends", "hr_trends"), ("Breakdown", "hr_breakdown")],
     "provider": [("Uptake across customers", "provider_uptake")],
-    "privacy": [("Budget", "privacy_budget"), ("Policy", "privacy_policy"), ("What-if tuner", "privacy_whatif"),
-                ("Releases", "privacy_release")],
+    "privacy": [
+        ("Budget", "privacy_budget"),
+        ("Policy", "privacy_policy"),
+        ("What-if tuner", "privacy_whatif"),
+        ("Releases", "privacy_release"),
+    ],
 }
 
 
@@ -65,8 +69,13 @@ def server(dash_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setenv("WELLBEING_RAW_KEY", "never-handed-to-the-dashboards-000")
     port = _free_port()
     log = (tmp_path / "streamlit.log").open("w")
-    proc = subprocess.Popen(dashboard_argv(port, "127.0.0.1"), env=dashboard_env(Settings.from_env()),
-                            stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path)
+    proc = subprocess.Popen(
+        dashboard_argv(port, "127.0.0.1"),
+        env=dashboard_env(Settings.from_env()),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        cwd=tmp_path,
+    )
     try:
         assert _wait_http(f"http://127.0.0.1:{port}/_stcore/health", 60, proc) == "ok"
         yield f"http://127.0.0.1:{port}"

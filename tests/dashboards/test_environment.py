@@ -27,11 +27,15 @@ def test_dashboard_env_drops_every_key(wb_home: Path, monkeypatch: pytest.Monkey
     assert Path(argv[argv.index("run") + 1]) == app_path() and app_path().exists()
 
 
-def test_started_dashboard_process_has_no_key_in_its_environment(wb_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_started_dashboard_process_has_no_key_in_its_environment(
+    wb_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     for var in KEY_ENV_VARS:
         monkeypatch.setenv(var, "secret-key-material-" + var)
     wb_home.mkdir(parents=True, exist_ok=True)
-    proc = start_dashboards(Settings.from_env(), port=_free_port(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = start_dashboards(
+        Settings.from_env(), port=_free_port(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     try:
         time.sleep(0.3)
         environ = Path(f"/proc/{proc.pid}/environ").read_bytes().split(b"\0")
@@ -55,7 +59,15 @@ def _free_port() -> int:
 def test_dashboards_never_reference_the_raw_store_or_import_the_pipeline() -> None:
     for path in sorted((ROOT / "dashboards").rglob("*.py")):
         text = path.read_text(encoding="utf-8")
-        for needle in ("raw.duckdb", "raw_store", "raw.key", "pseudonym.key", "RAW_KEY", "PSEUDONYM_KEY", "ENCRYPTION_KEY"):
+        for needle in (
+            "raw.duckdb",
+            "raw_store",
+            "raw.key",
+            "pseudonym.key",
+            "RAW_KEY",
+            "PSEUDONYM_KEY",
+            "ENCRYPTION_KEY",
+        ):
             assert needle not in text, f"{path.relative_to(ROOT)} mentions {needle}"
         for node in ast.walk(ast.parse(text)):
             modules = []
@@ -104,8 +116,9 @@ def test_the_next_read_after_a_publish_shows_the_new_release(dash_home: Path, tm
     path = dash_home / "published.duckdb"
     other_session = duckdb.connect(str(path), read_only=True)  # the old file stays open in this process
     try:
-        staged = write_published_store(tmp_path / "staged.duckdb", ["acme", "globex"], 18,
-                                       marker_values={"acme": 1234.0})
+        staged = write_published_store(
+            tmp_path / "staged.duckdb", ["acme", "globex"], 18, marker_values={"acme": 1234.0}
+        )
         os.replace(staged, path)  # the pipeline's atomic publish
         assert latest_total() == 1234.0 != first
     finally:

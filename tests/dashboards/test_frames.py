@@ -73,7 +73,9 @@ def _survives(a: str, b: str, timeout: float) -> bool:
     try:
         out = subprocess.run(
             [sys.executable, "-c", _STRESS.format(root=root), a, b],
-            capture_output=True, text=True, timeout=timeout,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
         )
     except subprocess.TimeoutExpired:
         return False
@@ -101,8 +103,13 @@ def test_render_path_helpers_survive_the_same_concurrency(a: str, b: str) -> Non
 def test_period_start_and_index_cover_months_and_quarters() -> None:
     frame = pl.DataFrame({"period": ["2025-01", "2025-12", "2025-Q1", "2025-Q4", "2024-Q2"]})
     out = frame.with_columns(start=period_start(pl.col("period")), idx=period_index(pl.col("period"))[1])
-    assert out["start"].to_list() == [date(2025, 1, 1), date(2025, 12, 1), date(2025, 1, 1), date(2025, 10, 1),
-                                      date(2024, 4, 1)]
+    assert out["start"].to_list() == [
+        date(2025, 1, 1),
+        date(2025, 12, 1),
+        date(2025, 1, 1),
+        date(2025, 10, 1),
+        date(2024, 4, 1),
+    ]
     assert out["idx"].to_list() == [2025 * 12, 2025 * 12 + 11, 2025 * 12 + 2, 2025 * 12 + 11, 2024 * 12 + 5]
 
 
@@ -112,8 +119,10 @@ def test_chart_data_holds_json_values_only() -> None:
     )
     data = chart_data(frame)
     values = data["values"]
-    assert values == [{"month": "2025-01-01", "value": 1.5, "group": "a"},
-                      {"month": "2025-02-01", "value": None, "group": None}]
+    assert values == [
+        {"month": "2025-01-01", "value": 1.5, "group": "a"},
+        {"month": "2025-02-01", "value": None, "group": None},
+    ]
     json.dumps(values, allow_nan=False)  # what the browser's JSON.parse accepts
 
 

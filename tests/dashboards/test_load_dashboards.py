@@ -34,14 +34,25 @@ def test_concurrent_sessions_of_every_role_render_while_the_store_is_republished
     v1 = tmp_path / "v1.duckdb"
     v2 = tmp_path / "v2.duckdb"
     v1.write_bytes((dash_home / "published.duckdb").read_bytes())
-    write_published_store(v2, CUSTOMERS, N_MONTHS, start="2025-01", marker_values={c: m + 11 for c, m in MARKERS.items()})
+    write_published_store(
+        v2, CUSTOMERS, N_MONTHS, start="2025-01", marker_values={c: m + 11 for c, m in MARKERS.items()}
+    )
     port = free_port()
-    with (tmp_path / "streamlit.log").open("w") as log, Server(
-        dashboard_argv(port, "127.0.0.1"), dashboard_env(Settings.from_env()), tmp_path, log
+    with (
+        (tmp_path / "streamlit.log").open("w") as log,
+        Server(dashboard_argv(port, "127.0.0.1"), dashboard_env(Settings.from_env()), tmp_path, log),
     ):
         result = asyncio.run(
-            run_load(port, USERS, sessions=12, rounds=2, published=dash_home / "published.duckdb",
-                     versions=[v2, v1], publish_every=0.3, timeout=60)
+            run_load(
+                port,
+                USERS,
+                sessions=12,
+                rounds=2,
+                published=dash_home / "published.duckdb",
+                versions=[v2, v1],
+                publish_every=0.3,
+                timeout=60,
+            )
         )
     print(result.summary())
     assert result.errors == []

@@ -42,7 +42,13 @@ def test_policy_edit_is_validated_and_recorded_with_who_and_old_new(dash_home) -
     finally:
         con.close()
     row = history.row(0, named=True)
-    assert (row["changed_by"], row["scope"], row["key"], row["old_value"], row["new_value"]) == ("privacy", "acme", "k", "10", "12")
+    assert (row["changed_by"], row["scope"], row["key"], row["old_value"], row["new_value"]) == (
+        "privacy",
+        "acme",
+        "k",
+        "10",
+        "12",
+    )
     assert policy.k == 12 and default.k == 10
     # the published store was not touched by the edit
     pub = duckdb.connect(str(dash_home / "published.duckdb"), read_only=True)
@@ -192,9 +198,16 @@ def test_notice_with_a_busy_control_store_says_so_plainly(dash_home) -> None:
     import sys
 
     # another process (the pipeline) holds the control store for writing
-    holder = subprocess.Popen([sys.executable, "-c", "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); "
-                               "print('held', flush=True); time.sleep(120)", str(dash_home / "control.duckdb")],
-                              stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('held', flush=True); time.sleep(120)",
+            str(dash_home / "control.duckdb"),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
     try:
         at = app_as(None)

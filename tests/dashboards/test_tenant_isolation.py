@@ -116,8 +116,12 @@ def test_data_layer_refuses_another_customer_whatever_the_arguments(dash_home) -
 
 
 def test_data_layer_defaults_to_the_own_customer_only(dash_home) -> None:
-    for frame in (data.cells(ACME), data.releases(ACME), data.public_headcount(ACME),
-                  data.cells(ACME, dimensions=["total", "x') OR TRUE --"], metrics=None)):
+    for frame in (
+        data.cells(ACME),
+        data.releases(ACME),
+        data.public_headcount(ACME),
+        data.cells(ACME, dimensions=["total", "x') OR TRUE --"], metrics=None),
+    ):
         assert not frame.is_empty() or frame.columns
         assert set(frame["customer_id"].to_list()) <= {"acme"}
     assert set(data.cells(ACME)["customer_id"].unique().to_list()) == {"acme"}
@@ -134,8 +138,10 @@ def test_cache_is_keyed_by_principal(dash_home) -> None:
     globex = Principal("hr_globex", "hr", "globex")
     theirs = data.cells(globex, dimensions=["total"])
     assert set(theirs["customer_id"].unique().to_list()) == {"globex"}
-    assert mine.filter(pl.col("metric") == "engaged_employees")["value"].to_list() != \
-        theirs.filter(pl.col("metric") == "engaged_employees")["value"].to_list()
+    assert (
+        mine.filter(pl.col("metric") == "engaged_employees")["value"].to_list()
+        != theirs.filter(pl.col("metric") == "engaged_employees")["value"].to_list()
+    )
 
 
 def test_provider_gets_uptake_and_satisfaction_only(dash_home) -> None:

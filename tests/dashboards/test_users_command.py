@@ -28,12 +28,19 @@ def test_add_hr_account_with_password_from_stdin(wb_home: Path, monkeypatch: pyt
     assert "anna" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize(("argv", "stdin", "message"), [
-    (["users", "add", "bob", "--role", "hr", "--password-stdin"], "a-long-password\n", "--customer"),
-    (["users", "add", "bob", "--role", "provider", "--customer", "acme", "--password-stdin"], "a-long-password\n", "do not pass --customer"),
-    (["users", "add", "bob", "--role", "hr", "--customer", "acme", "--password-stdin"], "short\n", "at least 8"),
-    (["users", "add", "b b", "--role", "provider", "--password-stdin"], "a-long-password\n", "not valid"),
-])
+@pytest.mark.parametrize(
+    ("argv", "stdin", "message"),
+    [
+        (["users", "add", "bob", "--role", "hr", "--password-stdin"], "a-long-password\n", "--customer"),
+        (
+            ["users", "add", "bob", "--role", "provider", "--customer", "acme", "--password-stdin"],
+            "a-long-password\n",
+            "do not pass --customer",
+        ),
+        (["users", "add", "bob", "--role", "hr", "--customer", "acme", "--password-stdin"], "short\n", "at least 8"),
+        (["users", "add", "b b", "--role", "provider", "--password-stdin"], "a-long-password\n", "not valid"),
+    ],
+)
 def test_bad_accounts_are_refused(wb_home: Path, monkeypatch: pytest.MonkeyPatch, capsys, argv, stdin, message) -> None:
     monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
     assert main(argv) == 2

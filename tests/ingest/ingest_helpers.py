@@ -109,7 +109,8 @@ def seed_headcount(settings: Settings, groups: list[tuple[str, str, str, str | N
     try:
         for customer, site, department, role in groups or SEED_STRUCTURE:
             con.execute(
-                "INSERT INTO headcount VALUES (?, ?, ?, ?, 40, DATE '2000-01-01', 0)", [customer, site, department, role]
+                "INSERT INTO headcount VALUES (?, ?, ?, ?, 40, DATE '2000-01-01', 0)",
+                [customer, site, department, role],
             )
     finally:
         con.close()

@@ -23,7 +23,9 @@ def test_sigkill_mid_transaction_leaves_store_unchanged(settings: Settings, drop
     ingest_files(settings, [write_csv(drop / "a.csv", events(500))])
     before = store_snapshot(settings)
     # b replaces 100 stored events, adds 5000 new ones (of new people too) and has a quarantined row.
-    rows = [event(i, duration_min="5", **({"client_ref": f"NEW-{i % 11}"} if i >= 3000 else {})) for i in range(400, 5500)]
+    rows = [
+        event(i, duration_min="5", **({"client_ref": f"NEW-{i % 11}"} if i >= 3000 else {})) for i in range(400, 5500)
+    ]
     rows.append(event(9999, who5_raw="99"))
     b = write_csv(drop / "b.csv", rows)
     env = dict(os.environ, **{TEST_PAUSE_ENV: "60", "WELLBEING_HOME": str(settings.home)})

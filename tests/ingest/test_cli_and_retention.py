@@ -79,7 +79,10 @@ def test_purge_deletes_pseudonyms_no_event_refers_to(settings: Settings, drop: P
 
 
 def test_an_id_freed_by_retention_is_never_given_to_another_person(settings: Settings, drop: Path) -> None:
-    rows = [event(1, client_ref="OLD-A", occurred_on="2023-01-10"), event(2, client_ref="OLD-B", occurred_on="2023-02-10")]
+    rows = [
+        event(1, client_ref="OLD-A", occurred_on="2023-01-10"),
+        event(2, client_ref="OLD-B", occurred_on="2023-02-10"),
+    ]
     ingest_files(settings, [write_csv(drop / "f.csv", rows)])
     old_ids = {r[0] for r in query(settings, "SELECT employee FROM pseudonyms")}
     assert purge_older_than(settings, 24, today=date(2025, 6, 15)).pseudonyms_deleted == 2
@@ -101,7 +104,14 @@ def test_purge_deletes_old_archived_landing_files(settings: Settings) -> None:
 
 
 def test_cli_purge(settings: Settings, drop: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    ingest_files(settings, [write_csv(drop / "d.csv", [event(1, occurred_on="2001-01-01"), event(2, occurred_on=date.today().isoformat())])])
+    ingest_files(
+        settings,
+        [
+            write_csv(
+                drop / "d.csv", [event(1, occurred_on="2001-01-01"), event(2, occurred_on=date.today().isoformat())]
+            )
+        ],
+    )
     assert main(["purge", "--older-than", "12"]) == 0
     assert "1 events" in capsys.readouterr().out
     assert query(settings, "SELECT event_id FROM events") == [("EVT-000002",)]

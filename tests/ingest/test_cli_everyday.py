@@ -32,7 +32,9 @@ def test_quarantine_lists_file_row_column_reason_never_the_value(
     settings: Settings, drop: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     rows = events(4) + [event(4, who5_raw="77"), event(5, department="Jane Doe disclosed risk")]
-    ingest_files(settings, [write_csv(drop / "first.csv", rows), write_csv(drop / "second.csv", [event(9, topic="gossip")])])
+    ingest_files(
+        settings, [write_csv(drop / "first.csv", rows), write_csv(drop / "second.csv", [event(9, topic="gossip")])]
+    )
     capsys.readouterr()
     assert main(["quarantine"]) == 0
     out = capsys.readouterr().out
@@ -116,7 +118,9 @@ def test_unexpected_error_is_exit_1_one_line_and_no_message(
     assert err.startswith("error: unexpected RuntimeError") and "SECRET" not in err and "Traceback" not in err
 
 
-def test_progress_output_when_not_a_terminal(settings: Settings, drop: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_progress_output_when_not_a_terminal(
+    settings: Settings, drop: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     a, b = write_csv(drop / "a.csv", events(3)), write_csv(drop / "b.csv", events(2, start=5))
     assert main(["ingest", str(a), str(b)]) == 0
     captured = capsys.readouterr()
@@ -164,9 +168,9 @@ def test_csv_neutralisation() -> None:
         assert neutralise_cell(value) == "'" + value
     for value in ("Finance", "a=b", "", "Small teams, site X"):
         assert neutralise_cell(value) == value
-    frame = pl.DataFrame({"group_value": ["=HYPERLINK(\"http://x\")", "Ops"], "ci_low": [-1.5, 2.0]})
+    frame = pl.DataFrame({"group_value": ['=HYPERLINK("http://x")', "Ops"], "ci_low": [-1.5, 2.0]})
     safe = neutralise_frame(frame)
-    assert safe["group_value"].to_list() == ["'=HYPERLINK(\"http://x\")", "Ops"]
+    assert safe["group_value"].to_list() == ['\'=HYPERLINK("http://x")', "Ops"]
     assert safe["ci_low"].to_list() == [-1.5, 2.0]  # numbers stay numbers
 
 

@@ -95,7 +95,9 @@ def test_sensor_cursor_round_trip_and_run(settings: Settings) -> None:
     assert again.cursor == first.cursor
 
     os.utime(a, (a.stat().st_atime, a.stat().st_mtime - 10))
-    changed = landing_folder_sensor(dg.build_sensor_context(instance=instance, cursor=first.cursor, resources=resources))
+    changed = landing_folder_sensor(
+        dg.build_sensor_context(instance=instance, cursor=first.cursor, resources=resources)
+    )
     (request,) = changed.run_requests or []
     assert request.run_key == f"a.csv:{a.stat().st_mtime}"
 
@@ -105,7 +107,9 @@ def test_sensor_cursor_round_trip_and_run(settings: Settings) -> None:
     assert result.success
     assert query(settings, "SELECT count(*) FROM events") == [(3,)]
     assert not (settings.landing_dir / "a.csv").exists() and (settings.landing_dir / "b.csv").exists()
-    after = landing_folder_sensor(dg.build_sensor_context(instance=instance, cursor=changed.cursor, resources=resources))
+    after = landing_folder_sensor(
+        dg.build_sensor_context(instance=instance, cursor=changed.cursor, resources=resources)
+    )
     assert after.run_requests == [] and "a.csv" not in json.loads(after.cursor or "{}")
 
 
@@ -113,7 +117,9 @@ def test_sensor_waits_for_files_to_settle(settings: Settings) -> None:
     settings.ensure_dirs()
     write_csv(settings.landing_dir / "a.csv", events(1))
     resources = {"landing": LandingZone(path=str(settings.landing_dir), settle_seconds=3600)}
-    result = landing_folder_sensor(dg.build_sensor_context(instance=dg.DagsterInstance.ephemeral(), resources=resources))
+    result = landing_folder_sensor(
+        dg.build_sensor_context(instance=dg.DagsterInstance.ephemeral(), resources=resources)
+    )
     assert result.run_requests == [] and json.loads(result.cursor or "{}") == {}
 
 

@@ -42,7 +42,9 @@ def _opens_with(path: Path, key: str) -> bool:
 
 
 @pytest.mark.no_seed
-def test_keys_outside_the_data_folder(wb_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, drop: Path) -> None:
+def test_keys_outside_the_data_folder(
+    wb_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, drop: Path
+) -> None:
     secrets = tmp_path / "mounted-secret"
     monkeypatch.setenv("WELLBEING_KEY_DIR", str(secrets))
     settings = Settings.from_env()
@@ -56,7 +58,9 @@ def test_keys_outside_the_data_folder(wb_home: Path, tmp_path: Path, monkeypatch
         connect_raw(Settings.from_env())
 
 
-def test_keys_folder_open_to_others_is_refused(settings: Settings, drop: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_keys_folder_open_to_others_is_refused(
+    settings: Settings, drop: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     before = store_snapshot(settings)
     settings.keys_dir.chmod(0o777)
     try:
@@ -131,7 +135,9 @@ def test_interrupted_rotation_loses_nothing_and_finishes_when_run_again(
     assert rotation.resumed is (stage == "store replaced")
     assert not _opens_with(settings.raw_path, old)
     after = store_snapshot(settings)
-    assert {t: v for t, v in after.items() if t != "store_meta"} == {t: v for t, v in before.items() if t != "store_meta"}
+    assert {t: v for t, v in after.items() if t != "store_meta"} == {
+        t: v for t, v in before.items() if t != "store_meta"
+    }
 
 
 def test_rotation_refuses_a_key_from_the_environment(

@@ -140,12 +140,17 @@ def test_jsonl_numbers_and_bad_values(settings: Settings, drop: Path) -> None:
 def test_row_numbers_follow_file_order_in_large_files(settings: Settings, drop: Path) -> None:
     """DuckDB reads big files in parallel; row numbers must still be the data row numbers."""
     n = 300_000
-    frame = pl.DataFrame(event(0)).select(pl.all().repeat_by(n).explode()).with_columns(
-        (pl.lit("EVT-") + pl.int_range(n).cast(pl.Utf8)).alias("event_id")
+    frame = (
+        pl.DataFrame(event(0))
+        .select(pl.all().repeat_by(n).explode())
+        .with_columns((pl.lit("EVT-") + pl.int_range(n).cast(pl.Utf8)).alias("event_id"))
     )
     bad_rows = [7, 150_001, 299_999]  # 1-based
     frame = frame.with_columns(
-        pl.when(pl.int_range(n).is_in([r - 1 for r in bad_rows])).then(pl.lit("99")).otherwise(pl.col("who5_raw")).alias("who5_raw")
+        pl.when(pl.int_range(n).is_in([r - 1 for r in bad_rows]))
+        .then(pl.lit("99"))
+        .otherwise(pl.col("who5_raw"))
+        .alias("who5_raw")
     )
     path = drop / "big.csv"
     frame.write_csv(path)

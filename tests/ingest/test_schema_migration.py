@@ -102,7 +102,9 @@ def test_v1_store_is_migrated_on_first_write_open(settings: Settings, v1_store: 
             assert con.execute(f"SELECT * FROM {table} ORDER BY ALL").fetchall() == v1_store[table]
         people = con.execute("SELECT count(*), count(DISTINCT pseudonym), min(employee), max(employee) FROM pseudonyms")
         assert people.fetchone() == (40, 40, 1, 40)
-        tables = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables() WHERE database_name = 'raw'").fetchall()}
+        tables = {
+            r[0] for r in con.execute("SELECT table_name FROM duckdb_tables() WHERE database_name = 'raw'").fetchall()
+        }
         assert "_events_v1" not in tables
     finally:
         con.close()
@@ -136,7 +138,9 @@ def test_failed_migration_leaves_the_v1_store_unchanged(
     con = connect_raw(settings, read_only=True)
     try:
         assert con.execute("SELECT * FROM events ORDER BY ALL").fetchall() == v1_store["events"]
-        tables = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables() WHERE database_name = 'raw'").fetchall()}
+        tables = {
+            r[0] for r in con.execute("SELECT table_name FROM duckdb_tables() WHERE database_name = 'raw'").fetchall()
+        }
         assert "pseudonyms" not in tables and "_events_v1" not in tables
     finally:
         con.close()

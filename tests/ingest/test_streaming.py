@@ -164,9 +164,13 @@ def test_unchanged_file_is_loaded_with_the_check_in_place(settings: Settings, dr
 
 
 def _big_frame(n: int) -> pl.DataFrame:
-    return pl.DataFrame(event(0)).select(pl.all().repeat_by(n).explode()).with_columns(
-        (pl.lit("EVT-") + pl.int_range(n).cast(pl.Utf8)).alias("event_id"),
-        (pl.lit("C-") + (pl.int_range(n) % 5000).cast(pl.Utf8)).alias("client_ref"),
+    return (
+        pl.DataFrame(event(0))
+        .select(pl.all().repeat_by(n).explode())
+        .with_columns(
+            (pl.lit("EVT-") + pl.int_range(n).cast(pl.Utf8)).alias("event_id"),
+            (pl.lit("C-") + (pl.int_range(n) % 5000).cast(pl.Utf8)).alias("client_ref"),
+        )
     )
 
 
@@ -250,4 +254,6 @@ def test_a_person_seen_only_in_superseded_copies_gets_no_pseudonym(settings: Set
     (report,), refused = ingest_files(settings, [write_csv(drop / "d.csv", rows)])
     assert not refused and (report.accepted, report.duplicate) == (2, 1)
     assert query(settings, "SELECT count(*) FROM pseudonyms") == [(2,)]
-    assert query(settings, "SELECT count(*) FROM pseudonyms WHERE employee NOT IN (SELECT employee FROM events)") == [(0,)]
+    assert query(settings, "SELECT count(*) FROM pseudonyms WHERE employee NOT IN (SELECT employee FROM events)") == [
+        (0,)
+    ]

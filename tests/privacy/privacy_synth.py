@@ -69,7 +69,13 @@ def insert_headcount(con, customer: str, hc: pl.DataFrame, as_of: date = date(20
 
 
 def events_for_month(
-    customer: str, hc: pl.DataFrame, year: int, month: int, *, engaged_share: float = 0.15, seed: int = 0,
+    customer: str,
+    hc: pl.DataFrame,
+    year: int,
+    month: int,
+    *,
+    engaged_share: float = 0.15,
+    seed: int = 0,
     mean_contacts: float = 6.7,
 ) -> pl.DataFrame:
     """About ``engaged_share`` of employees with heavy-tailed contacts in one month."""
@@ -115,7 +121,8 @@ def insert_events(con, events: pl.DataFrame) -> None:
     if events.schema["employee"] == pl.String:
         labels = events["employee"].unique().to_list()
         ids = pl.DataFrame(
-            {"employee": labels, "_id": [employee_id(x) for x in labels]}, schema={"employee": pl.String, "_id": pl.Int64}
+            {"employee": labels, "_id": [employee_id(x) for x in labels]},
+            schema={"employee": pl.String, "_id": pl.Int64},
         )
         events = events.join(ids, on="employee", how="left").with_columns(pl.col("_id").alias("employee")).drop("_id")
     con.register("_ev", events)

@@ -20,8 +20,15 @@ from privacy.policy import DEFAULT_POLICY, ReleasePolicy, apply_policy_updates
 from privacy.release import draw_release
 
 PERIODS = ("2025-03", "2025-Q1")
-METRICS = ("engaged_employees", "contacts", "uptake_rate", "who5_mean", "wellbeing_low_share",
-           "wellbeing_improved_share", "satisfaction_mean")
+METRICS = (
+    "engaged_employees",
+    "contacts",
+    "uptake_rate",
+    "who5_mean",
+    "wellbeing_low_share",
+    "wellbeing_improved_share",
+    "satisfaction_mean",
+)
 
 
 class _Noiseless(ReleasePolicy):
@@ -44,9 +51,21 @@ def _baseline():
 def test_exact_baseline_equals_a_noiseless_release_cell_for_cell(period):
     con = make_tiny()
     # every breakdown measured and every figure shown: the tiny organisation is small
-    updates = {"assumptions.monthly_uptake": 0.9, "assumptions.quarterly_uptake": 0.9, "k": 2, "k_scores": 2,
-               **{f"max_interval_width.{m}": w for m, w in (("who5_mean", 100), ("satisfaction_mean", 4),
-                                                            ("wellbeing_low_share", 1), ("wellbeing_improved_share", 1))}}
+    updates = {
+        "assumptions.monthly_uptake": 0.9,
+        "assumptions.quarterly_uptake": 0.9,
+        "k": 2,
+        "k_scores": 2,
+        **{
+            f"max_interval_width.{m}": w
+            for m, w in (
+                ("who5_mean", 100),
+                ("satisfaction_mean", 4),
+                ("wellbeing_low_share", 1),
+                ("wellbeing_improved_share", 1),
+            )
+        },
+    }
     policy = _Noiseless(**apply_policy_updates(DEFAULT_POLICY, updates).model_dump())
     drawn = draw_release(con, "tiny", period, policy)
     assert drawn.cost.rho > 1e10
@@ -55,7 +74,8 @@ def test_exact_baseline_equals_a_noiseless_release_cell_for_cell(period):
     keys = ["dimension", "group_value"]
     both = cells.join(
         exact.unpivot(index=keys, on=list(METRICS), variable_name="metric", value_name="exact"),
-        on=[*keys, "metric"], how="left",
+        on=[*keys, "metric"],
+        how="left",
     )
     assert both.height >= 10 and both.filter(pl.col("dimension") == "department").height >= 2
     for row in both.iter_rows(named=True):

@@ -26,13 +26,19 @@ from privacy.release import draw_release, draw_releases
 from privacy.structure import load_structure
 
 PERIOD = "2025-03"
-POLICY = tiny_policy(**{"granularity.wellbeing": "month", "granularity.services": "month", "granularity.topics": "month"})
+POLICY = tiny_policy(
+    **{"granularity.wellbeing": "month", "granularity.services": "month", "granularity.topics": "month"}
+)
 
 
-def _add_customer(con, customer: str, extra: list[dict] | None = None, headcount: pl.DataFrame = TINY_HEADCOUNT) -> None:
+def _add_customer(
+    con, customer: str, extra: list[dict] | None = None, headcount: pl.DataFrame = TINY_HEADCOUNT
+) -> None:
     """Same organisation and the same employee pseudonyms as 'tiny', under another customer."""
     insert_headcount(con, customer, headcount, as_of=date(2025, 1, 1))
-    ev = tiny_events(extra).with_columns(customer_id=pl.lit(customer), event_id=pl.lit(customer + "-") + pl.col("event_id"))
+    ev = tiny_events(extra).with_columns(
+        customer_id=pl.lit(customer), event_id=pl.lit(customer + "-") + pl.col("event_id")
+    )
     insert_events(con, ev)
 
 
@@ -40,8 +46,15 @@ def _prepare(con, customer: str, policy=POLICY, period: str = PERIOD):
     p = parse_period(period)
     s = load_structure(con, customer, period, policy.k)
     plan = plan_release(policy, period, s)
-    frame = reduce_period(con, customer, p, plan.bounds, s.key_map,
-                          with_services="services" in plan.tables, with_topics="topics" in plan.tables)
+    frame = reduce_period(
+        con,
+        customer,
+        p,
+        plan.bounds,
+        s.key_map,
+        with_services="services" in plan.tables,
+        with_topics="topics" in plan.tables,
+    )
     return frame, plan
 
 
@@ -49,15 +62,35 @@ def _newcomer(customer: str) -> list[dict]:
     from privacy.contract import SERVICES, TOPICS
 
     return [
-        dict(event_id=f"{customer}-n-{j}", customer_id=customer, employee="newcomer", site="A", department="Ops",
-             role="staff", service=SERVICES[j % 5], occurred_on=date(2025, 3, 1 + j % 28), duration_min=30,
-             who5_raw=25 - j % 20, satisfaction=5, topic=TOPICS[j % 8])
+        dict(
+            event_id=f"{customer}-n-{j}",
+            customer_id=customer,
+            employee="newcomer",
+            site="A",
+            department="Ops",
+            role="staff",
+            service=SERVICES[j % 5],
+            occurred_on=date(2025, 3, 1 + j % 28),
+            duration_min=30,
+            who5_raw=25 - j % 20,
+            satisfaction=5,
+            topic=TOPICS[j % 8],
+        )
         for j in range(200)
     ]
 
 
-BOUNDS = {"engaged": 1, "contacts": 8, "who5_n": 1, "who5_csum": 50, "low_diff": 1, "chg_n": 1, "improved_diff": 1,
-          "sat_n": 1, "sat_csum": 200}
+BOUNDS = {
+    "engaged": 1,
+    "contacts": 8,
+    "who5_n": 1,
+    "who5_csum": 50,
+    "low_diff": 1,
+    "chg_n": 1,
+    "improved_diff": 1,
+    "sat_n": 1,
+    "sat_csum": 200,
+}
 
 
 def test_batched_measurement_has_the_single_release_loss_and_scales():
@@ -102,14 +135,16 @@ def test_a_customers_batched_cells_depend_on_its_own_employees_only():
     assert total == 50  # Ops 25 + Sales 15 + Legal 5 + Tiny 2 + Ghost 3 (outside the headcount: totals only)
     # B's cells move by at most the per-employee bound, in one cell per measured breakdown and ≤ G usage cells
     other = (
-        noisy_n.filter(pl.col("customer_id") == "other").join(
-            noisy_d.filter(pl.col("customer_id") == "other"), on=["customer_id", *keys]
-        ).with_columns(d=(pl.col("value") - pl.col("value_right")).abs())
+        noisy_n.filter(pl.col("customer_id") == "other")
+        .join(noisy_d.filter(pl.col("customer_id") == "other"), on=["customer_id", *keys])
+        .with_columns(d=(pl.col("value") - pl.col("value_right")).abs())
     )
     for agg, b in BOUNDS.items():
         assert other.filter((pl.col("aggregate") == agg) & (pl.col("part") == "people"))["d"].max() <= b, agg
     n_people_queries = len([q for q in _prepare(con_n, "other", policy)[1].queries if q.part == "people"])
-    changed = other.filter(pl.col("part") == "people").filter(pl.col("d") > 0).select("dimension", "group_value").unique()
+    changed = (
+        other.filter(pl.col("part") == "people").filter(pl.col("d") > 0).select("dimension", "group_value").unique()
+    )
     assert changed.height == n_people_queries  # one cell in each people query
     assert other.filter(pl.col("part") == "usage").filter(pl.col("d") > 0).height == 4  # 2 services + 2 topics
 
@@ -125,15 +160,32 @@ def test_opendp_truncation_enforces_the_bounds_on_a_frame_that_breaks_them():
     bad_id = 1 + int(max(frame.people["employee"].max(), frame.usage["employee"].max()))  # a new employee
     keys_of = {q.dimension: q.keys["group_value"].to_list() for q in plan.queries if q.part == "people"}
     # three rows for one employee, each in other cells of every breakdown, with values far beyond the bounds
-    big = {"contacts": 1000, "has_who5": 3, "who5_c": 900, "low_pm": 5, "has_chg": 4, "imp_pm": 7, "has_sat": 2,
-           "sat_c": 9000}
+    big = {
+        "contacts": 1000,
+        "has_who5": 3,
+        "who5_c": 900,
+        "low_pm": 5,
+        "has_chg": 4,
+        "imp_pm": 7,
+        "has_sat": 2,
+        "sat_c": 9000,
+    }
     bad_people = pl.DataFrame(
-        [dict(employee=bad_id, department=keys_of["department"][i], site=keys_of["site"][i % len(keys_of["site"])],
-              role=None, **big) for i in range(3)],
+        [
+            dict(
+                employee=bad_id,
+                department=keys_of["department"][i],
+                site=keys_of["site"][i % len(keys_of["site"])],
+                role=None,
+                **big,
+            )
+            for i in range(3)
+        ],
         schema=frame.people.schema,
     )
-    bad_usage = pl.DataFrame([dict(employee=bad_id, dimension="service", group_value=s) for s in SERVICES],
-                             schema=frame.usage.schema)
+    bad_usage = pl.DataFrame(
+        [dict(employee=bad_id, dimension="service", group_value=s) for s in SERVICES], schema=frame.usage.schema
+    )
     bad = Reduced(pl.concat([frame.people, bad_people]), pl.concat([frame.usage, bad_usage]))
     keys = ["part", "dimension", "group_value", "aggregate"]
     before = measure(frame, plan).noisy.select(*keys, "value")
@@ -154,8 +206,16 @@ def test_draw_releases_matches_draw_release_per_customer():
     # a very small organisation (one department, one site, no roles): its own plan, drawn alone
     small = pl.DataFrame([("S", "Only", None, 40)], schema=["site", "department", "role", "headcount"], orient="row")
     insert_headcount(con, "small", small, as_of=date(2025, 1, 1))
-    insert_events(con, tiny_events().with_columns(customer_id=pl.lit("small"), department=pl.lit("Only"), site=pl.lit("S"),
-                                                  role=pl.lit(None, pl.String), event_id=pl.lit("s-") + pl.col("event_id")))
+    insert_events(
+        con,
+        tiny_events().with_columns(
+            customer_id=pl.lit("small"),
+            department=pl.lit("Only"),
+            site=pl.lit("S"),
+            role=pl.lit(None, pl.String),
+            event_id=pl.lit("s-") + pl.col("event_id"),
+        ),
+    )
     requests = [("tiny2", PERIOD), ("small", PERIOD), ("tiny", PERIOD), ("tiny", "2025-02")]
     out = draw_releases(con, requests, POLICY)
     assert [(r.customer_id, r.period) for r in out] == requests
@@ -167,7 +227,11 @@ def test_draw_releases_matches_draw_release_per_customer():
         cols = ["dimension", "group_value", "metric"]
         assert r.cells.select(cols).equals(ref.cells.select(cols))  # same cells, same order
         counts = pl.col("metric").is_in(["engaged_employees", "contacts"])  # a ratio's sd depends on its estimate
-        sds = r.cells.filter(counts).select(*cols, "noise_sd").join(ref.cells.filter(counts).select(*cols, "noise_sd"), on=cols)
+        sds = (
+            r.cells.filter(counts)
+            .select(*cols, "noise_sd")
+            .join(ref.cells.filter(counts).select(*cols, "noise_sd"), on=cols)
+        )
         assert sds.height and (sds["noise_sd"] - sds["noise_sd_right"]).abs().max() < 1e-9  # the same noise scales
     with pytest.raises(ValueError, match="requested twice"):
         draw_releases(con, [("tiny", PERIOD), ("tiny", PERIOD)], POLICY)
@@ -257,7 +321,9 @@ def test_reduce_periods_equals_reduce_period_for_each_period():
         plan = plan_release(policy, label, s)
         with_s, with_t = "services" in plan.tables, "topics" in plan.tables
         requests.append(PeriodRequest(p, plan.bounds, s.key_map, with_s, with_t))
-        expected[label] = reduce_period(con, "acme", p, plan.bounds, s.key_map, with_services=with_s, with_topics=with_t)
+        expected[label] = reduce_period(
+            con, "acme", p, plan.bounds, s.key_map, with_services=with_s, with_topics=with_t
+        )
     got = reduce_periods(con, "acme", requests)
     assert list(got) == periods
     assert {r.with_topics for r in requests} == {True, False}  # monthly releases without topics, the quarter with them
@@ -304,7 +370,13 @@ def test_draw_releases_measures_a_customers_periods_together_with_the_single_rel
         return out
 
     monkeypatch.setattr(measure_mod, "measure_batch", recording)
-    requests = [("acme", "2025-01"), ("globex", "2025-02"), ("acme", "2025-02"), ("acme", "2025-Q1"), ("globex", "2025-01")]
+    requests = [
+        ("acme", "2025-01"),
+        ("globex", "2025-02"),
+        ("acme", "2025-02"),
+        ("acme", "2025-Q1"),
+        ("globex", "2025-01"),
+    ]
     out = draw_releases(con, requests, policy)
     assert [(r.customer_id, r.period) for r in out] == requests
     units = [u for keys, _ in seen for u in keys]
@@ -326,7 +398,11 @@ def test_draw_releases_measures_a_customers_periods_together_with_the_single_rel
         cols = ["dimension", "group_value", "metric"]
         assert r.cells.select(cols).equals(ref.cells.select(cols))
         counts = pl.col("metric").is_in(["engaged_employees", "contacts"])
-        sds = r.cells.filter(counts).select(*cols, "noise_sd").join(ref.cells.filter(counts).select(*cols, "noise_sd"), on=cols)
+        sds = (
+            r.cells.filter(counts)
+            .select(*cols, "noise_sd")
+            .join(ref.cells.filter(counts).select(*cols, "noise_sd"), on=cols)
+        )
         assert sds.height and (sds["noise_sd"] - sds["noise_sd_right"]).abs().max() < 1e-9
 
 

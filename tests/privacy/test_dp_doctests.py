@@ -13,7 +13,9 @@ import privacy.periods
 import privacy.policy
 
 
-@pytest.mark.parametrize("module", [privacy.periods, privacy.policy, privacy.budget, privacy.accuracy, privacy.intervals])
+@pytest.mark.parametrize(
+    "module", [privacy.periods, privacy.policy, privacy.budget, privacy.accuracy, privacy.intervals]
+)
 def test_docstring_examples(module):
     result = doctest.testmod(module)
     assert result.attempted > 0 and result.failed == 0

@@ -23,31 +23,48 @@ from privacy.structure import StructureError, build_structure, is_rollup, load_s
 def _noisy(con, policy, period="2025-03"):
     s = load_structure(con, "tiny", period, policy.k)
     plan = plan_release(policy, period, s)
-    frame = reduce_period(con, "tiny", parse_period(period), plan.bounds, s.key_map,
-                          with_services="services" in plan.tables, with_topics="topics" in plan.tables)
+    frame = reduce_period(
+        con,
+        "tiny",
+        parse_period(period),
+        plan.bounds,
+        s.key_map,
+        with_services="services" in plan.tables,
+        with_topics="topics" in plan.tables,
+    )
     return measure(frame, plan).noisy.with_columns(pl.lit("tiny").alias("customer_id")), plan
 
 
 def test_every_breakdown_adds_up_to_the_total_after_reconciliation():
     noisy, plan = _noisy(make_tiny(), tiny_policy(**{"granularity.wellbeing": "month"}))
     people = noisy.filter(pl.col("part") == "people")
-    raw_sums = people.filter(pl.col("dimension") != "total").group_by("aggregate", "dimension").agg(pl.col("value").sum())
+    raw_sums = (
+        people.filter(pl.col("dimension") != "total").group_by("aggregate", "dimension").agg(pl.col("value").sum())
+    )
     raw_total = people.filter(pl.col("dimension") == "total").select("aggregate", pl.col("value").alias("total"))
-    assert (raw_sums.join(raw_total, on="aggregate").select((pl.col("value") - pl.col("total")).abs().max()).item()) > 0.5
+    assert (
+        raw_sums.join(raw_total, on="aggregate").select((pl.col("value") - pl.col("total")).abs().max()).item()
+    ) > 0.5
     fixed = reconcile(noisy).filter(pl.col("part") == "people")
     sums = fixed.filter(pl.col("dimension") != "total").group_by("aggregate", "dimension").agg(pl.col("value").sum())
     total = fixed.filter(pl.col("dimension") == "total").select("aggregate", pl.col("value").alias("total"))
     both = sums.join(total, on="aggregate")
     assert both.height == sum(len(q.aggregates) for q in plan.queries if q.part == "people" and q.dimension != "total")
     assert both.height >= 4
-    assert (both["value"] - both["total"]).abs().max() < 1e-6  # consistent: department cells (with the remainder) = total
+    assert (
+        both["value"] - both["total"]
+    ).abs().max() < 1e-6  # consistent: department cells (with the remainder) = total
     assert REMAINDER in set(fixed["group_value"])
     # post-processing narrows: every reconciled sd is at most the raw one, the total's strictly
     assert (fixed["sd"] <= fixed["raw_sd"] + 1e-12).all()
     with_parts = fixed.filter((pl.col("dimension") == "total") & pl.col("aggregate").is_in(["engaged", "contacts"]))
     assert (with_parts["sd"] < with_parts["raw_sd"]).all()  # measured in breakdowns too: narrower
     # other parts (services, topics) are left as they were
-    assert reconcile(noisy).filter(pl.col("part") == "usage")["value"].equals(noisy.filter(pl.col("part") == "usage")["value"])
+    assert (
+        reconcile(noisy)
+        .filter(pl.col("part") == "usage")["value"]
+        .equals(noisy.filter(pl.col("part") == "usage")["value"])
+    )
 
 
 def test_reconciled_variance_formula_matches_simulation():
@@ -57,13 +74,42 @@ def test_reconciled_variance_formula_matches_simulation():
     sds = {"total": 4.0, "department": 6.0}
     draws = []
     for _ in range(4000):
-        rows = [("c", "people", "total", "all", "engaged", truth["all"] + sds["total"] * rng.standard_normal(), 1.0, sds["total"])]
-        rows += [("c", "people", "department", g, "engaged", truth[g] + sds["department"] * rng.standard_normal(), 1.0,
-                  sds["department"]) for g in ("a", "b", REMAINDER)]
-        draws.append(pl.DataFrame(rows, schema=["customer_id", "part", "dimension", "group_value", "aggregate", "value",
-                                                "scale", "sd"], orient="row"))
+        rows = [
+            (
+                "c",
+                "people",
+                "total",
+                "all",
+                "engaged",
+                truth["all"] + sds["total"] * rng.standard_normal(),
+                1.0,
+                sds["total"],
+            )
+        ]
+        rows += [
+            (
+                "c",
+                "people",
+                "department",
+                g,
+                "engaged",
+                truth[g] + sds["department"] * rng.standard_normal(),
+                1.0,
+                sds["department"],
+            )
+            for g in ("a", "b", REMAINDER)
+        ]
+        draws.append(
+            pl.DataFrame(
+                rows,
+                schema=["customer_id", "part", "dimension", "group_value", "aggregate", "value", "scale", "sd"],
+                orient="row",
+            )
+        )
     fixed = pl.concat([reconcile(d) for d in draws])
-    stats = fixed.group_by("group_value").agg(pl.col("value").mean(), pl.col("value").std().alias("emp_sd"), pl.col("sd").first())
+    stats = fixed.group_by("group_value").agg(
+        pl.col("value").mean(), pl.col("value").std().alias("emp_sd"), pl.col("sd").first()
+    )
     for row in stats.iter_rows(named=True):
         assert row["value"] == pytest.approx(truth[row["group_value"]], abs=4 * row["sd"] / math.sqrt(4000))  # unbiased
         assert row["emp_sd"] == pytest.approx(row["sd"], rel=4 * math.sqrt(1 / (2 * 4000)))  # the claimed sd
@@ -74,9 +120,21 @@ def test_reconciled_variance_formula_matches_simulation():
 @pytest.mark.slow
 def test_no_published_value_lies_outside_its_interval_or_its_range():
     con = make_tiny()
-    policies = (tiny_policy(), tiny_policy(**{"k": 3, "k_scores": 3, "z": 0.5}),
-                tiny_policy(**{f"max_interval_width.{m}": w for m, w in (("who5_mean", 100), ("satisfaction_mean", 4),
-                                                                           ("wellbeing_low_share", 1), ("wellbeing_improved_share", 1))}))
+    policies = (
+        tiny_policy(),
+        tiny_policy(**{"k": 3, "k_scores": 3, "z": 0.5}),
+        tiny_policy(
+            **{
+                f"max_interval_width.{m}": w
+                for m, w in (
+                    ("who5_mean", 100),
+                    ("satisfaction_mean", 4),
+                    ("wellbeing_low_share", 1),
+                    ("wellbeing_improved_share", 1),
+                )
+            }
+        ),
+    )
     seen = 0
     for policy in policies:
         for period in ("2025-03", "2025-Q1"):
@@ -94,19 +152,30 @@ def test_no_published_value_lies_outside_its_interval_or_its_range():
 def test_a_real_department_named_like_a_rollup_is_never_merged_with_one():
     """The audit's case: a department called 'Small teams (site s1)' beside small teams at site s1."""
     rows = pl.DataFrame(
-        [("s1", "Small teams (site s1)", "staff", 62), ("s1", "Mini1", "staff", 4), ("s1", "Mini2", "staff", 8),
-         ("s1", "Ops", "staff", 40)],
-        schema=["site", "department", "role", "headcount"], orient="row",
+        [
+            ("s1", "Small teams (site s1)", "staff", 62),
+            ("s1", "Mini1", "staff", 4),
+            ("s1", "Mini2", "staff", 8),
+            ("s1", "Ops", "staff", 40),
+        ],
+        schema=["site", "department", "role", "headcount"],
+        orient="row",
     )
     s = build_structure(rows, 10, "c", date(2025, 1, 1))
-    depts = dict(s.public_headcount.filter(pl.col("dimension") == "department").select("group_value", "headcount").iter_rows())
+    depts = dict(
+        s.public_headcount.filter(pl.col("dimension") == "department").select("group_value", "headcount").iter_rows()
+    )
     assert depts["Small teams (site s1)"] == 62  # the real department keeps its own headcount
     assert depts[small_teams_label("s1")] == 12 and is_rollup(small_teams_label("s1"))
     mapping = dict(s.key_map.filter(pl.col("dimension") == "department").select("source", "group_value").iter_rows())
     assert mapping["Small teams (site s1)"] == "Small teams (site s1)" and mapping["Mini1"] == small_teams_label("s1")
     # a name in the roll-up namespace is refused with what to do
-    bad = rows.with_columns(pl.when(pl.col("department") == "Ops").then(pl.lit("[Small teams, site s1]"))
-                            .otherwise(pl.col("department")).alias("department"))
+    bad = rows.with_columns(
+        pl.when(pl.col("department") == "Ops")
+        .then(pl.lit("[Small teams, site s1]"))
+        .otherwise(pl.col("department"))
+        .alias("department")
+    )
     with pytest.raises(StructureError, match="reserved for rolled-up groups"):
         build_structure(bad, 10, "c", date(2025, 1, 1))
     con = raw_connection()

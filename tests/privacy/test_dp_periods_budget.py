@@ -61,14 +61,20 @@ def test_max_window_spend_covers_backfills():
 def test_release_cost_is_data_independent_and_follows_granularity():
     c = release_cost(DEFAULT_POLICY, "2025-03")
     monthly_rho = DEFAULT_POLICY.cap.value * 0.50 / 12  # engagement: half of the annual budget, 12 per window
-    assert c == Cost(rho=pytest.approx(monthly_rho), epsilon=pytest.approx(implied_epsilon(monthly_rho, 1e-6)),
-                     delta=1e-6, accounting="zcdp")
+    assert c == Cost(
+        rho=pytest.approx(monthly_rho),
+        epsilon=pytest.approx(implied_epsilon(monthly_rho, 1e-6)),
+        delta=1e-6,
+        accounting="zcdp",
+    )
     assert isinstance(c.budget, Rho) and c.budget.value == c.rho
     quarterly = release_cost(DEFAULT_POLICY, "2025-Q1")
     assert quarterly.rho == pytest.approx(DEFAULT_POLICY.cap.value * 0.50 / 5)  # wellbeing + services + topics
     p = apply_policy_updates(DEFAULT_POLICY, {"granularity.wellbeing": "month"})
     assert release_cost(p, "2025-03").rho == pytest.approx(DEFAULT_POLICY.cap.value * (0.50 + 0.30) / 12)
-    only_monthly = apply_policy_updates(DEFAULT_POLICY, {f"granularity.{t}": "month" for t in ("wellbeing", "services", "topics")})
+    only_monthly = apply_policy_updates(
+        DEFAULT_POLICY, {f"granularity.{t}": "month" for t in ("wellbeing", "services", "topics")}
+    )
     with pytest.raises(ValueError, match="no table is released per quarter"):
         release_cost(only_monthly, "2025-Q1")
     pure = apply_policy_updates(DEFAULT_POLICY, {"accounting": "pure"})

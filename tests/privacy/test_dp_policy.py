@@ -54,8 +54,13 @@ def test_nonsense_is_rejected_with_a_clear_message(key, value, fragment):
 
 def test_every_key_that_touches_the_budget_has_an_upper_bound():
     """Today's 1e9 / 1e12 budgets are refused; the one dial (annual ε) has one consistent bound."""
-    for key, huge in (("epsilon_annual", "1e9"), ("delta", "0.5"), ("reserve_share", "2"),
-                      ("table_shares.wellbeing", "1e9"), ("breakdown_weights.department", "1e9")):
+    for key, huge in (
+        ("epsilon_annual", "1e9"),
+        ("delta", "0.5"),
+        ("reserve_share", "2"),
+        ("table_shares.wellbeing", "1e9"),
+        ("breakdown_weights.department", "1e9"),
+    ):
         with pytest.raises(PolicyError):
             apply_policy_updates(DEFAULT_POLICY, {key: huge})
     with pytest.raises(ValidationError):
@@ -90,12 +95,29 @@ def test_parse_policy_value_converts_and_explains():
 
 
 def test_required_keys_are_settable_and_updates_validate():
-    for key in ("k", "z", "k_scores", "epsilon_annual", "delta", "accounting", "max_contacts_per_month",
-                "max_services_per_period", "max_topics_per_period", "granularity.engagement",
-                "table_shares.wellbeing", "breakdown_weights.total", "max_interval_width.who5_mean"):
+    for key in (
+        "k",
+        "z",
+        "k_scores",
+        "epsilon_annual",
+        "delta",
+        "accounting",
+        "max_contacts_per_month",
+        "max_services_per_period",
+        "max_topics_per_period",
+        "granularity.engagement",
+        "table_shares.wellbeing",
+        "breakdown_weights.total",
+        "max_interval_width.who5_mean",
+    ):
         assert key in POLICY_KEYS
     p = apply_policy_updates(DEFAULT_POLICY, {"k": "12", "granularity.wellbeing": "month", "epsilon_annual": 6.0})
-    assert (p.k, p.granularity["wellbeing"], p.granularity["engagement"], p.epsilon_annual) == (12, "month", "month", 6.0)
+    assert (p.k, p.granularity["wellbeing"], p.granularity["engagement"], p.epsilon_annual) == (
+        12,
+        "month",
+        "month",
+        6.0,
+    )
     assert DEFAULT_POLICY.k == 10  # frozen: the base is unchanged
     assert policy_to_flat(p)["granularity.wellbeing"] == "month"
     with pytest.raises(ValidationError):
@@ -106,20 +128,28 @@ def test_the_annual_epsilon_is_half_of_the_previous_default_and_a_year_of_releas
     assert DEFAULT_POLICY.epsilon_annual == 8.0 <= implied_epsilon(3.0, 1e-6) / 1.98  # today's 15.9 halved
     assert DEFAULT_POLICY.cap.value == pytest.approx(rho_for_epsilon(8.0, 1e-6))
     assert implied_epsilon(DEFAULT_POLICY.cap.value, 1e-6) == pytest.approx(8.0)
-    assert DEFAULT_POLICY.granularity == {"engagement": "month", "wellbeing": "quarter", "services": "quarter",
-                                          "topics": "quarter"}
+    assert DEFAULT_POLICY.granularity == {
+        "engagement": "month",
+        "wellbeing": "quarter",
+        "services": "quarter",
+        "topics": "quarter",
+    }
     # the busiest 12-month window holds 12 monthly and 5 quarterly releases (a straddling quarter counts in full)
     month, quarter = release_cost(DEFAULT_POLICY, "2025-03").rho, release_cost(DEFAULT_POLICY, "2025-Q1").rho
     assert WINDOW_RELEASES == {"month": 12, "quarter": 5}
     assert 12 * month + 5 * quarter == pytest.approx(DEFAULT_POLICY.cap.value, rel=1e-12)
     reserved = apply_policy_updates(DEFAULT_POLICY, {"reserve_share": 0.2})
     assert 12 * release_cost(reserved, "2025-03").rho + 5 * release_cost(reserved, "2025-Q1").rho == pytest.approx(
-        0.8 * DEFAULT_POLICY.cap.value)
+        0.8 * DEFAULT_POLICY.cap.value
+    )
 
 
 def test_legacy_keys_of_an_older_control_store_are_translated_never_to_a_larger_budget():
-    old = apply_policy_updates(DEFAULT_POLICY, {"rho_cap_12m": "0.5", "rho_per_release": "0.05",
-                                                "weights.engaged": "0.3", "k": "12"}, legacy=True)
+    old = apply_policy_updates(
+        DEFAULT_POLICY,
+        {"rho_cap_12m": "0.5", "rho_per_release": "0.05", "weights.engaged": "0.3", "k": "12"},
+        legacy=True,
+    )
     assert old.k == 12
     assert old.epsilon_annual == pytest.approx(implied_epsilon(0.5, 1e-6))
     assert old.cap.value == pytest.approx(0.5)

@@ -30,8 +30,15 @@ def _prepare(con, policy, period="2025-03", customer="tiny"):
     p = parse_period(period)
     s = load_structure(con, customer, period, policy.k)
     plan = plan_release(policy, period, s)
-    frame = reduce_period(con, customer, p, plan.bounds, s.key_map,
-                          with_services="services" in plan.tables, with_topics="topics" in plan.tables)
+    frame = reduce_period(
+        con,
+        customer,
+        p,
+        plan.bounds,
+        s.key_map,
+        with_services="services" in plan.tables,
+        with_topics="topics" in plan.tables,
+    )
     return frame, plan, s
 
 
@@ -41,7 +48,11 @@ def test_cells_cover_every_public_key_and_no_raw_key(tiny_con):
     assert isinstance(r, DrawnRelease) and r.granularity == "month" and r.cost == release_cost(policy, "2025-03")
     assert tuple(r.cells.columns) == CELL_COLUMNS
     keys = set(r.cells.select("dimension", "group_value").unique().iter_rows())
-    expected = {("total", "all")} | {("department", d) for d in ("Ops", "Sales", "Legal", "Empty")} | {("site", "A"), ("site", "B")}
+    expected = (
+        {("total", "all")}
+        | {("department", d) for d in ("Ops", "Sales", "Legal", "Empty")}
+        | {("site", "A"), ("site", "B")}
+    )
     assert keys == expected  # 'Empty' gets a (noisy) value; 'Ghost' (raw only), 'Tiny' (< k) and the remainder do not
     assert not r.cells["group_value"].str.starts_with("[").any() and REMAINDER not in set(r.cells["group_value"])
     for _, g in r.cells.group_by("dimension", "group_value"):
@@ -66,7 +77,9 @@ def test_cells_cover_every_public_key_and_no_raw_key(tiny_con):
     assert alloc["share"].sum() == pytest.approx(1.0)
 
 
-@pytest.mark.parametrize("updates", [{}, {"accounting": "pure"}, {"granularity.wellbeing": "month", "epsilon_annual": 12}])
+@pytest.mark.parametrize(
+    "updates", [{}, {"accounting": "pure"}, {"granularity.wellbeing": "month", "epsilon_annual": 12}]
+)
 def test_release_cost_equals_the_compositor_budget_and_opendp_map(tiny_con, updates):
     policy = tiny_policy(**updates)
     frame, plan, _ = _prepare(tiny_con, policy)
@@ -82,8 +95,9 @@ def test_release_cost_equals_the_compositor_budget_and_opendp_map(tiny_con, upda
 
 
 def test_summarize_scale_equals_hand_computed_sensitivity(tiny_con):
-    policy = tiny_policy(**{"granularity.wellbeing": "month", "granularity.services": "month",
-                            "granularity.topics": "month"})
+    policy = tiny_policy(
+        **{"granularity.wellbeing": "month", "granularity.services": "month", "granularity.topics": "month"}
+    )
     frame, plan, _ = _prepare(tiny_con, policy)
     m = measure(frame, plan)
     assert [q.dimension for q in plan.queries] == ["total", "department", "site", None]
@@ -96,7 +110,8 @@ def test_summarize_scale_equals_hand_computed_sensitivity(tiny_con):
         level = policy.breakdown_weights[q.dimension]
         measured = [lv for lv in PEOPLE_DIMENSIONS if alloc[("engagement", lv)] > 0]
         assert alloc[("engagement", q.dimension)] == pytest.approx(
-            shares["engagement"] * level / sum(policy.breakdown_weights[lv] for lv in measured))
+            shares["engagement"] * level / sum(policy.breakdown_weights[lv] for lv in measured)
+        )
         # engaged: weight 0.75 of the engagement table's budget, L₀ = 1, bound 1
         rho_engaged = rho * alloc[("engagement", q.dimension)] * 0.75
         assert scales["engaged"] == pytest.approx(math.sqrt(1 / (2 * rho_engaged)), rel=1e-6)
@@ -127,9 +142,20 @@ def test_accounting_mismatch_is_refused(tiny_con):
 def test_neighbouring_dataset_changes_each_cell_by_at_most_the_bound():
     """One employee added (with many contacts everywhere) moves the true aggregates by the per-employee bound only."""
     newcomer = [
-        dict(event_id=f"n-{j}", customer_id="tiny", employee="newcomer", site="A", department="Ops", role="staff",
-             service=SERVICES[j % 5], occurred_on=date(2025, 3, 1 + j % 28), duration_min=30, who5_raw=25 - j % 20,
-             satisfaction=5, topic=TOPICS[j % 8])
+        dict(
+            event_id=f"n-{j}",
+            customer_id="tiny",
+            employee="newcomer",
+            site="A",
+            department="Ops",
+            role="staff",
+            service=SERVICES[j % 5],
+            occurred_on=date(2025, 3, 1 + j % 28),
+            duration_min=30,
+            who5_raw=25 - j % 20,
+            satisfaction=5,
+            topic=TOPICS[j % 8],
+        )
         for j in range(200)
     ]
     policy = tiny_policy(**{"granularity.wellbeing": "month"})
@@ -139,16 +165,24 @@ def test_neighbouring_dataset_changes_each_cell_by_at_most_the_bound():
     cols = list(clip)
 
     def agg(f):
-        return f.cells().group_by("part", "dimension", "group_value").agg(pl.len().alias("n"), *[pl.col(c).sum() for c in cols])
+        return (
+            f.cells()
+            .group_by("part", "dimension", "group_value")
+            .agg(pl.len().alias("n"), *[pl.col(c).sum() for c in cols])
+        )
 
-    diff = agg(frame_n).join(agg(frame_d), on=["part", "dimension", "group_value"], how="full", coalesce=True).fill_null(0)
+    diff = (
+        agg(frame_n).join(agg(frame_d), on=["part", "dimension", "group_value"], how="full", coalesce=True).fill_null(0)
+    )
     bounds = {"n": 1, **{c: max(abs(lo), abs(hi)) for c, (lo, hi) in clip.items()}}
     assert bounds["who5_c"] == 50 and bounds["sat_c"] == 200 and bounds["low_pm"] == 1
     for c, b in bounds.items():
         d = (diff[c] - diff[f"{c}_right"]).abs()
         assert d.max() <= b, c
         for part, groups in (("people", 4), ("usage", policy.max_services_per_period + policy.max_topics_per_period)):
-            assert (diff.filter(pl.col("part") == part)[c] != diff.filter(pl.col("part") == part)[f"{c}_right"]).sum() <= groups
+            assert (
+                diff.filter(pl.col("part") == part)[c] != diff.filter(pl.col("part") == part)[f"{c}_right"]
+            ).sum() <= groups
     m = measure(frame_n, plan)
     assert sum(m.query_losses) <= release_cost(policy, "2025-03").budget.value * (1 + 1e-9)
 
@@ -173,9 +207,14 @@ def test_default_cadence_engagement_monthly_wellbeing_services_topics_quarterly(
     monthly = draw_release(tiny_con, "tiny", "2025-03", policy)
     quarterly = draw_release(tiny_con, "tiny", "2025-Q1", policy)
     assert set(monthly.cells["metric"]) == ENGAGEMENT and "service" not in set(monthly.cells["dimension"])
-    assert set(quarterly.cells.filter(pl.col("dimension").is_in(["total", "department", "site", "role"]))["metric"]) == WELLBEING
+    assert (
+        set(quarterly.cells.filter(pl.col("dimension").is_in(["total", "department", "site", "role"]))["metric"])
+        == WELLBEING
+    )
     assert {"service", "topic"} <= set(quarterly.cells["dimension"])
-    assert quarterly.granularity == "quarter" and quarterly.cost.rho == pytest.approx(release_cost(policy, "2025-Q1").rho)
+    assert quarterly.granularity == "quarter" and quarterly.cost.rho == pytest.approx(
+        release_cost(policy, "2025-Q1").rho
+    )
 
 
 def test_empty_period_gives_noisy_zeros_for_every_key(tiny_con):
@@ -194,7 +233,9 @@ def test_a_breakdown_that_cannot_be_informative_is_not_measured_and_its_share_go
     total_tiny = tiny_plan.aggregate("people", "total", "engaged")
     assert total_default.sd < total_tiny.sd  # the total got the breakdowns' share
     reasons = default_plan.allocations.filter(~pl.col("measured"))["reason"].to_list()
-    assert all(r.startswith("not measured:") for r in reasons) and any("fewer than two department" in r for r in reasons)
+    assert all(r.startswith("not measured:") for r in reasons) and any(
+        "fewer than two department" in r for r in reasons
+    )
 
 
 def test_the_plan_never_depends_on_the_data():

@@ -39,8 +39,9 @@ def test_empirical_noise_variance_matches_the_claimed_rho():
     long = pl.concat([people.select(pl.lit(d).alias("dimension"), pl.col(d).alias("group_value") if d != "total"
                                     else pl.lit("all").alias("group_value"), "contacts")
                       for d in ("total", "department", "site", "role")])  # fmt: skip
-    truth = long.group_by("dimension", "group_value").agg(pl.len().cast(pl.Float64).alias("engaged"),
-                                                          pl.col("contacts").sum().cast(pl.Float64))
+    truth = long.group_by("dimension", "group_value").agg(
+        pl.len().cast(pl.Float64).alias("engaged"), pl.col("contacts").sum().cast(pl.Float64)
+    )
     residuals: dict[tuple[str, str], list[float]] = {}
     for _ in range(DRAWS):
         noisy = measure(frame, plan).noisy.join(truth, on=["dimension", "group_value"], how="left").fill_null(0.0)

@@ -22,9 +22,16 @@ def _keys(structure, dim):
 
 def test_small_groups_are_rolled_up_on_public_headcount():
     rows = pl.DataFrame(
-        [("A", "Big", "staff", 50), ("A", "Mini1", "staff", 4), ("A", "Mini2", "staff", 7),
-         ("B", "Solo", "staff", 3), ("B", "Other", "manager", 30), ("C", "Lonely", None, 2)],
-        schema=["site", "department", "role", "headcount"], orient="row",
+        [
+            ("A", "Big", "staff", 50),
+            ("A", "Mini1", "staff", 4),
+            ("A", "Mini2", "staff", 7),
+            ("B", "Solo", "staff", 3),
+            ("B", "Other", "manager", 30),
+            ("C", "Lonely", None, 2),
+        ],
+        schema=["site", "department", "role", "headcount"],
+        orient="row",
     )
     s = build_structure(rows, 10, "c", date(2025, 1, 1))
     # Mini1 + Mini2 = 11 >= 10 at site A; Solo (3) and Lonely (2) are still < 10 together: totals only
@@ -54,12 +61,20 @@ def test_latest_headcount_snapshot_on_or_before_the_period():
 
 def test_reduction_bounds_each_employee_and_never_imputes_scores():
     heavy = [
-        dict(event_id=f"h-{j}", customer_id="tiny", employee="heavy", site="A" if j % 5 else "B",
-             department="Ops" if j % 5 else "Legal", role="staff",
-             service=["one_to_one", "app", "group", "webinar", "crisis_support"][j % 5],
-             occurred_on=date(2025, 3, 1 + j % 28), duration_min=30,
-             who5_raw=25 if j == 59 else 6 if j == 3 else None,
-             satisfaction=None, topic=["stress", "burnout", "anxiety", "other"][j % 4])
+        dict(
+            event_id=f"h-{j}",
+            customer_id="tiny",
+            employee="heavy",
+            site="A" if j % 5 else "B",
+            department="Ops" if j % 5 else "Legal",
+            role="staff",
+            service=["one_to_one", "app", "group", "webinar", "crisis_support"][j % 5],
+            occurred_on=date(2025, 3, 1 + j % 28),
+            duration_min=30,
+            who5_raw=25 if j == 59 else 6 if j == 3 else None,
+            satisfaction=None,
+            topic=["stress", "burnout", "anxiety", "other"][j % 4],
+        )
         for j in range(60)
     ]
     con = make_tiny(heavy)
@@ -79,7 +94,13 @@ def test_reduction_bounds_each_employee_and_never_imputes_scores():
     mine = red.usage.filter(pl.col("employee") == employee_id("heavy"))
     assert mine.filter(pl.col("dimension") == "service").height == DEFAULT_POLICY.max_services_per_period
     assert mine.filter(pl.col("dimension") == "topic").height == DEFAULT_POLICY.max_topics_per_period
-    assert set(mine.filter(pl.col("dimension") == "service")["group_value"]) <= {"one_to_one", "app", "group", "webinar", "crisis_support"}
+    assert set(mine.filter(pl.col("dimension") == "service")["group_value"]) <= {
+        "one_to_one",
+        "app",
+        "group",
+        "webinar",
+        "crisis_support",
+    }
     # every employee: one people row, no nulls in measured columns, values within bounds
     assert red.people["employee"].is_unique().all()
     assert red.people.select(METRICS).null_count().sum_horizontal().item() == 0
@@ -104,6 +125,7 @@ def test_reduction_bounds_each_employee_and_never_imputes_scores():
     alone = raw_connection()
     insert_headcount(alone, "tiny", TINY_HEADCOUNT, as_of=date(2025, 1, 1))
     from privacy_synth import insert_events
+
     insert_events(alone, pl.DataFrame(heavy, schema_overrides={"who5_raw": pl.Int8, "satisfaction": pl.Int8}))
     red_alone = reduce_period(alone, "tiny", period, bounds, s.key_map)
     assert red_alone.people.equals(me)
@@ -112,7 +134,9 @@ def test_reduction_bounds_each_employee_and_never_imputes_scores():
 
 def test_departments_outside_the_headcount_count_in_totals_only(tiny_con):
     s = load_structure(tiny_con, "tiny", "2025-03", 10)
-    red = reduce_period(tiny_con, "tiny", parse_period("2025-03"), Bounds.for_period(DEFAULT_POLICY, parse_period("2025-03")), s.key_map)
+    red = reduce_period(
+        tiny_con, "tiny", parse_period("2025-03"), Bounds.for_period(DEFAULT_POLICY, parse_period("2025-03")), s.key_map
+    )
     ghosts = [tiny_employee("Ghost", i) for i in range(3)]
     ghost = red.people.filter(pl.col("employee").is_in(ghosts))
     assert ghost.height == 3
@@ -122,4 +146,8 @@ def test_departments_outside_the_headcount_count_in_totals_only(tiny_con):
     assert (ghost["site"] == "B").all() and ghost["role"].null_count() == 0
     assert "Ghost" not in red.people["department"].to_list()
     cells = red.cells()
-    assert set(cells.filter(pl.col("employee").is_in(ghosts) & (pl.col("part") == "people"))["dimension"]) == {"total", "site", "role"}
+    assert set(cells.filter(pl.col("employee").is_in(ghosts) & (pl.col("part") == "people"))["dimension"]) == {
+        "total",
+        "site",
+        "role",
+    }

@@ -24,7 +24,12 @@ def run_cli(*args: str, env_home: Path | None = None, check_rc: int | None = Non
     if env_home is not None:
         env["WELLBEING_HOME"] = str(env_home)
     proc = subprocess.run(
-        [PYTHON, "-c", "import sys; from pipeline.cli import main; sys.exit(main())", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+        [PYTHON, "-c", "import sys; from pipeline.cli import main; sys.exit(main())", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     if check_rc is not None:
         assert proc.returncode == check_rc, (proc.returncode, proc.stdout, proc.stderr)

@@ -47,6 +47,7 @@ def _room_for(settings: Settings, customer: str, monthly: int) -> float:
         set_policy_value(con, "epsilon_annual", repr(implied_epsilon(cap, 1e-6)), customer_id=customer, changed_by="po")
     return spent
 
+
 RELEASES = (
     "SELECT customer_id, period, granularity, version, requested_by, rho, epsilon, delta, accounting, "
     "policy_version, code_version, k, k_scores, z FROM releases ORDER BY customer_id, period"
@@ -119,7 +120,8 @@ def test_all_due_batched_equals_releasing_one_by_one(
     assert _schema(rsettings) == _schema(single)
     assert published(rsettings, CELL_KEYS) == published(single, CELL_KEYS)
     assert {(o.customer_id, o.period): o.cells for o in outcomes} == {
-        (c, p): n for c, p, n in published(single, "SELECT customer_id, period, count(*) FROM release_cells GROUP BY ALL")
+        (c, p): n
+        for c, p, n in published(single, "SELECT customer_id, period, count(*) FROM release_cells GROUP BY ALL")
     }
     assert published(rsettings, "SELECT count(*) FROM budget_ledger")[0][0] == 8
 
@@ -129,8 +131,14 @@ def test_budget_refusal_inside_a_batch_refuses_only_that_customer(rsettings: Set
     spent = _room_for(rsettings, C, 2)
     outcomes = {(o.customer_id, o.period): o for o in run_all_due(rsettings, "scheduler", today=TODAY)}
     assert {k: o.status for k, o in outcomes.items()} == {
-        (C, "2025-01"): "published", (C, "2025-02"): "published", (C, "2025-03"): "refused", (C, "2025-Q1"): "refused",
-        (D, "2025-01"): "published", (D, "2025-02"): "published", (D, "2025-03"): "published", (D, "2025-Q1"): "published",
+        (C, "2025-01"): "published",
+        (C, "2025-02"): "published",
+        (C, "2025-03"): "refused",
+        (C, "2025-Q1"): "refused",
+        (D, "2025-01"): "published",
+        (D, "2025-02"): "published",
+        (D, "2025-03"): "published",
+        (D, "2025-Q1"): "published",
     }
     refused = outcomes[(C, "2025-03")]
     assert refused.cost is None and refused.release_id is None
@@ -140,13 +148,19 @@ def test_budget_refusal_inside_a_batch_refuses_only_that_customer(rsettings: Set
     assert [reqs for reqs, _ in calls["batched"]] == [[(C, "2025-01"), (C, "2025-02")], [(D, m) for m in PERIODS]]
     ledger = raw_ledger(rsettings)
     assert sorted((r[0], r[1]) for r in ledger if r[1] != "2025-04") == sorted(
-        k for k, o in outcomes.items() if o.status == "published")
+        k for k, o in outcomes.items() if o.status == "published"
+    )
     assert sum(r[3] for r in ledger if r[0] == C) == pytest.approx(cap)
     with raw_connection(rsettings, read_only=True) as con:
-        assert con.execute(
-            "SELECT count(*) FROM release_draws WHERE customer_id = ? AND period = '2025-03'", [C]
-        ).fetchone()[0] == 0
-    assert published(rsettings, "SELECT count(*) FROM release_cells WHERE customer_id = ? AND period = '2025-03'", [C]) == [(0,)]
+        assert (
+            con.execute(
+                "SELECT count(*) FROM release_draws WHERE customer_id = ? AND period = '2025-03'", [C]
+            ).fetchone()[0]
+            == 0
+        )
+    assert published(
+        rsettings, "SELECT count(*) FROM release_cells WHERE customer_id = ? AND period = '2025-03'", [C]
+    ) == [(0,)]
     assert published(rsettings, "SELECT count(*) FROM releases")[0][0] == 7  # C: 2025-01, 02, 04; D: four
 
 
@@ -183,7 +197,9 @@ def test_failing_batched_draw_falls_back_to_single_draws(rsettings: Settings, mo
     outcomes = run_all_due(rsettings, "scheduler", today=TODAY)
     status = {(o.customer_id, o.period): o.status for o in outcomes}
     assert status == {(c, m): "published" for c in CUSTOMERS for m in PERIODS} | {
-        (C, "2025-03"): "refused", (C, "2025-Q1"): "refused"}
+        (C, "2025-03"): "refused",
+        (C, "2025-Q1"): "refused",
+    }
     assert drawn_alone == [(c, m) for c in CUSTOMERS for m in PERIODS if status[(c, m)] == "published"]
     assert all("drawn one by one" in o.message for o in outcomes if o.status == "published")
     ledger = [r for r in raw_ledger(rsettings) if r[1] != "2025-04"]
@@ -226,8 +242,9 @@ def test_quarters_follow_their_months_and_other_policies_get_their_own_batch(
     )
 
 
-
-def test_the_ledger_read_back_in_the_transaction_guards_the_cap(rsettings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_ledger_read_back_in_the_transaction_guards_the_cap(
+    rsettings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Defence in depth: if the in-memory budget plan were wrong (here it ignores the ledger), the ledger
     read back inside the store transaction refuses the customer's releases: nothing is stored or spent."""
     import pipeline.releases.lifecycle as lifecycle

@@ -37,8 +37,9 @@ def test_over_budget_cli_exits_3_with_spent_cap_needed(home: Path, rsettings: Se
     run_cli("release", "--customer", C, "--period", "2025-01", check_rc=0)
     spent = release_cost(DEFAULT_POLICY, "2025-01").rho
     # the officer lowers the annual ε so that the cap is what is already spent
-    run_cli("policy", "set", "epsilon_annual", repr(implied_epsilon(spent, 1e-6)), "--customer", C, "--by", "po",
-            check_rc=0)
+    run_cli(
+        "policy", "set", "epsilon_annual", repr(implied_epsilon(spent, 1e-6)), "--customer", C, "--by", "po", check_rc=0
+    )
     cells_before = published(rsettings, "SELECT count(*) FROM release_cells")
     proc = run_cli("release", "--customer", C, "--period", "2025-02", check_rc=3)
     assert f"rho={spent:.4g} of the rolling 12-month cap rho={spent:.4g}" in proc.stderr  # spent / cap
@@ -109,9 +110,13 @@ def test_export_holds_published_cells_only(home: Path, rsettings: Settings, tmp_
     run_release(rsettings, C, "2025-Q1", requested_by="t")  # services and topics: some hidden cells
     run_release(rsettings, CUSTOMERS[1], "2025-Q1", requested_by="t")
     expected = pl.DataFrame(
-        published(rsettings, "SELECT dimension, group_value, metric, value, suppressed FROM release_cells "
-                  f"WHERE customer_id = '{C}' ORDER BY 1, 2, 3"),
-        schema=["dimension", "group_value", "metric", "value", "suppressed"], orient="row",
+        published(
+            rsettings,
+            "SELECT dimension, group_value, metric, value, suppressed FROM release_cells "
+            f"WHERE customer_id = '{C}' ORDER BY 1, 2, 3",
+        ),
+        schema=["dimension", "group_value", "metric", "value", "suppressed"],
+        orient="row",
     )
     frames = {}
     for fmt in ("csv", "json", "parquet"):

@@ -24,7 +24,15 @@ from stores.control import control_connection, list_release_requests, request_re
 
 C = CUSTOMERS[0]
 CELLS = "SELECT dimension, group_value, metric, value, ci_low, ci_high, suppressed FROM release_cells ORDER BY 1, 2, 3"
-AGGREGATE_KEYS = {"status", "release_version", "rho_spent", "cells", "suppressed_cells", "visible_cells", "policy_version"}
+AGGREGATE_KEYS = {
+    "status",
+    "release_version",
+    "rho_spent",
+    "cells",
+    "suppressed_cells",
+    "visible_cells",
+    "policy_version",
+}
 
 
 @pytest.fixture
@@ -114,7 +122,11 @@ def test_month_without_data_spends_nothing(rsettings: Settings, instance: dg.Dag
     [observation] = result.asset_observations_for_node(RELEASE_NODE)
     assert observation.metadata["status"].value == "no_data" and observation.metadata["rho_spent"].value == 0.0
     assert instance.get_materialized_partitions(dg.AssetKey(RELEASE_NODE)) == set()
-    assert {e.check_name for e in result.get_asset_check_evaluations()} == {THRESHOLD_CHECK, LEDGER_CHECK, IDENTIFIER_CHECK}
+    assert {e.check_name for e in result.get_asset_check_evaluations()} == {
+        THRESHOLD_CHECK,
+        LEDGER_CHECK,
+        IDENTIFIER_CHECK,
+    }
     assert not rsettings.raw_path.exists() or raw_ledger(rsettings) == []
 
 
@@ -133,7 +145,9 @@ def test_monthly_schedule_requests_last_complete_month_for_every_customer(instan
 def test_customer_sensor_registers_customers_from_the_raw_store(rsettings: Settings, tmp_path: Path) -> None:
     (tmp_path / "fresh").mkdir()
     with dg.instance_for_test(temp_dir=str(tmp_path / "fresh")) as inst:
-        context = dg.build_sensor_context(instance=inst, resources={"raw_store": RawStoreResource(home=str(rsettings.home))})
+        context = dg.build_sensor_context(
+            instance=inst, resources={"raw_store": RawStoreResource(home=str(rsettings.home))}
+        )
         result = release_customers_sensor(context)
         assert isinstance(result, dg.SensorResult)
         [request] = result.dynamic_partitions_requests

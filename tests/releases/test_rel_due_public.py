@@ -23,9 +23,7 @@ DUE = [*MONTHS[:3], "2025-Q1", *MONTHS[3:], "2025-Q2"]
 
 def _delete_month(settings: Settings, month: str) -> None:
     with raw_connection(settings) as con:
-        con.execute(
-            "DELETE FROM events WHERE customer_id = ? AND strftime(occurred_on, '%Y-%m') = ?", [C, month]
-        )
+        con.execute("DELETE FROM events WHERE customer_id = ? AND strftime(occurred_on, '%Y-%m') = ?", [C, month])
 
 
 def test_a_month_without_any_contact_is_due_and_released_as_noise(rsettings: Settings) -> None:

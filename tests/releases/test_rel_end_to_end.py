@@ -16,15 +16,30 @@ pytestmark = pytest.mark.slow  # four CLI processes over a generated export (the
 
 def test_generate_ingest_release_all_due_publish_export(wb_home: Path, tmp_path: Path) -> None:
     gen = tmp_path / "gen"
-    run_cli("generate", "--out", str(gen), "--customers", "2", "--employees", "2000", "--months", "3",
-            "--start", "2025-01", check_rc=0)
+    run_cli(
+        "generate",
+        "--out",
+        str(gen),
+        "--customers",
+        "2",
+        "--employees",
+        "2000",
+        "--months",
+        "3",
+        "--start",
+        "2025-01",
+        check_rc=0,
+    )
     files = sorted(str(p) for p in gen.iterdir())
     run_cli("ingest", *files, check_rc=0)
     out = run_cli("release", "--all-due", "--requested-by", "e2e", check_rc=0).stdout
     assert "8 released, 0 refused" in out  # 3 months and one quarter (wellbeing, services, topics) per customer
     settings = Settings.from_env()
     assert published(settings, "SELECT count(*), count(DISTINCT customer_id) FROM releases") == [(8, 2)]
-    visible = published(settings, "SELECT count(*) FROM release_cells WHERE NOT suppressed AND metric = 'engaged_employees' AND dimension = 'total'")
+    visible = published(
+        settings,
+        "SELECT count(*) FROM release_cells WHERE NOT suppressed AND metric = 'engaged_employees' AND dimension = 'total'",
+    )
     assert visible[0][0] == 6  # the organisation total is visible every month at this size
     # nothing is due any more; a second --all-due releases nothing and spends nothing
     assert "0 released, 0 refused" in run_cli("release", "--all-due", check_rc=0).stdout

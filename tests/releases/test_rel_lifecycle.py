@@ -100,16 +100,16 @@ def test_incomplete_and_empty_periods_are_refused_without_spending(rsettings: Se
     with pytest.raises(IncompletePeriod):  # a month is complete only once it has ended
         run_release(rsettings, C, "2025-06", requested_by="t", today=date(2025, 6, 30))
     assert last_complete_month(date(2025, 1, 15)) == "2024-12"
-    assert not rsettings.published_path.exists() or published(rsettings, "SELECT count(*) FROM budget_ledger")[0][0] == 0
+    assert (
+        not rsettings.published_path.exists() or published(rsettings, "SELECT count(*) FROM budget_ledger")[0][0] == 0
+    )
 
 
 def test_due_periods_and_run_all_due(rsettings: Settings) -> None:
     # engagement monthly, wellbeing / services / topics quarterly (the defaults): a quarter follows its months
     assert due_periods(rsettings, C, today=date(2025, 4, 10)) == ["2025-01", "2025-02", "2025-03", "2025-Q1"]
     run_release(rsettings, C, "2025-02", requested_by="t")
-    assert due_periods(rsettings, C) == [
-        "2025-01", "2025-03", "2025-Q1", "2025-04", "2025-05", "2025-06", "2025-Q2"
-    ]
+    assert due_periods(rsettings, C) == ["2025-01", "2025-03", "2025-Q1", "2025-04", "2025-05", "2025-06", "2025-Q2"]
     outcomes = run_all_due(rsettings, "scheduler", today=date(2025, 4, 10))
     assert {(o.customer_id, o.period) for o in outcomes} == {
         (c, m) for c in CUSTOMERS for m in ("2025-01", "2025-02", "2025-03", "2025-Q1") if (c, m) != (C, "2025-02")
@@ -125,8 +125,13 @@ def test_quarterly_tables_are_released_as_quarters(rsettings: Settings) -> None:
     out = run_release(rsettings, C, "2025-Q1", requested_by="t")
     assert out.status == "published"
     metrics = {r[0] for r in published(rsettings, "SELECT DISTINCT metric FROM release_cells WHERE period = '2025-Q1'")}
-    assert metrics == {"who5_mean", "wellbeing_low_share", "wellbeing_improved_share", "satisfaction_mean",
-                       "engaged_employees"}  # engaged_employees: per service and topic
+    assert metrics == {
+        "who5_mean",
+        "wellbeing_low_share",
+        "wellbeing_improved_share",
+        "satisfaction_mean",
+        "engaged_employees",
+    }  # engaged_employees: per service and topic
     monthly = run_release(rsettings, C, "2025-01", requested_by="t")
     # engagement is paid by each month, wellbeing / services / topics once by the quarter
     cap = DEFAULT_POLICY.cap.value

@@ -22,8 +22,18 @@ def shuffled_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     base = tmp_path_factory.mktemp("shuffled")
     saved = {v: os.environ.pop(v) for v in KEY_ENV_VARS if v in os.environ}
     try:
-        files = generate(base / "gen", customers=4, employees=600, months=4, seed=5, start="2025-01",
-                         shape="wide", shuffle=True, shards=2, fmt="parquet")
+        files = generate(
+            base / "gen",
+            customers=4,
+            employees=600,
+            months=4,
+            seed=5,
+            start="2025-01",
+            shape="wide",
+            shuffle=True,
+            shards=2,
+            fmt="parquet",
+        )
         home = base / "home"
         reports, refused = ingest_files(Settings.from_env(home), [*files.events, *files.headcounts])
         assert not refused and reports
@@ -79,7 +89,9 @@ def test_a_store_written_before_the_clustered_layout_is_rewritten_once(tmp_path:
     con.close()
 
     with raw_connection(settings) as con:  # a write connection: reorders
-        assert con.execute("SELECT value FROM store_meta WHERE key = ?", [EVENTS_LAYOUT_KEY]).fetchone() == (EVENTS_LAYOUT,)
+        assert con.execute("SELECT value FROM store_meta WHERE key = ?", [EVENTS_LAYOUT_KEY]).fetchone() == (
+            EVENTS_LAYOUT,
+        )
         assert con.execute("SELECT * FROM events ORDER BY event_id").fetchall() == before
         physical = con.execute("SELECT customer_id, occurred_on FROM events ORDER BY rowid").fetchall()
         assert physical == sorted(physical)

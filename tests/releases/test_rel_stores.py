@@ -31,34 +31,78 @@ C = CUSTOMERS[0]
 # docs/architecture.md, "Published store schema" (column names and types, in order)
 EXPECTED_SCHEMA = {
     "releases": [
-        ("release_id", "VARCHAR"), ("customer_id", "VARCHAR"), ("period", "VARCHAR"), ("granularity", "VARCHAR"),
-        ("version", "INTEGER"), ("created_at", "TIMESTAMP"), ("requested_by", "VARCHAR"), ("rho", "DOUBLE"),
-        ("epsilon", "DOUBLE"), ("delta", "DOUBLE"), ("accounting", "VARCHAR"), ("policy_version", "INTEGER"),
-        ("code_version", "VARCHAR"), ("k", "INTEGER"), ("k_scores", "INTEGER"), ("z", "DOUBLE"),
+        ("release_id", "VARCHAR"),
+        ("customer_id", "VARCHAR"),
+        ("period", "VARCHAR"),
+        ("granularity", "VARCHAR"),
+        ("version", "INTEGER"),
+        ("created_at", "TIMESTAMP"),
+        ("requested_by", "VARCHAR"),
+        ("rho", "DOUBLE"),
+        ("epsilon", "DOUBLE"),
+        ("delta", "DOUBLE"),
+        ("accounting", "VARCHAR"),
+        ("policy_version", "INTEGER"),
+        ("code_version", "VARCHAR"),
+        ("k", "INTEGER"),
+        ("k_scores", "INTEGER"),
+        ("z", "DOUBLE"),
     ],
     "release_cells": [
-        ("release_id", "VARCHAR"), ("customer_id", "VARCHAR"), ("period", "VARCHAR"), ("dimension", "VARCHAR"),
-        ("group_value", "VARCHAR"), ("metric", "VARCHAR"), ("value", "DOUBLE"), ("ci_low", "DOUBLE"),
-        ("ci_high", "DOUBLE"), ("suppressed", "BOOLEAN"), ("status", "VARCHAR"), ("reason", "VARCHAR"),
+        ("release_id", "VARCHAR"),
+        ("customer_id", "VARCHAR"),
+        ("period", "VARCHAR"),
+        ("dimension", "VARCHAR"),
+        ("group_value", "VARCHAR"),
+        ("metric", "VARCHAR"),
+        ("value", "DOUBLE"),
+        ("ci_low", "DOUBLE"),
+        ("ci_high", "DOUBLE"),
+        ("suppressed", "BOOLEAN"),
+        ("status", "VARCHAR"),
+        ("reason", "VARCHAR"),
         ("noise_sd", "DOUBLE"),
     ],
     "budget_ledger": [
-        ("entry_id", "BIGINT"), ("customer_id", "VARCHAR"), ("period", "VARCHAR"), ("release_id", "VARCHAR"),
-        ("kind", "VARCHAR"), ("rho", "DOUBLE"), ("epsilon", "DOUBLE"), ("delta", "DOUBLE"),
-        ("policy_version", "INTEGER"), ("created_at", "TIMESTAMP"), ("code_version", "VARCHAR"),
+        ("entry_id", "BIGINT"),
+        ("customer_id", "VARCHAR"),
+        ("period", "VARCHAR"),
+        ("release_id", "VARCHAR"),
+        ("kind", "VARCHAR"),
+        ("rho", "DOUBLE"),
+        ("epsilon", "DOUBLE"),
+        ("delta", "DOUBLE"),
+        ("policy_version", "INTEGER"),
+        ("created_at", "TIMESTAMP"),
+        ("code_version", "VARCHAR"),
         ("requested_by", "VARCHAR"),
     ],
     "policy_history": [
-        ("changed_at", "TIMESTAMP"), ("changed_by", "VARCHAR"), ("scope", "VARCHAR"), ("key", "VARCHAR"),
-        ("old_value", "VARCHAR"), ("new_value", "VARCHAR"), ("policy_version", "INTEGER"), ("warning", "VARCHAR"),
+        ("changed_at", "TIMESTAMP"),
+        ("changed_by", "VARCHAR"),
+        ("scope", "VARCHAR"),
+        ("key", "VARCHAR"),
+        ("old_value", "VARCHAR"),
+        ("new_value", "VARCHAR"),
+        ("policy_version", "INTEGER"),
+        ("warning", "VARCHAR"),
     ],
     "public_headcount": [
-        ("customer_id", "VARCHAR"), ("as_of", "DATE"), ("dimension", "VARCHAR"), ("group_value", "VARCHAR"),
+        ("customer_id", "VARCHAR"),
+        ("as_of", "DATE"),
+        ("dimension", "VARCHAR"),
+        ("group_value", "VARCHAR"),
         ("headcount", "INTEGER"),
     ],
     "release_allocations": [
-        ("release_id", "VARCHAR"), ("customer_id", "VARCHAR"), ("period", "VARCHAR"), ("figure_set", "VARCHAR"),
-        ("dimension", "VARCHAR"), ("measured", "BOOLEAN"), ("share", "DOUBLE"), ("reason", "VARCHAR"),
+        ("release_id", "VARCHAR"),
+        ("customer_id", "VARCHAR"),
+        ("period", "VARCHAR"),
+        ("figure_set", "VARCHAR"),
+        ("dimension", "VARCHAR"),
+        ("measured", "BOOLEAN"),
+        ("share", "DOUBLE"),
+        ("reason", "VARCHAR"),
     ],
 }
 
@@ -95,7 +139,9 @@ def test_published_store_has_exactly_the_documented_tables_and_no_identifier(rse
     with raw_connection(rsettings, read_only=True) as raw:
         # the pseudonyms and event ids (the surrogate ids in events.employee are small integers that
         # stand for a pseudonym only inside the raw store; they mean nothing outside it)
-        secrets = [r[0] for r in raw.execute("SELECT pseudonym FROM pseudonyms UNION SELECT event_id FROM events").fetchall()]
+        secrets = [
+            r[0] for r in raw.execute("SELECT pseudonym FROM pseudonyms UNION SELECT event_id FROM events").fetchall()
+        ]
     assert secrets and not any(s in text for s in secrets)
     assert not any(p.name.startswith("published.duckdb.tmp") for p in rsettings.home.iterdir())
 
@@ -130,14 +176,17 @@ def test_published_file_is_swapped_while_a_read_only_reader_is_open(rsettings: S
     first = run_release(rsettings, C, "2025-05", requested_by="t")
     reader = subprocess.Popen(
         [
-            sys.executable, "-c",
+            sys.executable,
+            "-c",
             "import duckdb, sys, time\n"
             f"con = duckdb.connect({str(rsettings.published_path)!r}, read_only=True)\n"
             "print(con.execute('SELECT release_id FROM releases').fetchone()[0], flush=True)\n"
             "sys.stdin.readline()\n"
             "print(con.execute('SELECT release_id FROM releases').fetchone()[0], flush=True)\n",
         ],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         assert reader.stdout.readline().strip() == first.release_id  # type: ignore[union-attr]
@@ -190,7 +239,11 @@ def test_checks_pass_on_a_real_release_and_fail_on_a_tampered_store(rsettings: S
         con.execute("ALTER TABLE release_cells ADD COLUMN employee VARCHAR")
         con.execute("CREATE TABLE events_copy (x INTEGER)")
         ids = check_no_identifiers(con)
-        assert not ids.passed and "release_cells.employee" in ids.examples and "unexpected table events_copy" in ids.examples
+        assert (
+            not ids.passed
+            and "release_cells.employee" in ids.examples
+            and "unexpected table events_copy" in ids.examples
+        )
         con.execute(
             "INSERT INTO budget_ledger SELECT entry_id + 100, customer_id, '2025-04', release_id, 'reissue', 2.9, "
             "epsilon, delta, policy_version, created_at, code_version, requested_by FROM budget_ledger "
@@ -199,7 +252,9 @@ def test_checks_pass_on_a_real_release_and_fail_on_a_tampered_store(rsettings: S
         cap = check_ledger_within_cap(con, caps)
         assert not cap.passed and cap.offending == 1 and C in cap.examples[0]
         # a suppressed cell carrying a value
-        con.execute("UPDATE release_cells SET value = 3 WHERE rowid = (SELECT max(rowid) FROM release_cells WHERE suppressed)")
+        con.execute(
+            "UPDATE release_cells SET value = 3 WHERE rowid = (SELECT max(rowid) FROM release_cells WHERE suppressed)"
+        )
         assert check_thresholds(con).offending == 3
     finally:
         con.close()

@@ -22,4 +22,3 @@ def clean_events(clean_csv: GeneratedFiles) -> pl.DataFrame:
 @pytest.fixture(scope="module")
 def headcount(clean_csv: GeneratedFiles) -> pl.DataFrame:
     return pl.concat([pl.read_csv(p, infer_schema=False) for p in clean_csv.headcounts])
-

@@ -14,8 +14,24 @@ from pipeline.errors import EXIT_BAD_INPUT
 def test_generate_writes_files_and_prints_a_summary(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "drop"
     code = main(
-        ["generate", "--out", str(out), "--customers", "2", "--employees", "400", "--months", "3",
-         "--seed", "9", "--start", "2025-10", "--format", "parquet", "--dirty"]
+        [
+            "generate",
+            "--out",
+            str(out),
+            "--customers",
+            "2",
+            "--employees",
+            "400",
+            "--months",
+            "3",
+            "--seed",
+            "9",
+            "--start",
+            "2025-10",
+            "--format",
+            "parquet",
+            "--dirty",
+        ]
     )
     assert code == 0
     printed = capsys.readouterr().out

@@ -25,7 +25,9 @@ def _files(result: GeneratedFiles) -> list[Path]:
     return [*result.events, *result.headcounts]
 
 
-def test_columns_are_exactly_the_contract(clean_csv: GeneratedFiles, clean_events: pl.DataFrame, headcount: pl.DataFrame) -> None:
+def test_columns_are_exactly_the_contract(
+    clean_csv: GeneratedFiles, clean_events: pl.DataFrame, headcount: pl.DataFrame
+) -> None:
     assert tuple(clean_events.columns) == EVENT_COLUMN_NAMES
     assert tuple(headcount.columns) == HEADCOUNT_COLUMN_NAMES
     assert classify_header(clean_events.columns) == "events"
@@ -49,12 +51,18 @@ def test_values_are_in_the_contract(clean_events: pl.DataFrame) -> None:
     dates = ev["occurred_on"].str.strptime(pl.Date, "%Y-%m-%d", strict=True)
     assert ev["occurred_on"].str.contains(r"^\d{4}-\d{2}-\d{2}$").all()
     assert str(dates.min()) >= "2025-01-01" and str(dates.max()) <= "2025-12-31"
-    for column, (lo, hi) in (("duration_min", DURATION_RANGE), ("who5_raw", WHO5_RAW_RANGE), ("satisfaction", SATISFACTION_RANGE)):
+    for column, (lo, hi) in (
+        ("duration_min", DURATION_RANGE),
+        ("who5_raw", WHO5_RAW_RANGE),
+        ("satisfaction", SATISFACTION_RANGE),
+    ):
         values = ev[column].drop_nulls().cast(pl.Int64, strict=True)
         assert values.min() >= lo and values.max() <= hi, column
     assert ev["duration_min"].null_count() == 0
     # one client belongs to one customer and one place in its organisation
-    per_client = ev.group_by("client_ref").agg(pl.struct("customer_id", "site", "department", "role").n_unique().alias("n"))
+    per_client = ev.group_by("client_ref").agg(
+        pl.struct("customer_id", "site", "department", "role").n_unique().alias("n")
+    )
     assert (per_client["n"] == 1).all()
 
 
@@ -146,6 +154,25 @@ def test_wide_shape_and_shuffle(tmp_path: Path) -> None:
 def test_generate_cli_wide_shuffle(tmp_path: Path) -> None:
     from pipeline.cli import main
 
-    assert main(["generate", "--out", str(tmp_path), "--customers", "2", "--employees", "200", "--months", "2",
-                 "--shape", "wide", "--shuffle", "--format", "parquet"]) == 0
+    assert (
+        main(
+            [
+                "generate",
+                "--out",
+                str(tmp_path),
+                "--customers",
+                "2",
+                "--employees",
+                "200",
+                "--months",
+                "2",
+                "--shape",
+                "wide",
+                "--shuffle",
+                "--format",
+                "parquet",
+            ]
+        )
+        == 0
+    )
     assert not pl.read_parquet(tmp_path / "provider-export.parquet")["occurred_on"].is_sorted()

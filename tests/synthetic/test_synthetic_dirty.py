@@ -26,7 +26,11 @@ def _problems(ev: pl.DataFrame) -> dict[str, pl.Series]:
         return value.is_not_null() & ~value.is_between(*bounds)
 
     def non_integer(column: str) -> pl.Expr:
-        return pl.col(column).is_not_null() & (pl.col(column) != "") & pl.col(column).cast(pl.Int64, strict=False).is_null()
+        return (
+            pl.col(column).is_not_null()
+            & (pl.col(column) != "")
+            & pl.col(column).cast(pl.Int64, strict=False).is_null()
+        )
 
     checks = {
         "bad_date": pl.col("occurred_on").str.strptime(pl.Date, "%Y-%m-%d", strict=False).is_null(),
@@ -74,9 +78,7 @@ def test_redelivery_repeats_ten_percent_with_some_corrections(dirty: GeneratedFi
     joined = again.join(first, on="event_id", suffix="_first")
     assert joined.height == again.height
     changed = joined.select(
-        pl.any_horizontal(
-            [pl.col(c).ne_missing(pl.col(f"{c}_first")) for c in EVENT_COLUMN_NAMES if c != "event_id"]
-        )
+        pl.any_horizontal([pl.col(c).ne_missing(pl.col(f"{c}_first")) for c in EVENT_COLUMN_NAMES if c != "event_id"])
     ).to_series()
     assert 0.2 <= changed.mean() <= 0.4
     assert (joined["client_ref"] == joined["client_ref_first"]).all()

@@ -69,9 +69,7 @@ def test_who5_improves_with_one_to_one_sessions(clean_events: pl.DataFrame) -> N
 
 
 def test_seasonal_peaks_in_january_and_autumn(clean_events: pl.DataFrame) -> None:
-    per_month = dict(
-        _typed(clean_events).group_by(pl.col("occurred_on").dt.month().alias("m")).len().iter_rows()
-    )
+    per_month = dict(_typed(clean_events).group_by(pl.col("occurred_on").dt.month().alias("m")).len().iter_rows())
     summer = per_month[7] + per_month[8]
     assert per_month[1] > 1.2 * per_month[7]
     assert per_month[10] + per_month[11] > 1.2 * summer
