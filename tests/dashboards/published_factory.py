@@ -55,6 +55,36 @@ def _cell(
     )
 
 
+def _release(
+    rel_rows: list,
+    ledger_rows: list,
+    entry_id: int,
+    release_id: str,
+    customer: str,
+    period: str,
+    granularity: str,
+    created: datetime,
+    rho: float,
+) -> int:
+    """Append one release and its ledger row (zCDP ρ with its (ε, δ = 1e-6)); return the next entry id."""
+    eps = rho + 2 * math.sqrt(rho * math.log(1e6))
+    common = dict(
+        customer_id=customer,
+        period=period,
+        release_id=release_id,
+        rho=rho,
+        epsilon=eps,
+        delta=1e-6,
+        policy_version=1,
+        created_at=created,
+        code_version="test",
+        requested_by="scheduler",
+    )
+    rel_rows.append(dict(**common, granularity=granularity, version=1, accounting="zcdp", k=10, k_scores=10, z=1.645))
+    ledger_rows.append(dict(**common, entry_id=entry_id, kind="release"))
+    return entry_id + 1
+
+
 def write_empty_store(path: Path) -> Path:
     """A published store with the schema but no rows (before the first release)."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -83,7 +113,6 @@ def write_published_store(
     rel_rows, cell_rows, ledger_rows, hc_rows, alloc_rows = [], [], [], [], []
     entry_id = 0
     rho = 0.25
-    eps = rho + 2 * math.sqrt(rho * math.log(1e6))
     sd = 5.77
     for c_index, customer in enumerate(customers):
         base_uptake = 0.12 + 0.02 * (c_index % 5)
@@ -107,43 +136,7 @@ def write_published_store(
         for m_index, period in enumerate(months):
             release_id = f"{customer}-{period}-v1"
             created = datetime(2023, 2, 1) + timedelta(days=31 * m_index, hours=c_index)
-            rel_rows.append(
-                dict(
-                    release_id=release_id,
-                    customer_id=customer,
-                    period=period,
-                    granularity="month",
-                    version=1,
-                    created_at=created,
-                    requested_by="scheduler",
-                    rho=rho,
-                    epsilon=eps,
-                    delta=1e-6,
-                    accounting="zcdp",
-                    policy_version=1,
-                    code_version="test",
-                    k=10,
-                    k_scores=10,
-                    z=1.645,
-                )
-            )
-            ledger_rows.append(
-                dict(
-                    entry_id=entry_id,
-                    customer_id=customer,
-                    period=period,
-                    release_id=release_id,
-                    kind="release",
-                    rho=rho,
-                    epsilon=eps,
-                    delta=1e-6,
-                    policy_version=1,
-                    created_at=created,
-                    code_version="test",
-                    requested_by="scheduler",
-                )
-            )
-            entry_id += 1
+            entry_id = _release(rel_rows, ledger_rows, entry_id, release_id, customer, period, "month", created, rho)
             season = 1 + 0.15 * math.sin(m_index / 12 * 2 * math.pi)
             for dim, groups in (
                 ("total", {"all": size}),
@@ -169,43 +162,9 @@ def write_published_store(
             quarter = f"{period[:4]}-Q{int(period[5:7]) // 3}"
             q_release = f"{customer}-{quarter}-v1"
             q_rho = 0.05
-            rel_rows.append(
-                dict(
-                    release_id=q_release,
-                    customer_id=customer,
-                    period=quarter,
-                    granularity="quarter",
-                    version=1,
-                    created_at=created,
-                    requested_by="scheduler",
-                    rho=q_rho,
-                    epsilon=q_rho + 2 * math.sqrt(q_rho * math.log(1e6)),
-                    delta=1e-6,
-                    accounting="zcdp",
-                    policy_version=1,
-                    code_version="test",
-                    k=10,
-                    k_scores=10,
-                    z=1.645,
-                )
+            entry_id = _release(
+                rel_rows, ledger_rows, entry_id, q_release, customer, quarter, "quarter", created, q_rho
             )
-            ledger_rows.append(
-                dict(
-                    entry_id=entry_id,
-                    customer_id=customer,
-                    period=quarter,
-                    release_id=q_release,
-                    kind="release",
-                    rho=q_rho,
-                    epsilon=q_rho + 2 * math.sqrt(q_rho * math.log(1e6)),
-                    delta=1e-6,
-                    policy_version=1,
-                    created_at=created,
-                    code_version="test",
-                    requested_by="scheduler",
-                )
-            )
-            entry_id += 1
             for dim, groups in (("total", {"all": size}), ("department", dept_sizes)):
                 for g, hc in groups.items():
                     scorers = 0.3 * base_uptake * hc + rng.gauss(0, 4.0)

@@ -11,16 +11,14 @@ from __future__ import annotations
 
 import io
 import os
-import socket
 import subprocess
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import polars as pl
 import pytest
 from dash_helpers import PASSWORDS
+from st_client import free_port, wait_http
 
 from pipeline.commands.dashboards import dashboard_argv, dashboard_env
 from pipeline.settings import Settings
@@ -42,32 +40,11 @@ PAGES = {
 }
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _wait_http(url: str, timeout: float, proc: subprocess.Popen) -> str:
-    deadline = time.monotonic() + timeout
-    last: Exception | None = None
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"process exited with {proc.returncode} before {url} answered")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as resp:
-                return str(resp.read().decode())
-        except OSError as exc:
-            last = exc
-            time.sleep(0.2)
-    raise TimeoutError(f"{url} did not answer within {timeout} s ({last})")
-
-
 @pytest.fixture
 def server(dash_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """The real dashboards server on a free loopback port; yields its base URL."""
     monkeypatch.setenv("WELLBEING_RAW_KEY", "never-handed-to-the-dashboards-000")
-    port = _free_port()
+    port = free_port()
     log = (tmp_path / "streamlit.log").open("w")
     proc = subprocess.Popen(
         dashboard_argv(port, "127.0.0.1"),
@@ -77,7 +54,7 @@ def server(dash_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
         cwd=tmp_path,
     )
     try:
-        assert _wait_http(f"http://127.0.0.1:{port}/_stcore/health", 60, proc) == "ok"
+        assert wait_http(f"http://127.0.0.1:{port}/_stcore/health", 60, proc) == "ok"
         yield f"http://127.0.0.1:{port}"
     finally:
         proc.terminate()
