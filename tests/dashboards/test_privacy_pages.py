@@ -193,6 +193,7 @@ def test_notice_says_when_published_figures_used_an_older_policy(dash_home) -> N
     assert any("earlier version" in i.value for i in at.info)
 
 
+@pytest.mark.slow  # waits for the lock-retry timeout of a real second process
 def test_notice_with_a_busy_control_store_says_so_plainly(dash_home) -> None:
     import subprocess
     import sys

@@ -67,6 +67,7 @@ def test_every_breakdown_adds_up_to_the_total_after_reconciliation():
     )
 
 
+@pytest.mark.dp_statistical
 def test_reconciled_variance_formula_matches_simulation():
     """The closed-form variances of the consistency step, against many simulated noise draws."""
     rng = np.random.default_rng(3)
