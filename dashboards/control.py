@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import lru_cache
 
 import duckdb
 import polars as pl
@@ -43,8 +44,26 @@ def _require_officer(principal: Principal) -> None:
         raise NotAllowed("only privacy officers can change the policy or request releases")
 
 
-def current_policy(customer_id: str | None = None) -> tuple[ReleasePolicy, int]:
-    """The live policy for ``customer_id`` (or the default); public information, no login needed."""
+def _control_stamp() -> tuple[str, int, int, int, int]:
+    """Identity of the control store's contents now: the file's and its WAL's (inode or size, mtime)."""
+    path = home_paths().control
+    out: list[int] = []
+    for p in (path, path.with_name(path.name + ".wal")):
+        try:
+            st = p.stat()
+            out += [st.st_ino ^ st.st_size, st.st_mtime_ns]
+        except FileNotFoundError:
+            out += [0, 0]
+    return (str(path), out[0], out[1], out[2], out[3])
+
+
+@lru_cache(maxsize=1024)
+def _policy_at(customer_id: str | None, stamp: tuple[str, int, int, int, int]) -> tuple[ReleasePolicy, int]:
+    """The policy as stored when the control store had ``stamp`` (public; shared by every session).
+
+    Keyed by the file's stamp, so a change is read on the next render; without it every render
+    of every session opened the control store (one at a time) just to read the same policy.
+    """
     try:
         with _control(read_only=True) as con:
             return policy_store.current_policy(con, customer_id)
@@ -52,13 +71,15 @@ def current_policy(customer_id: str | None = None) -> tuple[ReleasePolicy, int]:
         return DEFAULT_POLICY, 0
 
 
+def current_policy(customer_id: str | None = None) -> tuple[ReleasePolicy, int]:
+    """The live policy for ``customer_id`` (or the default); public information, no login needed."""
+    return _policy_at(customer_id, _control_stamp())
+
+
 def current_policies(customer_ids: list[str]) -> dict[str, tuple[ReleasePolicy, int]]:
-    """The live policy of several customers on one short-lived connection."""
-    try:
-        with _control(read_only=True) as con:
-            return {c: policy_store.current_policy(con, c) for c in customer_ids}
-    except duckdb.CatalogException:
-        return {c: (DEFAULT_POLICY, 0) for c in customer_ids}
+    """The live policy of several customers (each read once per change of the control store)."""
+    stamp = _control_stamp()
+    return {c: _policy_at(c, stamp) for c in customer_ids}
 
 
 def set_policy_value(
