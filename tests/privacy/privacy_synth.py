@@ -226,3 +226,24 @@ def noiseless(policy):
             return Rho(1e12)
 
     return _Noiseless(**policy.model_dump())
+
+
+def prepare_release(con, customer: str, policy, period: str):
+    """The public plan and the reduced frame of one customer-period, as a release computes them."""
+    from privacy.periods import parse_period
+    from privacy.plan import plan_release
+    from privacy.reduce import reduce_period
+    from privacy.structure import load_structure
+
+    structure = load_structure(con, customer, period, policy.k)
+    plan = plan_release(policy, period, structure)
+    frame = reduce_period(
+        con,
+        customer,
+        parse_period(period),
+        plan.bounds,
+        structure.key_map,
+        with_services="services" in plan.tables,
+        with_topics="topics" in plan.tables,
+    )
+    return frame, plan, structure

@@ -13,6 +13,7 @@ from privacy_synth import (
     insert_headcount,
     make_tiny,
     noiseless,
+    prepare_release,
     tiny_events,
     tiny_policy,
 )
@@ -43,18 +44,7 @@ def _add_customer(
 
 
 def _prepare(con, customer: str, policy=POLICY, period: str = PERIOD):
-    p = parse_period(period)
-    s = load_structure(con, customer, period, policy.k)
-    plan = plan_release(policy, period, s)
-    frame = reduce_period(
-        con,
-        customer,
-        p,
-        plan.bounds,
-        s.key_map,
-        with_services="services" in plan.tables,
-        with_topics="topics" in plan.tables,
-    )
+    frame, plan, _ = prepare_release(con, customer, policy, period)
     return frame, plan
 
 

@@ -8,18 +8,15 @@ from datetime import date
 
 import polars as pl
 import pytest
-from privacy_synth import make_tiny, tiny_policy
+from privacy_synth import make_tiny, prepare_release, tiny_policy
 
 from privacy import _opendp_compat as compat
 from privacy.budget import PureEpsilon, Rho, release_cost
 from privacy.contract import SERVICES, TOPICS
 from privacy.measure import AccountingMismatch, measure
-from privacy.periods import parse_period
-from privacy.plan import PEOPLE_DIMENSIONS, REMAINDER, plan_release
+from privacy.plan import PEOPLE_DIMENSIONS, REMAINDER
 from privacy.policy import DEFAULT_POLICY
-from privacy.reduce import reduce_period
 from privacy.release import DrawnRelease, draw_release
-from privacy.structure import load_structure
 from privacy.suppression import CELL_COLUMNS, STATUSES
 
 ENGAGEMENT = {"engaged_employees", "contacts", "uptake_rate"}
@@ -27,19 +24,7 @@ WELLBEING = {"who5_mean", "wellbeing_low_share", "wellbeing_improved_share", "sa
 
 
 def _prepare(con, policy, period="2025-03", customer="tiny"):
-    p = parse_period(period)
-    s = load_structure(con, customer, period, policy.k)
-    plan = plan_release(policy, period, s)
-    frame = reduce_period(
-        con,
-        customer,
-        p,
-        plan.bounds,
-        s.key_map,
-        with_services="services" in plan.tables,
-        with_topics="topics" in plan.tables,
-    )
-    return frame, plan, s
+    return prepare_release(con, customer, policy, period)
 
 
 def test_cells_cover_every_public_key_and_no_raw_key(tiny_con):
