@@ -111,7 +111,7 @@ export = log.select(
 )
 audit_hooks.download_button(
     "Download this selection (CSV, with the hash chain)",
-    to_csv(export),
+    lambda export=export: to_csv(export),
     f"access_log_{start.isoformat()}_{end.isoformat()}.csv",
     principal=me,
     page="privacy_access",
