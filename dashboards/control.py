@@ -9,7 +9,7 @@ Only privacy officers may write; the role is checked here, not only in the pages
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import duckdb
@@ -120,11 +120,35 @@ def set_policy_values(
         return policy_store.set_policy_values(con, values, customer_id=customer_id, changed_by=principal.username)
 
 
+# Officer-only reads (policy history, release requests) by control-store stamp: the role is checked
+# before the cache is consulted. {(what, customer): (stamp, frame)}.
+_READS: dict[tuple[str, str | None], tuple[tuple[str, int, int, int, int], pl.DataFrame]] = {}
+
+
+def _read_at(
+    what: str, customer_id: str | None, read: Callable[[duckdb.DuckDBPyConnection], pl.DataFrame]
+) -> pl.DataFrame:
+    """``read`` on a read-only open of the control store, once per change of the file (single flight)."""
+    stamp = _control_stamp()
+    hit = _READS.get((what, customer_id))
+    if hit is not None and hit[0] == stamp:
+        return hit[1]
+    with _CONTROL_LOCK:
+        hit = _READS.get((what, customer_id))
+        if hit is not None and hit[0] == stamp:
+            return hit[1]
+        with control_connection(home_paths(), read_only=True) as con:
+            frame = read(con)
+        if len(_READS) > 256:
+            _READS.clear()
+        _READS[(what, customer_id)] = (stamp, frame)
+        return frame
+
+
 def policy_history(principal: Principal, customer_id: str | None = None) -> pl.DataFrame:
     """The control store's change log (privacy officers)."""
     _require_officer(principal)
-    with _control() as con:
-        return policy_store.policy_history(con, customer_id)
+    return _read_at("policy_history", customer_id, lambda con: policy_store.policy_history(con, customer_id))
 
 
 def request_release(principal: Principal, customer_id: str, periods: list[str] | None) -> str:
@@ -137,5 +161,4 @@ def request_release(principal: Principal, customer_id: str, periods: list[str] |
 def release_requests(principal: Principal, customer_id: str | None = None) -> pl.DataFrame:
     """Release requests and their status (privacy officers)."""
     _require_officer(principal)
-    with _control() as con:
-        return policy_store.list_release_requests(con, customer_id)
+    return _read_at("release_requests", customer_id, lambda con: policy_store.list_release_requests(con, customer_id))

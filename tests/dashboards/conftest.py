@@ -19,10 +19,10 @@ def _clear_streamlit_caches():
     another test's store."""
     from dashboards import control
 
-    for clear in (st.cache_data.clear, st.cache_resource.clear, control._POLICIES.clear):
+    for clear in (st.cache_data.clear, st.cache_resource.clear, control._POLICIES.clear, control._READS.clear):
         clear()
     yield
-    for clear in (st.cache_data.clear, st.cache_resource.clear, control._POLICIES.clear):
+    for clear in (st.cache_data.clear, st.cache_resource.clear, control._POLICIES.clear, control._READS.clear):
         clear()
 
 
