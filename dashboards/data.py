@@ -135,7 +135,9 @@ def _query(
     ``scope_key`` and ``stamp`` key the cache: a frame is never served to another principal, and
     a publish (new inode) is a new key. Frames are shared, not copied (``st.cache_resource``):
     polars frames are immutable to the pages, and ``st.cache_data`` unpickled a copy of the frame
-    on every hit of every render.
+    on every hit of every render. Sessions sharing one frame object is safe from the polars
+    interop deadlock because every conversion goes through :func:`dashboards.frames.arrow_table`
+    under its process-wide lock (and ``tests/test_architecture.py`` forbids any other).
     """
     frame = _snapshot(stamp)[table]
     condition = pl.lit(True)
