@@ -62,9 +62,22 @@ def concurrency_yaml(max_concurrent_runs: int = DEFAULT_MAX_CONCURRENT_RUNS, ind
     return "".join(f"{indent}{line}\n" for line in lines)
 
 
+# Dagster's default run coordinator, spelled out to launch the admitted runs side by side
+# (threads): a backfill's first run of each customer starts together.
+RUN_COORDINATOR_YAML = """\
+run_coordinator:
+  module: dagster._core.run_coordinator
+  class: QueuedRunCoordinator
+  config:
+    dequeue_interval_seconds: 2
+    dequeue_use_threads: true
+    dequeue_num_workers: 4
+"""
+
 DAGSTER_YAML = (
     f"{_HEADER}. One run per customer at a time (customers side by side);\n"
     "# the published store is rebuilt one step at a time (pool). See docs/deployment.md.\n"
+    + RUN_COORDINATOR_YAML
     + concurrency_yaml()
     + "telemetry:\n  enabled: false\n"
 )

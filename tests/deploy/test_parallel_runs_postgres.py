@@ -1,4 +1,4 @@
-"""Per-customer parallel releases on a Postgres-backed Dagster instance, with the real daemon.
+"""Per-customer parallel releases with the real daemon, on the production (Postgres) and demo instances.
 
 The production path end to end, on one machine: ``deploy/dagster.yaml`` (Postgres storage from
 environment variables, queued runs, the per-customer run tag limit and the pools) over a
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -29,7 +30,7 @@ import duckdb
 import pytest
 from deploy_helpers import CUSTOMERS, Postgres
 
-from pipeline.instance import CUSTOMER_RUN_TAG
+from pipeline.instance import CUSTOMER_RUN_TAG, DAGSTER_YAML
 from pipeline.keys import KEY_ENV_VARS
 from pipeline.settings import Settings
 
@@ -83,17 +84,30 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
         os.killpg(proc.pid, signal.SIGKILL)
 
 
+@pytest.mark.parametrize("instance_kind", ["postgres", "demo"])
 def test_two_customers_release_side_by_side_one_customer_never_overlaps(
-    postgres: Postgres, ingested_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    instance_kind: str,
+    ingested_home: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
 ) -> None:
+    """``postgres``: deploy/dagster.yaml over a throwaway PostgreSQL; ``demo``: the demo's instance
+    (pipeline.instance.DAGSTER_YAML, SQLite under DAGSTER_HOME), i.e. what ``make dev`` runs."""
     from stores.control import control_connection, request_release
 
     home = tmp_path / "home"
     shutil.copytree(ingested_home, home)
     dagster_home = tmp_path / "dagster_home"
     dagster_home.mkdir()
-    deploy_config = (DEPLOY / "dagster.yaml").read_text(encoding="utf-8")  # the production instance
-    assert "max_concurrent_runs: 4" in deploy_config
+    if instance_kind == "postgres":
+        postgres: Postgres = request.getfixturevalue("postgres")
+        deploy_config = (DEPLOY / "dagster.yaml").read_text(encoding="utf-8")  # the production instance
+        database_env = postgres.env()
+    else:
+        deploy_config = re.sub(r"max_concurrent_runs: \d+\n", "max_concurrent_runs: 4\n", DAGSTER_YAML)
+        database_env = {}
+    assert re.search(r"max_concurrent_runs: 4\n", deploy_config)
     (dagster_home / "dagster.yaml").write_text(deploy_config, encoding="utf-8")
     workspace = tmp_path / "workspace.yaml"
     workspace.write_text(
@@ -102,15 +116,15 @@ def test_two_customers_release_side_by_side_one_customer_never_overlaps(
         encoding="utf-8",
     )
     env = {k: v for k, v in os.environ.items() if k not in KEY_ENV_VARS and k != "WELLBEING_KEY_DIR"}
-    env.update(postgres.env(), DAGSTER_HOME=str(dagster_home), WELLBEING_HOME=str(home))
+    env.update(database_env, DAGSTER_HOME=str(dagster_home), WELLBEING_HOME=str(home))
     for key, value in env.items():
         monkeypatch.setenv(key, value)
 
     with dg.DagsterInstance.get() as instance:
         from dagster_postgres import PostgresEventLogStorage, PostgresRunStorage
 
-        assert isinstance(instance.run_storage, PostgresRunStorage)
-        assert isinstance(instance.event_log_storage, PostgresEventLogStorage)
+        postgres_backed = isinstance(instance.event_log_storage, PostgresEventLogStorage)
+        assert postgres_backed == isinstance(instance.run_storage, PostgresRunStorage) == (instance_kind == "postgres")
         instance.add_dynamic_partitions("customers", list(CUSTOMERS))
         instance.add_dynamic_partitions("months", [f"{m}-01" for m in ("2025-01", *MONTHS)])
         with control_connection(Settings.from_env()) as control:  # what the privacy officers' dashboard writes
@@ -146,7 +160,9 @@ def test_two_customers_release_side_by_side_one_customer_never_overlaps(
         # 1. The queue closed (max_concurrent_runs: 0): the sensor submits the four runs, which wait.
         #    (So the test does not depend on when each submission meets a dequeue tick.)
         config = dagster_home / "dagster.yaml"
-        config.write_text(deploy_config.replace("max_concurrent_runs: 4", "max_concurrent_runs: 0"), encoding="utf-8")
+        config.write_text(
+            deploy_config.replace("max_concurrent_runs: 4\n", "max_concurrent_runs: 0\n"), encoding="utf-8"
+        )
         daemon = start_daemon()
         try:
             until(lambda rs: len(rs) == n_runs, daemon, 120)
