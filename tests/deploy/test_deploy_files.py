@@ -275,3 +275,23 @@ def test_dockerfile_rules() -> None:
     ignore = (DEPLOY / "Dockerfile.dockerignore").read_text(encoding="utf-8").splitlines()
     assert ignore[[line.strip() for line in ignore].index("*")] == "*"  # everything excluded first
     assert {"**/*.duckdb", "**/*.key", "**/.wellbeing"} <= set(ignore)
+
+
+def test_the_demo_instance_file_is_upgraded_only_when_the_pipeline_wrote_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pipeline.instance import DAGSTER_YAML, ensure_dagster_home
+    from pipeline.settings import Settings
+
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)  # ensure_dagster_home sets it; restored after the test
+    settings = Settings.from_env(tmp_path / "home")
+    config = ensure_dagster_home(settings) / "dagster.yaml"
+    assert config.read_text(encoding="utf-8") == DAGSTER_YAML
+    old = "# Written by the wellbeing pipeline. DuckDB allows one writer per file.\nconcurrency:\n  pools:\n    default_limit: 1\n"
+    config.write_text(old, encoding="utf-8")  # the previous version (one global writer pool)
+    ensure_dagster_home(settings)
+    assert config.read_text(encoding="utf-8") == DAGSTER_YAML
+    own = "# my instance\ntelemetry:\n  enabled: false\n"
+    config.write_text(own, encoding="utf-8")
+    ensure_dagster_home(settings)
+    assert config.read_text(encoding="utf-8") == own
