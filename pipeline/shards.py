@@ -56,7 +56,7 @@ from pipeline.raw_store import (
     open_encrypted,
     raw_key,
 )
-from pipeline.releases.release_store import ensure_release_schema
+from pipeline.releases.release_store import ensure_release_schema, has_release_tables
 from pipeline.settings import Settings
 from stores.connect import StoreBusy
 
@@ -132,7 +132,7 @@ def connect_catalog(
 
     return open_encrypted(
         settings, settings.catalog_path, key, read_only=read_only, lock_timeout=lock_timeout,
-        name="the shard catalog", schema=schema,
+        name="the raw store's catalog", schema=schema,
     )  # fmt: skip
 
 
@@ -143,6 +143,31 @@ def catalog_connection(settings: Settings, *, read_only: bool = False) -> Iterat
         yield con
     finally:
         con.close()
+
+
+def store_exists(settings: Settings) -> bool:
+    """Whether anything was ingested yet (the catalog, or a legacy single store still to migrate)."""
+    return settings.catalog_path.exists() or settings.raw_path.exists()
+
+
+def ledger(settings: Settings, customer_id: str | None = None) -> list[tuple[str, str, float]]:
+    """(customer, period, rho) of the authoritative ledger: one customer's shard, or each shard in turn."""
+    out: list[tuple[str, str, float]] = []
+    for shard in live_shards(settings):
+        if customer_id is not None and shard.customer_id != customer_id:
+            continue
+        con = open_shard(settings, shard, read_only=True)
+        try:
+            if has_release_tables(con):
+                out += [
+                    (c, p, float(r))
+                    for c, p, r in con.execute(
+                        "SELECT customer_id, period, rho FROM budget_ledger ORDER BY entry_id"
+                    ).fetchall()
+                ]
+        finally:
+            con.close()
+    return out
 
 
 def live_shards(settings: Settings) -> list[Shard]:

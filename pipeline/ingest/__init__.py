@@ -244,7 +244,6 @@ def ingest_split(
     if rest:
         listed = ", ".join(sql_string(c) for c in targets)
         where = f"customer_id IS NULL OR NOT list_contains([{listed}], customer_id)" if targets else "true"
-        scratch.execute("BEGIN TRANSACTION")
         try:
             report = ingest_file(scratch, path, key, on_step=step, part=f"({where})", sha256=sha)
             if report.accepted:  # cannot happen: these rows have no customer shard to go to
@@ -254,9 +253,12 @@ def ingest_split(
             ).fetchall()
             parts.append(report)
         finally:
-            scratch.execute("ROLLBACK")  # the scratch store keeps nothing between files
+            for table in ("quarantine", "deliveries", "events", "pseudonyms", "store_meta"):
+                scratch.execute(f"DELETE FROM {table}")  # the scratch store keeps nothing between files
     if failed and not parts:
         raise FileRefused(path, "; ".join(failed))
+    if not parts:
+        raise FileRefused(path, "the file has a header but no data rows")
     total = _combine(path, source.kind, source.format, parts)
     with catalog_connection(settings) as cat:
         cat.execute("BEGIN TRANSACTION")

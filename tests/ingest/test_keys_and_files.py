@@ -95,7 +95,7 @@ def test_rotation_reencrypts_and_the_old_key_no_longer_opens_the_file(settings: 
     assert main(["keys", "rotate"]) == 0
     new = settings.raw_key_file.read_text().strip()
     assert new != old and _mode(settings.raw_key_file) == 0o600
-    assert not _opens_with(settings.raw_path, old) and _opens_with(settings.raw_path, new)
+    assert not _opens_with(settings.catalog_path, old) and _opens_with(settings.catalog_path, new)
     assert store_snapshot(settings) == before | {"store_meta": store_snapshot(settings)["store_meta"]}
     assert query(settings, "SELECT count(*) FROM store_meta WHERE key = 'raw_key_rotated_at'") == [(1,)]
     (retired,) = (settings.keys_dir / "retired").iterdir()
@@ -127,13 +127,13 @@ def test_interrupted_rotation_loses_nothing_and_finishes_when_run_again(
         with pytest.raises(RawStoreError, match="key rotation .* was interrupted: run `wellbeing keys rotate`"):
             connect_raw(settings)
     else:  # before the commit: the store is untouched and still opens with the old key
-        assert _opens_with(settings.raw_path, old)
+        assert _opens_with(settings.catalog_path, old)
         assert store_snapshot(settings) == before
     monkeypatch.undo()
     monkeypatch.setenv("WELLBEING_HOME", str(settings.home))
     rotation = key_rotation.rotate_raw_key(settings)
     assert rotation.resumed is (stage == "store replaced")
-    assert not _opens_with(settings.raw_path, old)
+    assert not _opens_with(settings.catalog_path, old)
     after = store_snapshot(settings)
     assert {t: v for t, v in after.items() if t != "store_meta"} == {
         t: v for t, v in before.items() if t != "store_meta"
