@@ -262,13 +262,18 @@ def open_shard(
     except RawStoreBusy:
         raise
     except RawStoreError as exc:
-        if "wrong key" in str(exc) and not _opens_with_master_only_problem(settings):
-            raise ShardError(
-                f"{name} cannot be opened: the file is damaged or not under this customer's key "
-                f"({path.name}): restore it from a backup made under the current keys, or remove the "
-                f"customer (wellbeing customer remove {shard.customer_id}); other customers are not affected"
-            ) from None
-        raise ShardError(f"{exc}; other customers are not affected") from None
+        if _opens_with_master_only_problem(settings):
+            raise ShardError(f"{exc}; other customers are not affected") from None
+        detail = (
+            "the file is damaged or not under this customer's key"
+            if "wrong key" in str(exc)
+            else str(exc).removeprefix(f"cannot open {name} {path}: ")
+        )
+        raise ShardError(
+            f"{name} cannot be opened ({detail}): restore {path.name} from a backup made under the current "
+            f"keys, or remove the customer (wellbeing customer remove {shard.customer_id} --yes); "
+            "other customers are not affected"
+        ) from None
 
 
 def _opens_with_master_only_problem(settings: Settings) -> bool:

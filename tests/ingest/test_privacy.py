@@ -61,7 +61,9 @@ def test_no_input_string_in_clear_in_the_store_files(settings: Settings, drop: P
     needles = {r["client_ref"] for r in rows} | {r["event_id"] for r in rows}
     needles |= {"SITE-LEEDS", "DEPT-FINANCE", "ROLE-ANALYST", "d.csv"}
     files = [p for p in settings.home.rglob("*") if p.is_file() and "keys" not in p.parts]
-    assert settings.catalog_path in files and any(p.parent == settings.shards_dir for p in files if p != settings.catalog_path)
+    assert settings.catalog_path in files and any(
+        p.parent == settings.shards_dir for p in files if p != settings.catalog_path
+    )
     for path in files:
         data = path.read_bytes()
         for needle in needles:
