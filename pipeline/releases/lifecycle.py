@@ -454,8 +454,13 @@ def run_all_due(
     customers: list[str] | None = None,
     today: date | None = None,
     on_outcome: Callable[[ReleaseOutcome], None] | None = None,
+    publish: bool = True,
 ) -> list[ReleaseOutcome]:
     """Release every due period of every customer (or of ``customers``), oldest first; publish once.
+
+    Opens one customer's shard at a time (its part of the published store is written from it);
+    ``publish=False`` leaves the final merge to the caller (e.g. several processes, each with its
+    own customers, then one :func:`pipeline.releases.publish.merge_published`).
 
     ``on_outcome`` hears each outcome as soon as its customer's releases are stored (progress output).
 
@@ -515,7 +520,8 @@ def run_all_due(
             write_part(settings, con, shard)
         finally:
             con.close()
-    merge_published(settings)
+    if publish:
+        merge_published(settings)
     rank = {c: i for i, c in enumerate(order)}
     return [results[key] for key in sorted(results, key=lambda k: (_period_order(k[1]), rank.get(k[0], 0)))]
 
