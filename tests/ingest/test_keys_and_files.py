@@ -50,7 +50,8 @@ def test_keys_outside_the_data_folder(
     settings = Settings.from_env()
     seed_headcount(settings)
     assert ingest_files(settings, [write_csv(drop / "d.csv", events(3))])[0][0].accepted == 3
-    assert sorted(p.name for p in secrets.iterdir()) == ["pseudonym.key", "raw.key"]
+    assert sorted(p.name for p in secrets.iterdir()) == ["customers", "pseudonym.key", "raw.key"]
+    assert [p.suffix for p in (secrets / "customers").iterdir()] == [".key"]  # acme's key share
     assert _mode(secrets) == 0o700 and _mode(secrets / "raw.key") == 0o600
     assert not (wb_home / "keys").exists()  # a copy of the data folder carries no key
     monkeypatch.delenv("WELLBEING_KEY_DIR")
