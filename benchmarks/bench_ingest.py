@@ -70,7 +70,8 @@ def child_ingest(home: str, paths: list[str]) -> dict[str, object]:
         "rows_total": sum(r.rows_total for r in reports),
         "accepted": sum(r.accepted for r in reports),
         "quarantined": sum(r.quarantined for r in reports),
-        "store_mb": settings.raw_path.stat().st_size / 1e6,  # encrypted raw.duckdb after the ingest (info)
+        # encrypted shards + catalog after the ingest (info)
+        "store_mb": sum(p.stat().st_size for p in settings.shards_dir.glob("*.duckdb")) / 1e6,
     }
 
 
@@ -79,7 +80,7 @@ def child_baseline(db_path: str, source: str) -> dict[str, object]:
 
     from pipeline.raw_store import load_httpfs
 
-    con = duckdb.connect(config={"threads": "2"})  # same settings as pipeline.raw_store.connect_raw
+    con = duckdb.connect(config={"threads": "2"})  # same settings as pipeline.raw_store.open_encrypted
     try:
         load_httpfs(con)
         quoted = db_path.replace("'", "''")
@@ -224,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
                     if csv_baseline is not None and m.label.endswith("csv")
                     else ""
                 )
-                + f"{accepted:,} rows stored {verdict(ok_rows)} · raw.duckdb {m.result['store_mb']:.0f} MB",
+                + f"{accepted:,} rows stored {verdict(ok_rows)} · shards {m.result['store_mb']:.0f} MB",
             )
         )
     rows.extend(row(b, "(reference)") for b in baselines)
