@@ -1,5 +1,8 @@
 """The encrypted raw store: the only place individual records live.
 
+One encrypted DuckDB file per customer (a *shard*) plus an encrypted catalog
+(:mod:`pipeline.shards`); this module opens one such file (:func:`open_encrypted`) with the
+raw schema, and keeps the legacy single store (``raw.duckdb``) readable for its migration.
 Opened only by the pipeline, with DuckDB's ``ENCRYPTION_KEY``. The httpfs extension
 (shipped in the ``duckdb-extension-httpfs`` wheel) must be loaded for DuckDB to
 *write* encrypted files securely; we never fall back to the unsafe crypto module.
