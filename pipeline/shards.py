@@ -296,6 +296,18 @@ def shard_connection(
         con.close()
 
 
+def shard_and_delivery(settings: Settings, customer_id: str) -> tuple[Shard, datetime | None]:
+    """The customer's live shard and the last provider event file's time, in one short catalog read."""
+    ensure_migrated(settings)
+    if settings.catalog_path.exists():
+        with catalog_connection(settings, read_only=True) as con:
+            shards = {s.customer_id: s for s in _live(con)}
+            row = con.execute("SELECT max(ingested_at) FROM deliveries WHERE kind = 'events'").fetchone()
+        if customer_id in shards:
+            return shards[customer_id], None if row is None else row[0]
+    raise UnknownCustomer(f"unknown customer {customer_id!r}: no shard in the catalog (wellbeing customer list)")
+
+
 def last_event_delivery(settings: Settings) -> datetime | None:
     """When a provider event file (any customer's) was last ingested: an operational fact, from the catalog."""
     if not settings.catalog_path.exists():

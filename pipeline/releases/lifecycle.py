@@ -332,14 +332,15 @@ def run_release(
     Raises :class:`~privacy.budget.BudgetExceeded` (nothing drawn, stored, published or spent),
     :class:`IncompletePeriod`, or :class:`pipeline.raw_store.RawStoreError` (e.g. another writer).
     """
-    from pipeline.shards import find_shard, open_shard
+    from pipeline.shards import open_shard, shard_and_delivery
 
-    shard = find_shard(settings, customer_id)  # migrates a legacy store first
+    shard, delivered = shard_and_delivery(settings, customer_id)  # one catalog read; migrates a legacy store first
     con = open_shard(settings, shard)  # only this customer's shard
     try:
         return release_with(
-            con, settings, customer_id, period, requested_by=requested_by, reissue=reissue, today=today, shard=shard
-        )
+            con, settings, customer_id, period, requested_by=requested_by, reissue=reissue, today=today,
+            shard=shard, delivered=delivered,
+        )  # fmt: skip
     finally:
         con.close()
 
