@@ -2,13 +2,14 @@
 #   make demo   set up, then run the main job end to end on the embedded synthetic data
 #               (synthetic provider export → encrypted ingest → DP releases → dashboards)
 #   make test   set up, then run the whole test suite
-# Also: make test-fast (the fast tier, <= 2 min), make lint (ruff + mypy), make dev (Dagster UI).
+# Also: make test-fast (the fast tier, <= 2 min), make lint (ruff + mypy), make dev (Dagster UI),
+# make test-deploy (deploy/ files and the Postgres-backed parallel-runs test).
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test test-fast lint dev bench clean-demo
+.PHONY: setup demo test test-fast test-deploy lint dev bench clean-demo
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +30,11 @@ test-fast: $(STAMP)
 	@start=$$(date +%s); \
 	$(BIN)/python -m pytest -m "not slow and not browser and not dp_statistical" -q -n 2; status=$$?; \
 	echo "fast tier: $$(( $$(date +%s) - start )) s"; exit $$status
+
+# The deployment: deploy/ files checked offline, and runs on a Postgres-backed instance with the
+# daemon (needs Debian's postgresql package; .ci/run installs it). See docs/deployment.md.
+test-deploy: $(STAMP)
+	$(BIN)/python -m pytest tests/deploy -q
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

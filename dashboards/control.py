@@ -9,9 +9,8 @@ Only privacy officers may write; the role is checked here, not only in the pages
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from functools import lru_cache
 
 import duckdb
 import polars as pl
@@ -57,29 +56,48 @@ def _control_stamp() -> tuple[str, int, int, int, int]:
     return (str(path), out[0], out[1], out[2], out[3])
 
 
-@lru_cache(maxsize=1024)
-def _policy_at(customer_id: str | None, stamp: tuple[str, int, int, int, int]) -> tuple[ReleasePolicy, int]:
-    """The policy as stored when the control store had ``stamp`` (public; shared by every session).
+# Policies read per control-store stamp: {stamp: {customer or None: (policy, version)}}. Public values
+# (policy is public by design), shared by every session. One stamp is kept: a change of the file
+# makes the next render read afresh.
+_POLICIES: dict[tuple[str, int, int, int, int], dict[str | None, tuple[ReleasePolicy, int]]] = {}
 
-    Keyed by the file's stamp, so a change is read on the next render; without it every render
-    of every session opened the control store (one at a time) just to read the same policy.
+
+def _policies_at(
+    customer_ids: list[str | None], stamp: tuple[str, int, int, int, int]
+) -> dict[str | None, tuple[ReleasePolicy, int]]:
+    """The stored policy of each of ``customer_ids`` when the control store had ``stamp``.
+
+    Misses are read under the control lock, all in one connection (opening the file costs about
+    30 ms), and a session that waited for the lock finds what the previous one read: twenty
+    sessions rendering after a change open the file once, not twenty times per customer.
     """
-    try:
-        with _control(read_only=True) as con:
-            return policy_store.current_policy(con, customer_id)
-    except duckdb.CatalogException:  # control store exists but has no schema yet
-        return DEFAULT_POLICY, 0
+    known = _POLICIES.get(stamp, {})
+    if all(c in known for c in customer_ids):
+        return {c: known[c] for c in customer_ids}
+    with _CONTROL_LOCK:
+        known = dict(_POLICIES.get(stamp, {}))
+        missing = [c for c in dict.fromkeys(customer_ids) if c not in known]
+        if missing:
+            try:
+                with control_connection(home_paths(), read_only=True) as con:
+                    for c in missing:
+                        known[c] = policy_store.current_policy(con, c)
+            except duckdb.CatalogException:  # control store exists but has no schema yet
+                known.update({c: (DEFAULT_POLICY, 0) for c in missing})
+            _POLICIES.clear()
+            _POLICIES[stamp] = known
+    return {c: known[c] for c in customer_ids}
 
 
 def current_policy(customer_id: str | None = None) -> tuple[ReleasePolicy, int]:
     """The live policy for ``customer_id`` (or the default); public information, no login needed."""
-    return _policy_at(customer_id, _control_stamp())
+    return _policies_at([customer_id], _control_stamp())[customer_id]
 
 
 def current_policies(customer_ids: list[str]) -> dict[str, tuple[ReleasePolicy, int]]:
-    """The live policy of several customers (each read once per change of the control store)."""
-    stamp = _control_stamp()
-    return {c: _policy_at(c, stamp) for c in customer_ids}
+    """The live policy of several customers (read once per change of the control store)."""
+    found = _policies_at(list(customer_ids), _control_stamp())
+    return {c: found[c] for c in customer_ids}
 
 
 def set_policy_value(
@@ -102,11 +120,35 @@ def set_policy_values(
         return policy_store.set_policy_values(con, values, customer_id=customer_id, changed_by=principal.username)
 
 
+# Officer-only reads (policy history, release requests) by control-store stamp: the role is checked
+# before the cache is consulted. {(what, customer): (stamp, frame)}.
+_READS: dict[tuple[str, str | None], tuple[tuple[str, int, int, int, int], pl.DataFrame]] = {}
+
+
+def _read_at(
+    what: str, customer_id: str | None, read: Callable[[duckdb.DuckDBPyConnection], pl.DataFrame]
+) -> pl.DataFrame:
+    """``read`` on a read-only open of the control store, once per change of the file (single flight)."""
+    stamp = _control_stamp()
+    hit = _READS.get((what, customer_id))
+    if hit is not None and hit[0] == stamp:
+        return hit[1]
+    with _CONTROL_LOCK:
+        hit = _READS.get((what, customer_id))
+        if hit is not None and hit[0] == stamp:
+            return hit[1]
+        with control_connection(home_paths(), read_only=True) as con:
+            frame = read(con)
+        if len(_READS) > 256:
+            _READS.clear()
+        _READS[(what, customer_id)] = (stamp, frame)
+        return frame
+
+
 def policy_history(principal: Principal, customer_id: str | None = None) -> pl.DataFrame:
     """The control store's change log (privacy officers)."""
     _require_officer(principal)
-    with _control() as con:
-        return policy_store.policy_history(con, customer_id)
+    return _read_at("policy_history", customer_id, lambda con: policy_store.policy_history(con, customer_id))
 
 
 def request_release(principal: Principal, customer_id: str, periods: list[str] | None) -> str:
@@ -119,5 +161,4 @@ def request_release(principal: Principal, customer_id: str, periods: list[str] |
 def release_requests(principal: Principal, customer_id: str | None = None) -> pl.DataFrame:
     """Release requests and their status (privacy officers)."""
     _require_officer(principal)
-    with _control() as con:
-        return policy_store.list_release_requests(con, customer_id)
+    return _read_at("release_requests", customer_id, lambda con: policy_store.list_release_requests(con, customer_id))

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import dagster as dg
 
-# One step at a time: DuckDB allows one writing process per file (see also the
-# duckdb_writer pool in $DAGSTER_HOME/dagster.yaml written by pipeline.instance).
+# In-process within a run: a run holds one customer-month and its two steps (release, then the
+# published store) depend on each other. Parallelism is across runs: one process per run, one
+# in-progress run per customer (run tag limit in dagster.yaml, see pipeline.instance).
 EXECUTOR = dg.in_process_executor
 
 

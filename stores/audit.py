@@ -108,6 +108,21 @@ class AccessEvent:
             object.__setattr__(self, "detail", self.detail[:MAX_DETAIL])
 
 
+LOG_SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
+    "seq": pl.Int64,
+    "occurred_at": pl.Datetime("us"),
+    "event": pl.String,
+    "username": pl.String,
+    "role": pl.String,
+    "customer_id": pl.String,
+    "page": pl.String,
+    "detail": pl.String,
+    "subject_ref": pl.String,
+    "prev_hash": pl.String,
+    "row_hash": pl.String,
+}
+
+
 def _path(store: HomePaths | Path) -> Path:
     return store.audit if isinstance(store, HomePaths) else Path(store)
 
@@ -188,22 +203,23 @@ def read(
     limit: int | None = None,
 ) -> pl.DataFrame:
     """The log, oldest first (filters optional). An absent file is an empty log."""
-    path = _path(store)
-    schema: dict[str, pl.DataType | type[pl.DataType]] = {
-        "seq": pl.Int64,
-        "occurred_at": pl.Datetime("us"),
-        "event": pl.String,
-        "username": pl.String,
-        "role": pl.String,
-        "customer_id": pl.String,
-        "page": pl.String,
-        "detail": pl.String,
-        "subject_ref": pl.String,
-        "prev_hash": pl.String,
-        "row_hash": pl.String,
-    }
-    if not path.exists():
-        return pl.DataFrame(schema=schema)
+    if not _path(store).exists():
+        return pl.DataFrame(schema=LOG_SCHEMA)
+    with audit_connection(store) as con:
+        return read_on(con, since=since, until=until, events=events, username=username, limit=limit)
+
+
+def read_on(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    events: Iterable[str] | None = None,
+    username: str | None = None,
+    limit: int | None = None,
+) -> pl.DataFrame:
+    """:func:`read` on an open audit connection (several reads and a flush share one open)."""
+    schema = LOG_SCHEMA
     clauses: list[str] = []
     params: list[object] = []
     if since is not None:
@@ -224,8 +240,7 @@ def read(
     sql += " ORDER BY seq"
     if limit:
         sql = f"SELECT * FROM ({sql.replace(' ORDER BY seq', ' ORDER BY seq DESC')} LIMIT {int(limit)}) ORDER BY seq"
-    with audit_connection(store) as con:
-        frame = con.execute(sql, params).pl()
+    frame = con.execute(sql, params).pl()
     return frame if not frame.is_empty() else pl.DataFrame(schema=schema)
 
 
@@ -243,7 +258,12 @@ def verify(store: HomePaths | Path) -> VerifyResult:
     if not path.exists():
         return VerifyResult(True, 0)
     with audit_connection(store) as con:
-        rows = con.execute(f"SELECT {', '.join(COLUMNS)} FROM access_log ORDER BY seq").fetchall()
+        return verify_on(con)
+
+
+def verify_on(con: duckdb.DuckDBPyConnection) -> VerifyResult:
+    """:func:`verify` on an open audit connection."""
+    rows = con.execute(f"SELECT {', '.join(COLUMNS)} FROM access_log ORDER BY seq").fetchall()
     prev = GENESIS
     for expected_seq, row in enumerate(rows, start=1):
         seq, at, *values, prev_hash, h = row
@@ -285,14 +305,17 @@ class BatchWriter:
                 self._thread = threading.Thread(target=self._run, name="audit-writer", daemon=True)
                 self._thread.start()
 
-    def flush(self) -> int:
-        """Write every buffered event now; returns how many were written."""
+    def flush(self, con: duckdb.DuckDBPyConnection | None = None) -> int:
+        """Write every buffered event now (on ``con`` if given); returns how many were written."""
         with self._buffer_lock:
             batch, self._buffer = self._buffer, []
         if not batch:
             return 0
         try:
-            append(self.store, batch)
+            if con is None:
+                append(self.store, batch)
+            else:
+                append_on(con, batch)
         except Exception:
             self.failures += 1
             with self._buffer_lock:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 HOME_ENV = "WELLBEING_HOME"
@@ -31,7 +32,13 @@ NOTICE_FILE = "notice.toml"
 
 def resolve_home(home: str | os.PathLike[str] | None = None) -> Path:
     """``home``, else ``$WELLBEING_HOME``, else ``./.wellbeing``; absolute."""
-    return Path(home or os.environ.get(HOME_ENV) or DEFAULT_HOME).expanduser().resolve()
+    return _resolved(os.fspath(home or os.environ.get(HOME_ENV) or DEFAULT_HOME), os.getcwd())
+
+
+@lru_cache(maxsize=64)
+def _resolved(raw: str, cwd: str) -> Path:
+    """The absolute path of ``raw`` seen from ``cwd`` (memoised: the dashboards resolve it on every read)."""
+    return (Path(cwd) / Path(raw).expanduser()).resolve()
 
 
 @dataclass(frozen=True)

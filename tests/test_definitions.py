@@ -47,6 +47,13 @@ def test_lineage_and_partitions() -> None:
     assert checks == {"published_cells_meet_threshold", "ledger_within_cap", "published_has_no_identifier_column"}
 
 
-def test_every_writer_runs_in_the_duckdb_writer_pool() -> None:
-    for key in ("raw_events", "quarantine", "customer_month_release", "published_store"):
+def test_writers_pools_and_the_per_customer_release() -> None:
+    """Raw-store writers share one pool; the published store has its own; releases are limited per customer."""
+    from pipeline.instance import CUSTOMER_RUN_TAG, DAGSTER_YAML, PUBLISHED_POOL
+
+    for key in ("raw_events", "quarantine"):
         assert defs.resolve_assets_def(key).op.pool == "duckdb_writer", key
+    assert defs.resolve_assets_def("published_store").op.pool == PUBLISHED_POOL
+    # no global pool on the release: one run per customer at a time is the instance's run tag limit
+    assert defs.resolve_assets_def("customer_month_release").op.pool is None
+    assert CUSTOMER_RUN_TAG in DAGSTER_YAML and "applyLimitPerUniqueValue: true" in DAGSTER_YAML

@@ -51,11 +51,12 @@ if cells.is_empty():
 
 metrics = [m for m in METRICS if m in set(cells["metric"].to_list())]
 groups = sorted(cells["group_value"].unique().to_list())
+index = ui.cell_index(cells)
 rows = []
 for group in groups:
     row: dict[str, object] = {label: group}
     for metric in metrics:
-        cell = ui.cell_for(cells, month, metric, dimension, group)
+        cell = ui.cell_for(index, month, metric, dimension, group)
         name = ui.metric_label(metric)
         if cell is None:
             row[name], row[f"{name} (95 % interval)"] = "–", "–"
@@ -65,7 +66,7 @@ for group in groups:
         else:
             row[name] = ui.fmt(metric, cell["value"])
             row[f"{name} (95 % interval)"] = ui.fmt_interval(metric, cell["ci_low"], cell["ci_high"])
-    sort_cell = ui.cell_for(cells, month, "engaged_employees", dimension, group)
+    sort_cell = ui.cell_for(index, month, "engaged_employees", dimension, group)
     row["_sort"] = -1e18 if sort_cell is None or sort_cell["value"] is None else float(sort_cell["value"])
     rows.append(row)
 
@@ -88,7 +89,7 @@ ui.hidden_groups_note(cells.filter(pl.col("metric") == metric))
 ui.how_to_read(k_by_period.get(month))
 audit_hooks.download_button(
     "Download this table (CSV)",
-    to_csv(export_frame(cells)),
+    lambda cells=cells: to_csv(export_frame(cells)),
     file_name=f"wellbeing_{dimension}_{customer}_{month}.csv",
     principal=me,
     page="hr_breakdown",

@@ -24,6 +24,7 @@ if cells.is_empty():
     st.stop()
 
 rels = data.releases(me, customer)
+index = ui.cell_index(cells)
 months = ui.monthly_periods(cells)
 month = st.selectbox("Month", months, index=0, key="overview_month", format_func=period_label)
 k_row = rels.filter(pl.col("period") == month)
@@ -32,8 +33,8 @@ k = int(k_row["k"][0]) if k_row.height else None
 
 def tile(metric: str) -> None:
     """One headline tile: value, 95 % interval and change vs the previous period, or why it is not shown."""
-    cell = ui.cell_for(cells, wellbeing_period if metric in WELLBEING_METRICS else month, metric)
-    before = None if cell is None else ui.cell_for(cells, ui.previous_period(cell["period"]), metric)
+    cell = ui.cell_for(index, wellbeing_period if metric in WELLBEING_METRICS else month, metric)
+    before = None if cell is None else ui.cell_for(index, ui.previous_period(cell["period"]), metric)
     label = ui.metric_label(metric)
     if cell is None:
         st.metric(label, "not released", border=True)
@@ -120,10 +121,9 @@ if trend.height >= 2:
     st.vega_lite_chart(spec=charts.trend_with_band(trend, "uptake_rate"), width="stretch")
 
 ui.how_to_read(k)
-table = export_frame(pl.DataFrame(shown_cells, schema=cells.schema) if shown_cells else cells.clear())
 audit_hooks.download_button(
     "Download these figures (CSV)",
-    to_csv(table),
+    lambda shown=shown_cells, schema=cells.schema: to_csv(export_frame(pl.DataFrame(shown, schema=schema))),
     file_name=f"wellbeing_overview_{customer}_{month}.csv",
     principal=me,
     page="hr_overview",

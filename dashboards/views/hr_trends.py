@@ -66,10 +66,10 @@ for i, metric in enumerate(TREND_METRICS):
 if dimension != "total":
     ui.hidden_groups_note(shown)
 ui.how_to_read(ui.latest_k(data.releases(me, customer)))
-export = export_frame(shown.sort("metric", "group_value", "period"))
+export = shown.sort("metric", "group_value", "period")
 audit_hooks.download_button(
     "Download these series (CSV)",
-    to_csv(export),
+    lambda export=export: to_csv(export_frame(export)),
     file_name=f"wellbeing_trends_{customer}.csv",
     principal=me,
     page="hr_trends",

@@ -35,7 +35,6 @@ st.caption(
     "No figures are recorded here, only who opened what."
 )
 
-audit_hooks.writer().flush()  # include the views buffered in the last second
 path = home_paths().audit
 today = datetime.now(UTC).date()
 c1, c2, c3 = st.columns([2, 2, 1])
@@ -55,14 +54,16 @@ with c3:
 start, end = span if isinstance(span, tuple) and len(span) == 2 else (today - timedelta(days=30), today)
 assert isinstance(start, date) and isinstance(end, date)
 try:
-    log = audit.read(
-        path,
-        since=datetime.combine(start, time.min),
-        until=datetime.combine(end + timedelta(days=1), time.min),
-        events=chosen or None,
-        username=user,
-    )
-    check = audit.verify(path)
+    with audit.audit_connection(path) as con:  # one open for the flush, the selection and the check
+        audit_hooks.writer().flush(con)  # include the views buffered in the last second
+        log = audit.read_on(
+            con,
+            since=datetime.combine(start, time.min),
+            until=datetime.combine(end + timedelta(days=1), time.min),
+            events=chosen or None,
+            username=user,
+        )
+        check = audit.verify_on(con)
 except StoreBusy:
     st.warning("The access log is busy right now. Reload the page in a moment.")
     st.stop()
@@ -111,7 +112,7 @@ export = log.select(
 )
 audit_hooks.download_button(
     "Download this selection (CSV, with the hash chain)",
-    to_csv(export),
+    lambda export=export: to_csv(export),
     f"access_log_{start.isoformat()}_{end.isoformat()}.csv",
     principal=me,
     page="privacy_access",

@@ -92,7 +92,7 @@ history = (
 ui.table(history.rename(LEDGER_LABELS, strict=False), hide_index=True, width="stretch")
 audit_hooks.download_button(
     "Download this ledger (CSV)",
-    to_csv(history.rename(LEDGER_LABELS, strict=False)),
+    lambda history=history: to_csv(history.rename(LEDGER_LABELS, strict=False)),
     file_name=f"ledger_{customer}.csv",
     principal=me,
     page="privacy_budget",

@@ -158,10 +158,12 @@ window = [
     for p in totals["period"].unique().to_list()
     if first <= (p if "Q" not in p else f"{p[:4]}-{int(p[6]) * 3:02d}") <= last
 ]
-export = data.cells(me).filter(pl.col("period").is_in(window)).sort("customer_id", "period", "dimension", "metric")
+everything = data.cells(me)
 audit_hooks.download_button(
     f"Download {len(window)} periods (CSV)",
-    to_csv(export_frame(export)),
+    lambda cells=everything, window=window: to_csv(
+        export_frame(cells.filter(pl.col("period").is_in(window)).sort("customer_id", "period", "dimension", "metric"))
+    ),
     file_name=f"uptake_{first}_{last}.csv",
     principal=me,
     page="provider_uptake",

@@ -1,8 +1,12 @@
 """Jobs: ingest, the release of customer-month partitions (schedule and requests), quarterly
 releases of a request, and the monthly retention purge.
 
-Every step that writes a DuckDB store runs in the ``duckdb_writer`` pool (limit 1): one writer
-process at a time.
+Concurrency (:mod:`pipeline.instance`, ``dagster.yaml``): a run of the release jobs holds one
+customer-month partition and carries the run tag ``dagster/partition/customer``; the instance
+admits one in-progress run per customer, so different customers' releases run side by side
+(one process each) and one customer's never overlap. The published-store rebuild runs in the
+``published_store`` pool; ingest, the quarterly op and the retention purge write the raw store
+in the ``duckdb_writer`` pool (limit 1 each).
 """
 
 import json

@@ -15,10 +15,15 @@ from stores.accounts import add_user
 
 @pytest.fixture(autouse=True)
 def _clear_streamlit_caches():
-    """st.cache_data is process-wide: clear it so one test never reads another test's store."""
-    st.cache_data.clear()
+    """Streamlit's caches and the policy cache are process-wide: clear them so one test never reads
+    another test's store."""
+    from dashboards import control
+
+    for clear in (st.cache_data.clear, st.cache_resource.clear, control._POLICIES.clear, control._READS.clear):
+        clear()
     yield
-    st.cache_data.clear()
+    for clear in (st.cache_data.clear, st.cache_resource.clear, control._POLICIES.clear, control._READS.clear):
+        clear()
 
 
 @pytest.fixture(scope="session")

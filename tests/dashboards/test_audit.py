@@ -109,16 +109,21 @@ def test_download_wrapper_records_the_download(dash_home, monkeypatch) -> None:
     from stores.principal import Principal
 
     captured: dict = {}
-    monkeypatch.setattr(audit_hooks.st, "download_button", lambda *a, **k: captured.update(k) or False)
+    monkeypatch.setattr(
+        audit_hooks.st, "download_button", lambda label, data, **k: captured.update(k, data=data) or False
+    )
     audit_hooks.download_button(
         "Download (CSV)",
-        b"a,b\n1,2\n",
+        lambda: b"a,b\n1,2\n",
         "wellbeing_acme.csv",
         principal=Principal("hr_acme", "hr", "acme"),
         page="hr_overview",
         mime="text/csv",
     )
-    captured["on_click"]()  # what Streamlit calls when the user clicks
+    audit_hooks.writer().flush()
+    assert audit.read(dash_home / "audit.duckdb").is_empty()  # a render that offers a file records nothing
+    assert captured["on_click"] == "ignore"  # a click does not re-run the page
+    assert captured["data"]() == b"a,b\n1,2\n"  # what Streamlit calls when the user clicks
     audit_hooks.writer().flush()
     rows = (
         audit.read(dash_home / "audit.duckdb")
@@ -130,3 +135,5 @@ def test_download_wrapper_records_the_download(dash_home, monkeypatch) -> None:
         audit_hooks.download_button(
             "x", b"", "f.csv", principal=Principal("privacy", "privacy_officer"), page="p", on_click=lambda: None
         )
+    with pytest.raises(TypeError):  # the file is made on the click, never on every render
+        audit_hooks.download_button("x", b"", "f.csv", principal=Principal("privacy", "privacy_officer"), page="p")

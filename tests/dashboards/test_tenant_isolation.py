@@ -9,7 +9,6 @@ from __future__ import annotations
 import polars as pl
 import pytest
 from dash_helpers import MARKERS, app_as, page_text
-from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 
 from dashboards import data
 from dashboards.data import AccessDenied
@@ -30,16 +29,18 @@ def _assert_nothing_foreign(text: str) -> None:
 
 @pytest.fixture
 def downloads(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
-    """Capture the bytes of every file the app offers for download (spy: the real storage still runs)."""
+    """The bytes of every file the pages offer, made as a click would make them (spy: the real button still runs)."""
+    from dashboards import audit_hooks
+
     captured: list[bytes] = []
-    original = MemoryMediaFileStorage.load_and_get_id
+    original = audit_hooks.st.download_button
 
-    def spy(self, path_or_data, mimetype, kind, filename=None):
-        if isinstance(path_or_data, (bytes, str)):
-            captured.append(path_or_data.encode() if isinstance(path_or_data, str) else path_or_data)
-        return original(self, path_or_data, mimetype, kind, filename)
+    def spy(label, data, *args, **kwargs):
+        blob = data() if callable(data) else data
+        captured.append(blob.encode() if isinstance(blob, str) else blob)
+        return original(label, data, *args, **kwargs)
 
-    monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", spy)
+    monkeypatch.setattr(audit_hooks.st, "download_button", spy)
     return captured
 
 

@@ -11,6 +11,7 @@ import dagster as dg
 
 from pipeline.defs.assets.releases import customer_month_release
 from pipeline.defs.resources import RawStoreResource
+from pipeline.instance import PUBLISHED_POOL
 from stores.published import PUBLISHED_TABLES
 
 PUBLISHED_ASSET = "published_store"
@@ -19,7 +20,7 @@ PUBLISHED_ASSET = "published_store"
 @dg.asset(
     name=PUBLISHED_ASSET,
     deps=[customer_month_release],
-    pool="duckdb_writer",
+    pool=PUBLISHED_POOL,  # one file, rebuilt and swapped in: one rebuild at a time across all runs
     group_name="releases",
     kinds={"duckdb"},
     owners=["team:privacy"],

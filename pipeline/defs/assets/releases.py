@@ -5,8 +5,11 @@ Privacy reasons:
 * The asset calls :func:`pipeline.releases.lifecycle.run_release`: a stored draw is served
   again on re-execution, retry or backfill, so Dagster can never re-draw noise; only a
   privacy officer's ``--reissue`` (CLI) draws anew.
-* It runs in the ``duckdb_writer`` pool (limit 1 in ``$DAGSTER_HOME/dagster.yaml``): one
-  writing process at a time.
+* One writer per customer: every run of a partition carries the run tag
+  ``dagster/partition/customer``, and the instance admits one in-progress run per customer
+  (``tag_concurrency_limits`` in ``dagster.yaml``, :mod:`pipeline.instance`); different
+  customers' releases run side by side, each in its own process. No pool: a pool is one global
+  limit, which would serialise every customer.
 * Its three blocking checks (:mod:`pipeline.defs.checks`) re-verify the published store after
   each release, in the same step, and fail the run if any is violated.
 * Metadata, logs and run tags hold aggregate facts only (counts of cells, suppressed count, ρ
@@ -58,7 +61,7 @@ def _record_outcome(context: dg.AssetExecutionContext, status: str) -> None:
     name=RELEASE_ASSET,
     partitions_def=customer_month_partitions,
     deps=[raw_events],
-    pool="duckdb_writer",
+    # no pool: one run per customer at a time is the instance's run tag limit (pipeline.instance)
     check_specs=RELEASE_CHECK_SPECS,
     output_required=False,
     group_name="releases",
