@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
+import polars as pl
 
 from pipeline.ingest.load import NOT_THE_FILES_FAULT, FileReport, _sha256, ingest_file
 from pipeline.ingest.readers import FileRefused, Source, open_source, peek_kind, refusal_for_read_error, sql_string
@@ -239,7 +240,7 @@ def ingest_split(
             failed.append(f"customer {customer}: {exc.problem}")
         finally:
             con.close()
-    quarantine: list[tuple[object, ...]] = []
+    quarantine: pl.DataFrame | None = None
     rest = [c for c in found if c not in shards]
     if rest:
         listed = ", ".join(sql_string(c) for c in targets)
@@ -250,7 +251,7 @@ def ingest_split(
                 raise RawStoreError(f"{path.name}: rows without a customer shard were accepted; nothing was stored")
             quarantine = scratch.execute(
                 "SELECT row_number, column_name, reason, quarantined_at FROM quarantine ORDER BY row_number"
-            ).fetchall()
+            ).pl()  # row numbers and reasons only (no value); moved as one frame, not row by row
             parts.append(report)
         finally:
             for table in ("quarantine", "deliveries", "events", "pseudonyms", "store_meta"):
@@ -270,11 +271,14 @@ def ingest_split(
                 [delivery_id, path.name, sha, source.kind, source.format, total.rows_total, total.accepted,
                  total.quarantined, total.duplicate, total.replaced, now],
             )  # fmt: skip
-            if quarantine:
-                cat.executemany(
-                    "INSERT INTO quarantine VALUES (?, ?, ?, ?, ?, ?)",
-                    [(delivery_id, path.name, *row) for row in quarantine],
+            if quarantine is not None and quarantine.height:
+                cat.register("_wb_quarantine", quarantine)
+                cat.execute(
+                    "INSERT INTO quarantine SELECT ?, ?, row_number, column_name, reason, quarantined_at "
+                    "FROM _wb_quarantine",
+                    [delivery_id, path.name],
                 )
+                cat.unregister("_wb_quarantine")
             for customer, first in first_snapshots.items():
                 record_first_snapshot(cat, customer, first)
             cat.execute("COMMIT")
