@@ -146,7 +146,7 @@ def _ingest(label: str, path: Path, work: Path) -> Measurement:
     shutil.rmtree(home, ignore_errors=True)
     env = {"WELLBEING_RAW_KEY": BENCH_KEY, "WELLBEING_PSEUDONYM_KEY": BENCH_PSEUDONYM_KEY}
     try:
-        headcounts = sorted(str(p) for p in path.parent.glob(f"headcount-*{path.suffix}"))
+        headcounts = sorted(str(p) for p in path.parent.glob("headcount-*"))
         return run_call("bench_ingest:child_ingest", str(home), [str(path)], headcounts, label=label, env=env)
     finally:
         shutil.rmtree(home, ignore_errors=True)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import csv
 import os
 import re
+import secrets
 import shutil
 import sys
 from collections.abc import Callable, Sequence
@@ -36,6 +37,7 @@ from pipeline.progress import Progress, SilentProgress
 from pipeline.raw_store import RawStoreError, RawStoreKeyError, ensure_schema, load_httpfs
 from pipeline.settings import Settings
 from pipeline.shards import (
+    Shard,
     catalog_connection,
     ensure_migrated,
     ensure_shards,
@@ -216,6 +218,71 @@ def ingest_split(
             shards = {c: live[c] for c in valid if c in live}
         sha = digest.result()
     targets = sorted(shards)
+    rest = [c for c in found if c not in shards]
+    stage = _Stage(settings, scratch, source) if len(targets) + bool(rest) > 1 else None
+    try:
+        return _load_parts(settings, scratch, path, key, source, shards, targets, rest, sha, stage, step)
+    finally:
+        if stage is not None:
+            stage.drop()
+
+
+class _Stage:
+    """A delivery naming several customers, read ONCE into a staging table (file order kept) that every
+    customer's part then reads instead of the file. The table holds the file's rows (client_ref in
+    clear), so it lives in an encrypted DuckDB file under ``WELLBEING_HOME/tmp`` with a random key that
+    is never stored, and is deleted as soon as the file is done."""
+
+    RELATION = "wb_stage.main.delivery"
+
+    def __init__(self, settings: Settings, scratch: duckdb.DuckDBPyConnection, source: Source) -> None:
+        settings.tmp_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.path = settings.tmp_dir / f"stage-{os.getpid()}-{secrets.token_hex(8)}.duckdb"
+        self.key = secrets.token_hex(32)
+        scratch.execute(f"ATTACH {sql_string(str(self.path))} AS wb_stage (ENCRYPTION_KEY $k)", {"k": self.key})
+        (order,) = scratch.execute("SELECT current_setting('preserve_insertion_order')").fetchone()  # type: ignore[misc]
+        try:
+            scratch.execute("SET preserve_insertion_order = true")  # the rows keep their file order
+            scratch.execute(f"CREATE TABLE {self.RELATION} AS SELECT * FROM {source.relation}")
+        except NOT_THE_FILES_FAULT:
+            self.drop(scratch)
+            raise
+        except duckdb.Error as exc:
+            self.drop(scratch)
+            raise refusal_for_read_error(source.path, source.format, exc) from None
+        finally:
+            scratch.execute(f"SET preserve_insertion_order = {bool(order)}")
+        scratch.execute("DETACH wb_stage")
+
+    def attach(self, con: duckdb.DuckDBPyConnection) -> None:
+        con.execute(f"ATTACH {sql_string(str(self.path))} AS wb_stage (ENCRYPTION_KEY $k, READ_ONLY)", {"k": self.key})
+
+    @staticmethod
+    def detach(con: duckdb.DuckDBPyConnection) -> None:
+        con.execute("DETACH DATABASE IF EXISTS wb_stage")
+
+    def drop(self, scratch: duckdb.DuckDBPyConnection | None = None) -> None:
+        if scratch is not None:
+            self.detach(scratch)
+        for leftover in (self.path, self.path.with_name(self.path.name + ".wal")):
+            leftover.unlink(missing_ok=True)
+
+
+def _load_parts(
+    settings: Settings,
+    scratch: duckdb.DuckDBPyConnection,
+    path: Path,
+    key: bytes,
+    source: Source,
+    shards: dict[str, Shard],
+    targets: list[str],
+    rest: list[str | None],
+    sha: str,
+    stage: _Stage | None,
+    step: Callable[[str], None],
+) -> FileReport:
+    """Each customer's rows into its shard, the rest quarantined, then the short catalog write."""
+    staged = stage.RELATION if stage is not None else None
     parts: list[FileReport] = []
     failed: list[str] = []
     first_snapshots: dict[str, object] = {}
@@ -227,10 +294,15 @@ def ingest_split(
             continue
         try:
             _session(con)
+            if stage is not None:
+                stage.attach(con)
             step(f"customer {len(parts) + len(failed) + 1} of {len(targets)}")
             parts.append(
-                ingest_file(con, path, key, on_step=step, part=f"customer_id = {sql_string(customer)}", sha256=sha)
-            )
+                ingest_file(
+                    con, path, key, on_step=step, part=f"customer_id = {sql_string(customer)}", sha256=sha,
+                    staged=staged,
+                )
+            )  # fmt: skip
             if source.kind == "headcount":
                 (first,) = con.execute("SELECT min(as_of) FROM headcount").fetchone()  # type: ignore[misc]
                 first_snapshots[customer] = first
@@ -241,12 +313,13 @@ def ingest_split(
         finally:
             con.close()
     quarantine: pl.DataFrame | None = None
-    rest = [c for c in found if c not in shards]
     if rest:
         listed = ", ".join(sql_string(c) for c in targets)
         where = f"customer_id IS NULL OR NOT list_contains([{listed}], customer_id)" if targets else "true"
         try:
-            report = ingest_file(scratch, path, key, on_step=step, part=f"({where})", sha256=sha)
+            if stage is not None:
+                stage.attach(scratch)
+            report = ingest_file(scratch, path, key, on_step=step, part=f"({where})", sha256=sha, staged=staged)
             if report.accepted:  # cannot happen: these rows have no customer shard to go to
                 raise RawStoreError(f"{path.name}: rows without a customer shard were accepted; nothing was stored")
             quarantine = scratch.execute(
@@ -256,6 +329,8 @@ def ingest_split(
         finally:
             for table in ("quarantine", "deliveries", "events", "pseudonyms", "store_meta"):
                 scratch.execute(f"DELETE FROM {table}")  # the scratch store keeps nothing between files
+            if stage is not None:
+                stage.detach(scratch)
     if failed and not parts:
         raise FileRefused(path, "; ".join(failed))
     if not parts:

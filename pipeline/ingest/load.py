@@ -55,7 +55,7 @@ import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
@@ -130,6 +130,7 @@ def ingest_file(
     on_step: Callable[[str], None] | None = None,
     part: str = "",
     sha256: str | None = None,
+    staged: str | None = None,
 ) -> FileReport:
     """Validate, pseudonymise and load one file in one transaction; raises :class:`FileRefused`.
 
@@ -139,6 +140,8 @@ def ingest_file(
     ``on_step`` hears the name of each pass (progress output; no values). ``part`` (SQL on the
     staged columns, e.g. ``customer_id = 'acme'``) loads only those rows (one customer's shard);
     row numbers stay those of the whole file. ``sha256``: the file's digest when already known.
+    ``staged``: a relation holding the file's rows in file order (a delivery naming several
+    customers is read once into an encrypted staging table; see :func:`pipeline.ingest.ingest_split`).
     """
     path = Path(path)
     step = on_step or (lambda _what: None)
@@ -149,6 +152,8 @@ def ingest_file(
     before = _file_state(path)
     step(f"checking the header ({before[0] / 1e6:.1f} MB)")
     source = open_source(con, path)
+    if staged is not None:
+        source = replace(source, relation=staged)
     plan = plan_stage(source, part=part)
     (order_setting,) = con.execute("SELECT current_setting('preserve_insertion_order')").fetchone()  # type: ignore[misc]
     with ThreadPoolExecutor(max_workers=1) as pool:
