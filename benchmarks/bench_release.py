@@ -12,7 +12,10 @@ each step in its own child process (wall, CPU and peak RSS of that process, ``_m
    whole process;
 2. baseline: OpenDP's Polars API used directly for the same reference query (all months in one
    measurement; identifier = employee, at most ``DIRECT_CELLS`` cells per employee), whole process;
-3. ``wellbeing release --all-due`` (every customer-month and quarter), whole process;
+3. ``wellbeing release --all-due`` (every customer-month and quarter), whole process; then the
+   same releases by one process vs two processes on two cores (customers split between them,
+   each opening only its own customers' shards), then one publish: the throughput ratio
+   (issue 12 target: >= 1.7x);
 4. ``wellbeing release --customer C --period P`` of one customer-month in a fresh process
    (on a fresh copy of the ingested store), whole process;
 5. (wide shape) CPU per release at increasing history sizes: the same last ``HISTORY_MONTHS``
@@ -73,6 +76,7 @@ TARGET_ALL_S_10M = 60.0
 TARGET_VS_DIRECT = 3.0
 TARGET_ONE_S = 1.0
 TARGET_RSS_GB = 3.0
+TARGET_TWO_PROCESSES = 1.7  # issue 12: two processes on two cores vs one, releasing every due customer-month
 TARGET_HISTORY_GROWTH = 1.25  # CPU per release at the largest history / at the smallest
 BENCH_KEYS = {
     "WELLBEING_RAW_KEY": "bench-only-raw-key-0123456789abcdef",
@@ -163,6 +167,61 @@ def child_opendp_direct(home: str) -> dict:
     return {"cells": out.height, "rows": events.height}
 
 
+def child_all_due(home: str, customers: list[str], publish: bool) -> dict:
+    """``run_all_due`` for these customers only (each opens only its own shards); ``publish``: merge at the end."""
+    from pipeline.releases.lifecycle import run_all_due
+    from pipeline.settings import Settings
+
+    outcomes = run_all_due(Settings.from_env(home), "bench", customers=customers, publish=publish)
+    return {"released": sum(o.status == "published" for o in outcomes), "outcomes": len(outcomes)}
+
+
+def child_merge(home: str) -> dict:
+    """One publish: the published store merged from every customer's part (no shard opened)."""
+    from pipeline.releases.publish import merge_published
+    from pipeline.settings import Settings
+
+    merge_published(Settings.from_env(home))
+    return {}
+
+
+def _two_processes(pristine: Path, work: Path, customers: list[str], tag: str) -> list[list[object]]:
+    """Releasing every due customer-month: one process vs two processes on two cores (customers split
+    between them, each handling its own shards), then one publish. Same harness for both."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    one_home, two_home = work / "one-process", work / "two-processes"
+    for h in (one_home, two_home):
+        shutil.rmtree(h, ignore_errors=True)
+        shutil.copytree(pristine, h)
+    t0 = time.perf_counter()
+    one = run_call("bench_release:child_all_due", str(one_home), customers, True, label="one process", env=BENCH_KEYS)
+    one_wall = time.perf_counter() - t0
+    halves = [customers[0::2], customers[1::2]]
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        parts = list(pool.map(
+            lambda half: run_call("bench_release:child_all_due", str(two_home), half, False, label="half",
+                                  env=BENCH_KEYS),
+            halves,
+        ))  # fmt: skip
+    merge = run_call("bench_release:child_merge", str(two_home), label="publish", env=BENCH_KEYS)
+    two_wall = time.perf_counter() - t0
+    released = one.result["released"]
+    assert sum(p.result["released"] for p in parts) == released, "the two halves must release the same set"
+    speedup = one_wall / two_wall
+    for h in (one_home, two_home):
+        shutil.rmtree(h, ignore_errors=True)
+    return [
+        [f"[{tag}] all due, one process", f"{one_wall:.1f}", f"{one.cpu_s:.1f}", f"{one.peak_rss_gb:.2f}",
+         f"{released} releases, {released / one_wall:.1f} releases/s", "(info)"],
+        [f"[{tag}] all due, two processes + one publish", f"{two_wall:.1f}",
+         f"{sum(p.cpu_s for p in parts) + merge.cpu_s:.1f}", f"{max(p.peak_rss_gb for p in parts):.2f}",
+         f"{released / two_wall:.1f} releases/s = {speedup:.2f}x one process (publish {merge.process_s:.1f} s)",
+         f"{verdict(speedup >= TARGET_TWO_PROCESSES)} (>= {TARGET_TWO_PROCESSES}x)"],
+    ]  # fmt: skip
+
+
 def child_history(home: str, customers: list[str], periods: list[str]) -> dict:
     """CPU of drawing the given customer-periods (read-only: nothing stored or spent)."""
     from pipeline.raw_store import raw_connection
@@ -184,8 +243,6 @@ def child_history(home: str, customers: list[str], periods: list[str]) -> dict:
 def child_phases(home: str) -> dict:
     """Where run_all_due's CPU goes: the run with its phases wrapped in CPU timers, one customer at a time
     (the next customer's preparation is not overlapped here, so every phase's CPU is its own)."""
-    from concurrent.futures import Future
-
     import pipeline.releases.lifecycle as lifecycle
     import privacy.measure as measure_mod
     import privacy.release as release_mod
@@ -205,19 +262,6 @@ def child_phases(home: str) -> dict:
 
         setattr(owner, name, wrapper)
 
-    def synchronous(con, customers, accepted, policies):  # type: ignore[no-untyped-def]
-        for customer in customers:
-            done: Future = Future()
-            try:
-                done.set_result(
-                    release_mod.prepare_releases(
-                        con, customer, [a.period for a in accepted[customer]], policies[customer][0]
-                    )
-                )
-            except Exception as exc:
-                done.set_exception(exc)
-            yield customer, done
-
     for name, phase in (
         ("load_structures", "structures (headcount roll-up)"),
         ("plan_release", "plans"),
@@ -236,7 +280,6 @@ def child_phases(home: str) -> dict:
         ("_due", "due periods and budget"),
     ):
         timed(lifecycle, name, phase)
-    lifecycle._prefetched = synchronous  # type: ignore[assignment]
     c0 = time.process_time()
     outcomes = lifecycle.run_all_due(Settings.from_env(home), "bench")
     total = time.process_time() - c0
@@ -323,6 +366,8 @@ def bench_shape(
                 f"{verdict(ok_all)} ({time_target}; <= {TARGET_VS_DIRECT:.0f}x direct)",
             ]
         )
+
+        rows.extend(_two_processes(pristine, work, customers, tag))
 
         if phases:
             shutil.rmtree(home, ignore_errors=True)

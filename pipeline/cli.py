@@ -38,6 +38,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "pipeline.commands.users",
     "pipeline.commands.quarantine",
     "pipeline.commands.keys",
+    "pipeline.commands.customer",
+    "pipeline.commands.shards",
     "pipeline.commands.completion",
 )
 
@@ -73,6 +75,7 @@ def exit_code_for(exc: BaseException) -> tuple[int, str]:
     from pipeline.keys import KeyError_
     from pipeline.raw_store import RawStoreError, RawStoreKeyError
     from pipeline.settings import SettingsError
+    from pipeline.shards import UnknownCustomer
     from privacy.budget import BudgetExceeded
 
     if isinstance(exc, CommandError):
@@ -80,7 +83,7 @@ def exit_code_for(exc: BaseException) -> tuple[int, str]:
         return (int(EXIT_BUSY) if isinstance(exc.__context__, StoreBusy) else exc.exit_code), str(exc)
     if isinstance(exc, StoreBusy):
         return int(EXIT_BUSY), str(exc)
-    if isinstance(exc, KeyError_ | RawStoreKeyError | SettingsError):
+    if isinstance(exc, KeyError_ | RawStoreKeyError | SettingsError | UnknownCustomer):
         return int(EXIT_BAD_INPUT), str(exc)
     if isinstance(exc, BudgetExceeded):
         return int(EXIT_BUDGET_EXCEEDED), str(exc)

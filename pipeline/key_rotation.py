@@ -1,23 +1,27 @@
-"""``wellbeing keys rotate``: re-encrypt the raw store under a new key, atomically and resumably.
+"""``wellbeing keys rotate``: re-encrypt the raw store under a new master key, atomically and resumably.
 
-Steps (files in the key folder and the data folder):
+The master key (``raw.key``) encrypts the shard catalog and, combined with each customer's key
+share, every customer shard (:func:`pipeline.shards.derive_shard_key`); rotating it re-encrypts
+every file. Steps (files in the key folder and the data folder):
 
-1. a new key is written to ``raw.key.next`` (0600, flushed);
-2. the store is copied, under the new key, to ``raw.duckdb.next`` while the old file stays
-   attached read-write (no other process can open it meanwhile); every table's row count is
-   compared, the copy is flushed to disk;
-3. **commit**: ``os.replace(raw.duckdb.next, raw.duckdb)`` (atomic on one file system);
-4. the old key is retired: moved to ``retired/raw-<UTC time>.key`` (0600), a line with both
-   fingerprints goes to ``rotations.log``, and ``raw.key.next`` becomes ``raw.key``.
+1. a new master key is written to ``raw.key.next`` (0600, flushed);
+2. file by file (each customer shard, then the catalog): the file is copied under its new key
+   to ``<file>.next`` while the old file stays attached read-write (no other process can open
+   it meanwhile); every table's row count is compared, the copy is flushed to disk, and
+   ``os.replace`` swaps it in (atomic on one file system);
+3. once every file opens with the new key, the old key is retired: moved to
+   ``retired/raw-<UTC time>.key`` (0600), a line with both fingerprints goes to
+   ``rotations.log``, and ``raw.key.next`` becomes ``raw.key``.
 
-Interrupted before step 3, the store is untouched (still under the old key): running the
-command again discards the partial copy and starts over. Interrupted after step 3, the store
-opens with ``raw.key.next`` only: running the command again finishes step 4. Either way
-nothing is lost.
+Interrupted before any file was swapped, running the command again discards the next key and
+starts over. Interrupted later, each file is probed: a file already under the next key is
+skipped, the others are rotated, then step 3 finishes. Either way nothing is lost (a file is
+always under exactly one of the two keys, both on disk until step 3).
 
 Privacy reason: a copy of the store taken before the rotation (a backup, a stolen disk)
 cannot be opened with the current key, and the retired key is recorded so that it can be
-destroyed once no backup made under it is kept.
+destroyed once no backup made under it is kept. The key shares are not rotated: removing a
+customer destroys its share, which still makes every copy of its shard unreadable.
 """
 
 from __future__ import annotations
@@ -32,8 +36,16 @@ from pathlib import Path
 import duckdb
 
 from pipeline.keys import RAW_KEY_ENV, make_private_dir, new_key, read_key_file, write_key_file
-from pipeline.raw_store import RawStoreError, RawStoreKeyError, connect_raw, load_httpfs
+from pipeline.raw_store import (
+    LOCK_RETRY_SECONDS,
+    RawStoreBusy,
+    RawStoreError,
+    RawStoreKeyError,
+    _attach_with_retry,
+    load_httpfs,
+)
 from pipeline.settings import Settings
+from stores.connect import StoreBusy
 
 
 @dataclass(frozen=True)
@@ -56,45 +68,103 @@ def next_key_file(settings: Settings) -> Path:
     return settings.raw_key_file.with_name(settings.raw_key_file.name + ".next")
 
 
-def next_store_file(settings: Settings) -> Path:
-    return settings.raw_path.with_name(settings.raw_path.name + ".next")
+def next_store_file(settings: Settings, path: Path | None = None) -> Path:
+    path = path if path is not None else settings.catalog_path
+    return path.with_name(path.name + ".next")
 
 
 def _stage(name: str) -> None:
     """A named point between steps (tests interrupt the rotation here)."""
 
 
+def _files(settings: Settings, master: str, share_master: str) -> list[tuple[Path, str, str]]:
+    """(file, key under ``master``, key under ``share_master``) of every shard, then the catalog."""
+    from pipeline.shards import _live, derive_shard_key
+
+    probe_key = master if _opens_with(settings.catalog_path, master) else share_master
+    con = duckdb.connect()
+    try:
+        load_httpfs(con)
+        con.execute(
+            f"ATTACH '{_sql_path(settings.catalog_path)}' AS raw (ENCRYPTION_KEY $key, READ_ONLY)", {"key": probe_key}
+        )
+        con.execute("USE raw")
+        shards = _live(con)
+    finally:
+        con.close()
+    out = []
+    for shard in shards:
+        path = settings.shard_path(shard.shard_id)
+        if not path.exists():
+            continue
+        share = read_key_file(settings.customer_key_file(shard.shard_id))
+        out.append(
+            (
+                path,
+                derive_shard_key(master, shard.shard_id, share),
+                derive_shard_key(share_master, shard.shard_id, share),
+            )
+        )
+    out.append((settings.catalog_path, master, share_master))
+    return out
+
+
 def rotate_raw_key(settings: Settings) -> Rotation:
-    """Re-encrypt the raw store under a new key (see the module docstring); resumes an interrupted run."""
+    """Re-encrypt the catalog and every shard under a new master key (see the module docstring); resumable."""
+    from pipeline.shards import ensure_migrated
+
     if os.environ.get(RAW_KEY_ENV):
         raise RawStoreKeyError(
             f"the raw key comes from {RAW_KEY_ENV}: rotate it where it is kept (secret manager), or unset "
             f"{RAW_KEY_ENV} to use key files in {settings.keys_dir}"
         )
-    if not settings.raw_path.exists():
-        raise RawStoreError(f"raw store {settings.raw_path} does not exist yet: nothing to rotate")
-    key_next, store_next = next_key_file(settings), next_store_file(settings)
+    if not (settings.raw_path.exists() or settings.catalog_path.exists()):
+        raise RawStoreError(f"raw store {settings.shards_dir} does not exist yet: nothing to rotate")
+    key_next = next_key_file(settings)
+    if not key_next.exists():
+        ensure_migrated(settings)  # a legacy single store becomes shards first (under the current key)
+    old = read_key_file(settings.raw_key_file)  # the current key file must be there and private
+    resumed = False
     if key_next.exists():
-        if _opens_with(settings.raw_path, read_key_file(key_next)):
-            return _retire(settings, resumed=True, tables=0)  # interrupted after the commit
-        key_next.unlink()  # interrupted before the commit: the store is still under the old key
-    store_next.unlink(missing_ok=True)
-    for leftover in (store_next.with_name(store_next.name + ".wal"),):
-        leftover.unlink(missing_ok=True)
-    read_key_file(settings.raw_key_file)  # the current key file must be there and private
-    write_key_file(key_next, new_key())
-    _stage("next key written")
-    tables = _copy_and_commit(settings, read_key_file(key_next))
+        new = read_key_file(key_next)
+        files = _files(settings, old, new)
+        if any(_opens_with(path, new_key) for path, _, new_key in files):
+            resumed = True  # interrupted after a file was swapped: finish the others
+        else:
+            key_next.unlink()  # interrupted before any swap: every file is still under the old key
+    if not key_next.exists():
+        write_key_file(key_next, new_key())
+        _stage("next key written")
+    new = read_key_file(key_next)
+    tables = 0
+    for path, old_key, next_key in _files(settings, old, new):
+        for leftover in (
+            next_store_file(settings, path),
+            next_store_file(settings, path).with_name(path.name + ".next.wal"),
+        ):
+            leftover.unlink(missing_ok=True)
+        if resumed and _opens_with(path, next_key):
+            continue
+        tables += _copy_and_commit(settings, path, old_key, next_key)
     _stage("store replaced")
-    return _retire(settings, resumed=False, tables=tables)
+    return _retire(settings, resumed=resumed, tables=tables)
 
 
-def _copy_and_commit(settings: Settings, key: str) -> int:
-    """Copy the store under ``key`` beside it, check it, and swap it in while holding the old file's lock."""
-    store_next = next_store_file(settings)
-    con = connect_raw(settings)  # read-write: the lock keeps every other process out until the swap
+def _copy_and_commit(settings: Settings, path: Path, old_key: str, key: str) -> int:
+    """Copy one file under ``key`` beside it, check it, and swap it in while holding the old file's lock."""
+    store_next = next_store_file(settings, path)
+    con = duckdb.connect(config={"threads": "2"})
     try:
-        con.execute("CHECKPOINT")
+        load_httpfs(con)
+        try:
+            _attach_with_retry(con, path, old_key, read_only=False, timeout=LOCK_RETRY_SECONDS)
+        except StoreBusy as exc:
+            raise RawStoreBusy(path, exc.timeout) from None
+        except duckdb.Error as exc:
+            raise RawStoreError(
+                f"key rotation: cannot open {path.name} ({type(exc).__name__}); nothing was changed"
+            ) from None
+        con.execute("CHECKPOINT raw")
         con.execute(f"ATTACH '{_sql_path(store_next)}' AS rotated (ENCRYPTION_KEY $key)", {"key": key})
         con.execute("COPY FROM DATABASE raw TO rotated")
         tables = [r[0] for r in con.execute(
@@ -111,8 +181,8 @@ def _copy_and_commit(settings: Settings, key: str) -> int:
         con.execute("DETACH rotated")
         _fsync(store_next)
         _stage("copy checked")
-        os.replace(store_next, settings.raw_path)  # commit: the old file is still locked by this connection
-        _fsync(settings.raw_path.parent)
+        os.replace(store_next, path)  # commit: the old file is still locked by this connection
+        _fsync(path.parent)
         return len(tables)
     finally:
         con.close()

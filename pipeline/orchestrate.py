@@ -74,11 +74,9 @@ def run_ingest_job(settings: Settings) -> IngestRun:
 
 def customers_in_store(settings: Settings) -> list[str]:
     """Customers with data in the raw store (employer names, not people)."""
-    from pipeline.raw_store import raw_connection
-    from pipeline.releases.lifecycle import known_customers
+    from pipeline.shards import customers
 
-    with raw_connection(settings, read_only=True) as con:
-        return known_customers(con)
+    return customers(settings)
 
 
 def run_release_job(settings: Settings, requested_by: str) -> ReleaseRun:

@@ -1,5 +1,8 @@
 """The encrypted raw store: the only place individual records live.
 
+One encrypted DuckDB file per customer (a *shard*) plus an encrypted catalog
+(:mod:`pipeline.shards`); this module opens one such file (:func:`open_encrypted`) with the
+raw schema, and keeps the legacy single store (``raw.duckdb``) readable for its migration.
 Opened only by the pipeline, with DuckDB's ``ENCRYPTION_KEY``. The httpfs extension
 (shipped in the ``duckdb-extension-httpfs`` wheel) must be loaded for DuckDB to
 *write* encrypted files securely; we never fall back to the unsafe crypto module.
@@ -11,7 +14,7 @@ newer code is refused.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -83,11 +86,11 @@ class RawStoreKeyError(RawStoreError):
 class RawStoreBusy(RawStoreError, StoreBusy):
     """Another process held the raw store for longer than the retry window; nothing was changed."""
 
-    def __init__(self, path: Path, timeout: float) -> None:
+    def __init__(self, path: Path, timeout: float, name: str = "the raw store") -> None:
         StoreBusy.__init__(self, path, timeout)
         RuntimeError.__init__(
             self,
-            f"the raw store {path} is in use by another process (only one pipeline writer at a time) "
+            f"{name} {path} is in use by another process (only one pipeline writer at a time) "
             f"for more than {timeout:.0f} s; nothing was changed: retry when it has finished",
         )
 
@@ -116,29 +119,47 @@ LOCK_RETRY_SECONDS = 15.0
 def connect_raw(
     settings: Settings, *, read_only: bool = False, lock_timeout: float = LOCK_RETRY_SECONDS
 ) -> duckdb.DuckDBPyConnection:
-    """Open the encrypted raw store as the default database ``raw`` and make sure its schema exists.
+    """A read view over the catalog and every customer shard (admin commands and tests only).
 
-    A new store (and its key) is created on first use; an existing store opened
-    without its key, or with the wrong key, raises :class:`RawStoreError` and
-    changes nothing. DuckDB allows one writing process and even a read-only reader
-    blocks a writer, so a held lock is retried for ``lock_timeout`` seconds.
+    Individual records live in per-customer shards (:mod:`pipeline.shards`); this opens all of
+    them read-only and exposes each raw table as a view (``UNION ALL`` over the shards). It is
+    not for the hot paths (ingest and releases open only the shard they need). A legacy single
+    store is migrated into shards first. ``read_only`` is accepted for compatibility: the view
+    never writes.
     """
-    path: Path = settings.raw_path
-    exists = path.exists()
-    if read_only and not exists:
-        raise RawStoreError(f"raw store {path} does not exist yet: ingest a file first (wellbeing ingest FILE)")
+    from pipeline.shards import connect_combined
+
+    return connect_combined(settings, lock_timeout=lock_timeout, create=not read_only)
+
+
+def open_encrypted(
+    settings: Settings,
+    path: Path,
+    key: str,
+    *,
+    read_only: bool = False,
+    lock_timeout: float = LOCK_RETRY_SECONDS,
+    name: str = "the raw store",
+    schema: Callable[[duckdb.DuckDBPyConnection], None] | None = None,
+) -> duckdb.DuckDBPyConnection:
+    """Open one encrypted store file as the default database ``raw``.
+
+    A new file is created when it does not exist (unless ``read_only``); an existing one opened
+    with the wrong key raises :class:`RawStoreKeyError` and changes nothing. DuckDB allows one
+    writing process and even a read-only reader blocks a writer, so a held lock is retried for
+    ``lock_timeout`` seconds (then :class:`RawStoreBusy`). ``schema`` runs on a write connection.
+    """
+    if read_only and not path.exists():
+        raise RawStoreError(f"{name} {path} does not exist yet: ingest a file first (wellbeing ingest FILE)")
     settings.ensure_dirs()
-    try:
-        key = raw_key(settings, create=not exists)
-    except Exception as exc:  # KeyError_ carries the actionable text
-        raise RawStoreKeyError(str(exc)) from None
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     con = duckdb.connect(config={"threads": "2"})
     try:
         load_httpfs(con)
         try:
             _attach_with_retry(con, path, key, read_only=read_only, timeout=lock_timeout)
         except StoreBusy as exc:
-            raise RawStoreBusy(path, exc.timeout) from None
+            raise RawStoreBusy(path, exc.timeout, name=name) from None
         con.execute("USE raw")
         # Whatever DuckDB spills while working on individual records is encrypted and stays
         # inside WELLBEING_HOME (so retention and key handling cover it), never in ./.tmp.
@@ -146,17 +167,30 @@ def connect_raw(
         con.execute("SET temp_directory = ?", [str(settings.tmp_dir)])
         if not read_only:
             ensure_schema(con)
+            if schema is not None:
+                schema(con)
     except RawStoreError:
         con.close()
         raise
     except duckdb.Error as exc:
         con.close()
         key_problem = "encryption key" in str(exc) or "without a key" in str(exc)
-        raise (RawStoreKeyError if key_problem else RawStoreError)(_explain(exc, path, settings)) from None
+        raise (RawStoreKeyError if key_problem else RawStoreError)(_explain(exc, path, settings, name)) from None
     except BaseException:
         con.close()
         raise
     return con
+
+
+def connect_legacy(
+    settings: Settings, *, read_only: bool = False, lock_timeout: float = LOCK_RETRY_SECONDS
+) -> duckdb.DuckDBPyConnection:
+    """The legacy single raw store (``raw.duckdb``), for its one-time migration into shards."""
+    try:
+        key = raw_key(settings, create=not settings.raw_path.exists())
+    except Exception as exc:  # KeyError_ carries the actionable text
+        raise RawStoreKeyError(str(exc)) from None
+    return open_encrypted(settings, settings.raw_path, key, read_only=read_only, lock_timeout=lock_timeout)
 
 
 def stored_schema_version(con: duckdb.DuckDBPyConnection) -> int | None:
@@ -276,7 +310,7 @@ def _attach_with_retry(
 
 @contextmanager
 def raw_connection(settings: Settings, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-    """Context manager around :func:`connect_raw` that always closes the connection."""
+    """Context manager around :func:`connect_raw` (the read view over all shards); always closes it."""
     con = connect_raw(settings, read_only=read_only)
     try:
         yield con
@@ -288,21 +322,22 @@ def _sql_path(path: Path) -> str:
     return str(path).replace("'", "''")
 
 
-def _explain(exc: duckdb.Error, path: Path, settings: Settings) -> str:
+def _explain(exc: duckdb.Error, path: Path, settings: Settings, name: str = "the raw store") -> str:
     text = str(exc)
     if "Wrong encryption key" in text:
         if rotation_pending(settings):
             return (
-                f"a key rotation of the raw store {path} was interrupted: run `wellbeing keys rotate` to finish it "
+                f"a key rotation of {name} {path} was interrupted: run `wellbeing keys rotate` to finish it "
                 "(nothing is lost)"
             )
         return (
-            f"wrong key for the raw store {path}: set {RAW_KEY_ENV} to the key it was created with "
-            f"or restore {settings.raw_key_file}; nothing was changed"
+            f"wrong key for {name} {path}: set {RAW_KEY_ENV} to the key it was created with "
+            f"or restore {settings.raw_key_file} (a customer shard also needs its key share in "
+            f"{settings.customer_keys_dir}); nothing was changed"
         )
     if "without a key" in text:
-        return f"the raw store {path} is encrypted and no key was given; nothing was changed"
+        return f"{name} {path} is encrypted and no key was given; nothing was changed"
     if "lock" in text.lower():
-        return f"the raw store {path} is in use by another process (only one pipeline writer at a time): {text}"
+        return f"{name} {path} is in use by another process (only one pipeline writer at a time): {text}"
     # Never echo SQL or values: the message names the file and the DuckDB error class only.
-    return f"cannot open the raw store {path}: {type(exc).__name__}: {text.splitlines()[0][:200]}"
+    return f"cannot open {name} {path}: {type(exc).__name__}: {text.splitlines()[0][:200]}"

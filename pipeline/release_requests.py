@@ -67,7 +67,9 @@ def _due_quarters(settings: Settings, customer_id: str) -> list[str]:
 
     with control_connection(settings, read_only=True) as control:
         policy, _ = current_policy(control, customer_id)
-    if not policy.tables_for("quarter") or not settings.raw_path.exists():
+    from pipeline.shards import store_exists
+
+    if not policy.tables_for("quarter") or not store_exists(settings):
         return []
     return [p for p in due_periods(settings, customer_id) if "Q" in p]
 

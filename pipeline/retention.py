@@ -11,8 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
-from pipeline.raw_store import raw_connection
+import duckdb
+
 from pipeline.settings import Settings
+from pipeline.shards import catalog_connection, live_shards, open_shard
 
 
 @dataclass(frozen=True)
@@ -41,29 +43,45 @@ def retention_cutoff(months: int, today: date) -> date:
     return date(index // 12, index % 12 + 1, 1)
 
 
+def _purge_store(con: duckdb.DuckDBPyConnection, cutoff: date) -> tuple[int, int, int]:
+    """Events, pseudonyms no event refers to, and quarantine rows before ``cutoff``: one transaction, then CHECKPOINT."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        (events,) = con.execute("DELETE FROM events WHERE occurred_on < ?", [cutoff]).fetchone()  # type: ignore[misc]
+        (pseudonyms,) = con.execute(
+            "DELETE FROM pseudonyms WHERE employee NOT IN (SELECT DISTINCT employee FROM events)"
+        ).fetchone()  # type: ignore[misc]
+        (quarantine,) = con.execute(
+            "DELETE FROM quarantine WHERE CAST(quarantined_at AS DATE) < ?", [cutoff]
+        ).fetchone()  # type: ignore[misc]
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("CHECKPOINT")
+    return int(events), int(pseudonyms), int(quarantine)
+
+
 def purge_older_than(settings: Settings, months: int, *, today: date | None = None) -> PurgeReport:
     """Delete events with ``occurred_on`` before the cutoff, quarantine rows and archived files older than it.
 
-    Pseudonyms that no remaining event refers to are deleted with the events. One
-    transaction for the store; a CHECKPOINT afterwards so the deleted rows
-    leave the database file's live blocks.
+    Per customer shard (one at a time, one transaction each, then a CHECKPOINT so the deleted
+    rows leave the file's live blocks), then the catalog's quarantine rows. Pseudonyms that no
+    remaining event of the shard refers to are deleted with the events.
     """
     cutoff = retention_cutoff(months, today or datetime.now(UTC).date())
-    with raw_connection(settings) as con:
-        con.execute("BEGIN TRANSACTION")
+    events = pseudonyms = quarantine = 0
+    for shard in live_shards(settings):  # migrates a legacy store first; one shard at a time
+        con = open_shard(settings, shard)
         try:
-            (events,) = con.execute("DELETE FROM events WHERE occurred_on < ?", [cutoff]).fetchone()  # type: ignore[misc]
-            (pseudonyms,) = con.execute(
-                "DELETE FROM pseudonyms WHERE employee NOT IN (SELECT DISTINCT employee FROM events)"
-            ).fetchone()  # type: ignore[misc]
-            (quarantine,) = con.execute(
-                "DELETE FROM quarantine WHERE CAST(quarantined_at AS DATE) < ?", [cutoff]
-            ).fetchone()  # type: ignore[misc]
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
-        con.execute("CHECKPOINT")
+            e, p, q = _purge_store(con, cutoff)
+        finally:
+            con.close()
+        events, pseudonyms, quarantine = events + e, pseudonyms + p, quarantine + q
+    if settings.catalog_path.exists():  # quarantine rows of no customer (row numbers and reasons only)
+        with catalog_connection(settings) as con:
+            _, _, q = _purge_store(con, cutoff)
+        quarantine += q
     archived = 0
     if settings.archive_dir.is_dir():
         for path in settings.archive_dir.iterdir():

@@ -39,7 +39,34 @@ class Settings(HomePaths):
 
     @property
     def raw_path(self) -> Path:
+        """The legacy single raw store (before per-customer shards): migrated once, then deleted."""
         return self.home / "raw.duckdb"
+
+    @property
+    def shards_dir(self) -> Path:
+        """One encrypted DuckDB file per customer (``<shard_id>.duckdb``) and the catalog."""
+        return self.home / "shards"
+
+    @property
+    def catalog_path(self) -> Path:
+        """The encrypted catalog (master key): customer -> shard, deliveries, unassigned quarantine."""
+        return self.shards_dir / "catalog.duckdb"
+
+    def shard_path(self, shard_id: str) -> Path:
+        return self.shards_dir / f"{shard_id}.duckdb"
+
+    @property
+    def customer_keys_dir(self) -> Path:
+        """Per-customer key shares (``<shard_id>.key``); destroying one crypto-shreds that shard."""
+        return self.keys_dir / "customers"
+
+    def customer_key_file(self, shard_id: str) -> Path:
+        return self.customer_keys_dir / f"{shard_id}.key"
+
+    @property
+    def published_parts_dir(self) -> Path:
+        """Per-customer published parts (publishable rows only), merged into ``published.duckdb``."""
+        return self.home / "published-parts"
 
     @property
     def published_path(self) -> Path:
@@ -92,6 +119,7 @@ class Settings(HomePaths):
         """
         self.home.mkdir(parents=True, exist_ok=True)
         make_private_dir(self.keys_dir)
+        self.shards_dir.mkdir(mode=0o700, exist_ok=True)
         for folder in (self.landing_dir, self.archive_dir):
             folder.mkdir(mode=0o700, exist_ok=True)
             if folder.stat().st_mode & 0o077:

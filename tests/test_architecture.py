@@ -67,11 +67,14 @@ def test_dashboards_never_import_the_pipeline() -> None:
 RAW_STORE_NEEDLES = (
     "raw.duckdb", "raw_store", "raw_path", "WELLBEING_RAW_KEY", "WELLBEING_PSEUDONYM_KEY", "raw.key", "pseudonym.key",
     '"keys"', "'keys'", "keys/", "keys_dir",
+    # per-customer shards (pipeline.shards): the folder, the catalog, the key shares, the published parts
+    "shard", "Shard", "catalog.duckdb", "customer_key", "key share", "key_share", "published-parts", "published_parts",
 )  # fmt: skip
 
 
 @pytest.mark.parametrize("package", ["dashboards", "stores"])
 def test_dashboards_and_stores_never_name_the_raw_store_or_its_keys(package: str) -> None:
+    """Nor the per-customer shards, their catalog, their key shares or the published parts."""
     hits = [
         f"{path.relative_to(ROOT)}: {needle}"
         for path in _python_files(package)

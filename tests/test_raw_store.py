@@ -1,4 +1,5 @@
-"""The encrypted raw store: keys, encryption at rest, and waiting for the single writer."""
+"""The encrypted raw store (a customer's shard, the catalog): keys, encryption at rest, and waiting
+for the single writer."""
 
 from __future__ import annotations
 
@@ -6,22 +7,35 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
+import duckdb
 import pytest
 
 from pipeline.keys import RAW_KEY_ENV
-from pipeline.raw_store import RawStoreError, connect_raw
+from pipeline.raw_store import LOCK_RETRY_SECONDS, RawStoreError
 from pipeline.settings import Settings
+from pipeline.shards import connect_catalog, ensure_shards, open_shard
 
 HOLD = (
     "import sys, time\n"
     "from pipeline.settings import Settings\n"
-    "from pipeline.raw_store import connect_raw\n"
-    "c = connect_raw(Settings.from_env())\n"
+    "from pipeline.shards import ensure_shards, open_shard\n"
+    "s = Settings.from_env()\n"
+    "c = open_shard(s, ensure_shards(s, ['acme'])['acme'])\n"
     "print('held', flush=True)\n"
     "time.sleep(float(sys.argv[1]))\n"
     "c.close()\n"
 )
+
+
+def connect_raw(settings: Settings, lock_timeout: float = LOCK_RETRY_SECONDS) -> duckdb.DuckDBPyConnection:
+    """The shard of customer ``acme`` (created on first use), as database ``raw``."""
+    return open_shard(settings, ensure_shards(settings, ["acme"])["acme"], lock_timeout=lock_timeout)
+
+
+def _path(settings: Settings) -> Path:
+    return settings.shard_path(ensure_shards(settings, ["acme"])["acme"].shard_id)
 
 
 def _hold_lock(seconds: float) -> subprocess.Popen:
@@ -35,22 +49,23 @@ def test_store_is_encrypted_and_key_file_private(settings: Settings) -> None:
     con.execute("INSERT INTO headcount VALUES ('cust-PLAINTEXT-MARKER', 'site', 'dept', NULL, 12, '2025-01-01', 1)")
     assert con.execute("SELECT encrypted FROM duckdb_databases() WHERE database_name = 'raw'").fetchone() == (True,)
     con.close()
-    assert b"PLAINTEXT-MARKER" not in settings.raw_path.read_bytes()
+    assert b"PLAINTEXT-MARKER" not in _path(settings).read_bytes()
     assert settings.raw_key_file.stat().st_mode & 0o777 == 0o600
 
 
 def test_wrong_or_missing_key_is_refused_and_changes_nothing(settings: Settings, monkeypatch) -> None:
     connect_raw(settings).close()
-    before = settings.raw_path.read_bytes()
+    path = _path(settings)
+    before, catalog = path.read_bytes(), settings.catalog_path.read_bytes()
     monkeypatch.setenv(RAW_KEY_ENV, "f" * 64)
     with pytest.raises(RawStoreError, match="wrong key"):
-        connect_raw(settings)
+        connect_catalog(settings)
     monkeypatch.delenv(RAW_KEY_ENV)
     settings.raw_key_file.rename(settings.raw_key_file.with_suffix(".bak"))
     with pytest.raises(RawStoreError, match="no key"):
-        connect_raw(settings)
+        connect_catalog(settings)
     assert not settings.raw_key_file.exists(), "a missing key must never be silently re-created"
-    assert settings.raw_path.read_bytes() == before
+    assert path.read_bytes() == before and settings.catalog_path.read_bytes() == catalog
 
 
 def test_writer_waits_for_a_short_lock(settings: Settings) -> None:
@@ -73,7 +88,7 @@ def test_a_lock_held_too_long_gives_a_clear_error(settings: Settings) -> None:
     finally:
         holder.kill()
         holder.wait(timeout=30)
-    assert os.path.exists(settings.raw_path)
+    assert os.path.exists(_path(settings))
 
 
 def test_spilled_temp_files_are_encrypted_and_stay_in_the_home(settings: Settings) -> None:

@@ -25,18 +25,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def budget_rows(settings: Settings, customer: str | None) -> list[dict[str, object]]:
     """One row per customer (aggregate budget figures only)."""
-    from pipeline.raw_store import raw_connection
     from pipeline.releases.lifecycle import last_complete_month
-    from pipeline.releases.release_store import ledger_entries
+    from pipeline.shards import ledger, store_exists
     from privacy.periods import in_window, parse_period, window_start
     from stores.control import control_connection, current_policy
 
-    if settings.raw_path.exists():
-        with raw_connection(settings, read_only=True) as con:
-            ledger = ledger_entries(con, customer)
-    else:
-        ledger = None  # no store yet: empty ledger
-    entries = [] if ledger is None else list(zip(ledger["customer_id"], ledger["period"], ledger["rho"]))
+    # no store yet: empty ledger; otherwise each customer's shard in turn (or only the one asked for)
+    entries = ledger(settings, customer) if store_exists(settings) else []
     customers = sorted({c for c, _, _ in entries} | ({customer} if customer else set()))
     rows: list[dict[str, object]] = []
     with control_connection(settings, read_only=True) as control:
@@ -65,7 +60,9 @@ def run(args: argparse.Namespace) -> int:
     from pipeline.settings import Settings
 
     settings = Settings.from_env()
-    if args.customer and settings.raw_path.exists():
+    from pipeline.shards import store_exists
+
+    if args.customer and store_exists(settings):
         from pipeline.commands.release import require_known_customer
 
         require_known_customer(settings, args.customer)

@@ -56,7 +56,9 @@ def run(args: argparse.Namespace) -> int:
     print(f"data folder: {settings.home}")
 
     staged = settings.demo_export_dir
-    if not settings.raw_path.exists():
+    from pipeline.shards import store_exists
+
+    if not store_exists(settings):
         start = demo_start_month(args.months)
         files = generate(
             staged,

@@ -39,6 +39,9 @@ def run_where(args: argparse.Namespace) -> int:
     for env, path in ((RAW_KEY_ENV, settings.raw_key_file), (PSEUDONYM_KEY_ENV, settings.pseudonym_key_file)):
         source = f"environment variable {env}" if os.environ.get(env) else f"file {path}"
         print(f"  {env.removeprefix('WELLBEING_').lower():<14} {source}")
+    shares = settings.customer_keys_dir
+    count = len(list(shares.glob("*.key"))) if shares.is_dir() else 0
+    print(f"  {'customer key shares':<14} folder {shares} ({count}; one per customer shard, destroyed on removal)")
     if not outside and not any(os.environ.get(e) for e in (RAW_KEY_ENV, PSEUDONYM_KEY_ENV)):
         print(f"note: for production set {KEY_DIR_ENV} to a folder outside the data folder (see README)")
     return 0

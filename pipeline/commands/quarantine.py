@@ -28,7 +28,9 @@ def run(args: argparse.Namespace) -> int:
     from pipeline.settings import Settings
 
     settings = Settings.from_env()
-    if not settings.raw_path.exists():
+    from pipeline.shards import store_exists
+
+    if not store_exists(settings):
         print("nothing quarantined: the raw store does not exist yet")
         return 0
     where, params = ("WHERE file_name = ?", [args.file]) if args.file else ("", [])

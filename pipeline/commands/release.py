@@ -13,7 +13,7 @@ import getpass
 import os
 from typing import TYPE_CHECKING
 
-from pipeline.errors import EXIT_BUDGET_EXCEEDED, CommandError
+from pipeline.errors import EXIT_BUDGET_EXCEEDED, EXIT_FAILURE, CommandError
 
 if TYPE_CHECKING:
     from pipeline.releases.lifecycle import ReleaseOutcome
@@ -53,17 +53,17 @@ def outcome_line(o: ReleaseOutcome) -> str:
     """One line per release outcome (aggregate facts only)."""
     if o.status == "refused":
         return f"{o.customer_id} {o.period}: refused — {o.message}"
+    if o.status == "failed":
+        return f"{o.customer_id}: not released — {o.message}"
     spent = f" rho={o.cost.rho:.4g}" if o.cost else ""
     return f"{o.customer_id} {o.period}: {o.status}{spent} ({o.cells} cells, {o.suppressed} suppressed)"
 
 
 def require_known_customer(settings: Settings, customer: str) -> None:
     """Refuse a customer id the raw store has never seen (no headcount, no events): bad input."""
-    from pipeline.raw_store import raw_connection
-    from pipeline.releases.lifecycle import known_customers
+    from pipeline.shards import customers
 
-    with raw_connection(settings) as con:
-        known = known_customers(con)
+    known = customers(settings)
     if customer not in known:
         listed = ", ".join(known[:20]) + (" ..." if len(known) > 20 else "") if known else "none yet"
         raise CommandError(f"unknown customer {customer!r}: known customers: {listed}")
@@ -73,6 +73,7 @@ def run(args: argparse.Namespace) -> int:
     from pipeline.progress import progress
     from pipeline.releases.lifecycle import IncompletePeriod, NoDataForPeriod, run_all_due, run_release
     from pipeline.settings import Settings
+    from pipeline.shards import store_exists
     from privacy.budget import BudgetExceeded
 
     settings = Settings.from_env()
@@ -80,20 +81,25 @@ def run(args: argparse.Namespace) -> int:
     if args.all_due:
         if args.period or args.reissue:
             raise CommandError("release --all-due takes no --period and no --reissue")
-        if not settings.raw_path.exists():
+        if not store_exists(settings):
             raise CommandError("nothing to release: the raw store does not exist yet (wellbeing ingest FILE first)")
         # One line per release as soon as its period is stored; a bar on a terminal.
         with progress("release", None) as reporter:
             outcomes = run_all_due(settings, who, on_outcome=lambda o: reporter.tick(outcome_line(o)))
         refused = [o for o in outcomes if o.status == "refused"]
+        failed = [o for o in outcomes if o.status == "failed"]
         print(
-            f"{len(outcomes) - len(refused)} released, {len(refused)} refused for budget -> {settings.published_path}"
+            f"{len(outcomes) - len(refused) - len(failed)} released, {len(refused)} refused for budget"
+            + (f", {len(failed)} customer(s) failed (see above; the others were released)" if failed else "")
+            + f" -> {settings.published_path}"
         )
+        if failed:
+            return EXIT_FAILURE
         return EXIT_BUDGET_EXCEEDED if refused else 0
 
     if not args.period:
         raise CommandError("release --customer needs --period YYYY-MM (or use --all-due)")
-    if not settings.raw_path.exists():
+    if not store_exists(settings):
         raise CommandError("nothing to release: the raw store does not exist yet (wellbeing ingest FILE first)")
     require_known_customer(settings, args.customer)
     try:

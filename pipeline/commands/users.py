@@ -97,13 +97,11 @@ def demo_accounts(customers: list[str] | tuple[str, ...]) -> list[tuple[str, str
 
 def existing_customers(settings: Settings) -> list[str]:
     """The customers in the raw store (employers' ids; no personal data); empty when there is no store."""
-    if not settings.raw_path.exists():
-        return []
-    from pipeline.raw_store import raw_connection
-    from pipeline.releases.lifecycle import known_customers
+    from pipeline.shards import customers, store_exists
 
-    with raw_connection(settings) as con:
-        return known_customers(con)
+    if not store_exists(settings):
+        return []
+    return customers(settings)
 
 
 def _demo(args: argparse.Namespace) -> int:

@@ -98,17 +98,17 @@ def release_customers_sensor(
 
     DuckDB: even this read-only look blocks a writer, so it is skipped while any run is in progress.
     """
-    from pipeline.raw_store import RawStoreError, raw_connection
-    from pipeline.releases.lifecycle import known_customers
+    from pipeline.raw_store import RawStoreError
+    from pipeline.shards import customers as live_customers
+    from pipeline.shards import store_exists
 
     settings = raw_store.settings()
-    if not settings.raw_path.exists():
+    if not store_exists(settings):
         return dg.SkipReason("no raw store yet")
     if not _raw_store_idle(context):
         return dg.SkipReason("a run is in progress; the raw store is left to its writer")
     try:
-        with raw_connection(settings, read_only=True) as con:
-            customers = known_customers(con)
+        customers = live_customers(settings)  # the shard catalog only (a short read)
     except RawStoreError as exc:
         return dg.SkipReason(f"raw store busy: {exc}")
     new = sorted(set(customers) - set(context.instance.get_dynamic_partitions(CUSTOMERS)))
@@ -126,17 +126,17 @@ def release_months_sensor(
     The ingest asset does this after each delivery; this sensor covers stores filled by
     ``wellbeing ingest`` and months that have ended since. Skipped while any run is in progress.
     """
-    from pipeline.raw_store import RawStoreError, raw_connection
-    from pipeline.releases.lifecycle import releasable_months
+    from pipeline.raw_store import RawStoreError
+    from pipeline.releases.lifecycle import catalog_releasable_months
+    from pipeline.shards import store_exists
 
     settings = raw_store.settings()
-    if not settings.raw_path.exists():
+    if not store_exists(settings):
         return dg.SkipReason("no raw store yet")
     if not _raw_store_idle(context):
         return dg.SkipReason("a run is in progress; the raw store is left to its writer")
     try:
-        with raw_connection(settings, read_only=True) as con:
-            months = [month_key(m) for m in releasable_months(con)]
+        months = [month_key(m) for m in catalog_releasable_months(settings)]  # the shard catalog only
     except RawStoreError as exc:
         return dg.SkipReason(f"raw store busy: {exc}")
     known = set(context.instance.get_dynamic_partitions(MONTHS))

@@ -55,7 +55,7 @@ import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
@@ -123,14 +123,25 @@ def _sha256(path: Path) -> str:
 
 
 def ingest_file(
-    con: duckdb.DuckDBPyConnection, path: Path, pseudonym_key: bytes, *, on_step: Callable[[str], None] | None = None
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    pseudonym_key: bytes,
+    *,
+    on_step: Callable[[str], None] | None = None,
+    part: str = "",
+    sha256: str | None = None,
+    staged: str | None = None,
 ) -> FileReport:
     """Validate, pseudonymise and load one file in one transaction; raises :class:`FileRefused`.
 
     ``con`` is an open raw-store connection (``USE raw``). Nothing is stored when
     the file is refused. The caller is responsible for the key being the store's
     pseudonym key (:func:`pipeline.ingest.load_pseudonym_key` checks it).
-    ``on_step`` hears the name of each pass (progress output; no values).
+    ``on_step`` hears the name of each pass (progress output; no values). ``part`` (SQL on the
+    staged columns, e.g. ``customer_id = 'acme'``) loads only those rows (one customer's shard);
+    row numbers stay those of the whole file. ``sha256``: the file's digest when already known.
+    ``staged``: a relation holding the file's rows in file order (a delivery naming several
+    customers is read once into an encrypted staging table; see :func:`pipeline.ingest.ingest_split`).
     """
     path = Path(path)
     step = on_step or (lambda _what: None)
@@ -141,12 +152,14 @@ def ingest_file(
     before = _file_state(path)
     step(f"checking the header ({before[0] / 1e6:.1f} MB)")
     source = open_source(con, path)
-    plan = plan_stage(source)
+    if staged is not None:
+        source = replace(source, relation=staged)
+    plan = plan_stage(source, part=part)
     (order_setting,) = con.execute("SELECT current_setting('preserve_insertion_order')").fetchone()  # type: ignore[misc]
     with ThreadPoolExecutor(max_workers=1) as pool:
         con.execute("BEGIN TRANSACTION")
         try:
-            report = _passes(con, source, plan, before, pool, pseudonym_key, step)
+            report = _passes(con, source, plan, before, pool, pseudonym_key, step, sha256)
             con.execute("COMMIT")
             return report
         except BaseException as exc:
@@ -185,6 +198,7 @@ def _passes(
     pool: ThreadPoolExecutor,
     pseudonym_key: bytes,
     step: Callable[[str], None],
+    sha256: str | None = None,
 ) -> FileReport:
     """All passes over the file, inside the open transaction; the caller commits."""
     # Aggregates and joins do not need file order; only the numbered passes do (they switch it on).
@@ -201,11 +215,12 @@ def _passes(
         unknown = _unknown_structure(con)
         if unknown:  # rare: count again with the headcount rules (literal lists of the few unknown values)
             step("quarantining rows whose customer, site, department or role is not in the headcount")
-            plan = plan_stage(source, unknown)
+            plan = plan_stage(source, unknown, plan.part)
             rows_total, rows_bad, valid, distinct_hashes, customers = _first_pass(con, source, plan, key)
     if rows_total == 0:
         raise FileRefused(source.path, "the file has a header but no data rows")
-    digest = pool.submit(_sha256, source.path)  # hashlib releases the GIL: beside DuckDB's work
+    # hashlib releases the GIL: beside DuckDB's work (once per file, not per shard, when given)
+    digest = pool.submit(_sha256, source.path) if sha256 is None else pool.submit(str, sha256)
     duplicate = _count_duplicates(con, plan, key, valid, distinct_hashes)
     now = datetime.now(UTC).replace(tzinfo=None)
     (delivery_id,) = con.execute("SELECT coalesce(max(delivery_id), 0) + 1 FROM deliveries").fetchone()  # type: ignore[misc]
@@ -256,7 +271,7 @@ def _first_pass(
             f"CREATE OR REPLACE TEMP TABLE {_REFS} AS SELECT client_ref, customer_id, site, department, role, "
             "count(*) AS n, "
             "count(*) FILTER (WHERE _problems = 0) AS valid, "
-            f"list(hash({key})) FILTER (WHERE _problems = 0) AS key_hashes FROM ({plan.select}) GROUP BY ALL"
+            f"list(hash({key})) FILTER (WHERE _problems = 0) AS key_hashes FROM ({plan.rows}) GROUP BY ALL"
         )
         rows_total, valid, customers = con.execute(
             f"SELECT sum(n), sum(valid), list(DISTINCT customer_id) FILTER (WHERE valid > 0) FROM {_REFS}"
@@ -267,7 +282,7 @@ def _first_pass(
         rows_total, valid, distinct_hashes, customers = con.execute(
             "SELECT count(*), count(*) FILTER (WHERE _problems = 0), "
             f"count(DISTINCT hash({key})) FILTER (WHERE _problems = 0), "
-            f"list(DISTINCT customer_id) FILTER (WHERE _problems = 0) FROM ({plan.select})"
+            f"list(DISTINCT customer_id) FILTER (WHERE _problems = 0) FROM ({plan.rows})"
         ).fetchone()  # type: ignore[misc]
     rows_total, valid = int(rows_total or 0), int(valid or 0)
     return rows_total, rows_total - valid, valid, int(distinct_hashes), sorted(customers or ())
@@ -358,7 +373,7 @@ def _count_duplicates(
     """
     if distinct_hashes == valid:
         return 0
-    (distinct,) = con.execute(f"SELECT count(DISTINCT ({key})) FROM ({plan.select}) WHERE _problems = 0").fetchone()  # type: ignore[misc]
+    (distinct,) = con.execute(f"SELECT count(DISTINCT ({key})) FROM ({plan.rows}) WHERE _problems = 0").fetchone()  # type: ignore[misc]
     return int(valid - distinct)
 
 
@@ -378,7 +393,7 @@ def _valid_rows(con: duckdb.DuckDBPyConnection, plan: StagePlan, key: str, dupli
     columns = ", ".join(f'"{c}"' for c in plan.columns)
     if not duplicate:
         where = " WHERE _problems = 0" if mask else ""
-        return f"SELECT {columns} FROM ({plan.select}){where}"
+        return f"SELECT {columns} FROM ({plan.rows}){where}"
     con.execute("SET preserve_insertion_order = true")
     return (
         f"SELECT * EXCLUDE (_row) FROM ({numbered(plan)}) WHERE _problems = 0 "
@@ -433,7 +448,7 @@ def _load_headcount(
     """Replace the customer's structure for every (customer, as_of month) in the delivery."""
     (replaced,) = con.execute(
         "DELETE FROM headcount h USING "
-        f"(SELECT DISTINCT customer_id, as_of FROM ({plan.select}) WHERE _problems = 0) n "
+        f"(SELECT DISTINCT customer_id, as_of FROM ({plan.rows}) WHERE _problems = 0) n "
         "WHERE h.customer_id = n.customer_id AND h.as_of = n.as_of"
     ).fetchone()  # type: ignore[misc]
     cols = ", ".join(_HEADCOUNT_COLUMNS)

@@ -86,6 +86,12 @@ class StagePlan:
     select: str
     rules: tuple[Rule, ...]
     columns: tuple[str, ...]
+    part: str = ""  # SQL condition on the staged columns: the rows of one shard (empty: every row)
+
+    @property
+    def rows(self) -> str:
+        """``select`` restricted to :attr:`part` (a relation usable in FROM, parenthesised by the caller)."""
+        return f"SELECT * FROM ({self.select}) WHERE {self.part}" if self.part else self.select
 
 
 def _category(duck_type: str) -> str:
@@ -113,7 +119,7 @@ def _q(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def plan_stage(source: Source, unknown: UnknownStructure | None = None) -> StagePlan:
+def plan_stage(source: Source, unknown: UnknownStructure | None = None, part: str = "") -> StagePlan:
     """Build the staging SELECT (typed columns + problem mask) for ``source``.
 
     ``unknown`` adds the headcount rules of an event delivery: rows of a customer without a
@@ -164,7 +170,7 @@ def plan_stage(source: Source, unknown: UnknownStructure | None = None) -> Stage
         f"SELECT *, {', '.join(typed_exprs)} FROM ("
         f"SELECT {', '.join(raw_exprs)} FROM {source.relation}))"
     )
-    return StagePlan(select=select, rules=rules, columns=tuple(c.name for c in columns))
+    return StagePlan(select=select, rules=rules, columns=tuple(c.name for c in columns), part=part)
 
 
 def _structure_rules(unknown: UnknownStructure, source: Source) -> list[tuple[str, str, str]]:
@@ -201,9 +207,11 @@ def numbered(plan: StagePlan) -> str:
     the window (DuckDB does not push filters through it), so ``_row`` counts every data row.
     The staging SELECT must stay pure projection for this: no joins below the window, and no
     ``x IN (long list)``, which DuckDB turns into a join that loses file order; hence
-    ``list_contains``. Tests on multi-MB CSV and Parquet files guard it.
+    ``list_contains``. Tests on multi-MB CSV and Parquet files guard it. A shard's ``part``
+    filter is applied above the window too, so ``_row`` stays the row number in the whole file.
     """
-    return f"SELECT *, row_number() OVER () AS _row FROM ({plan.select})"
+    numbered = f"SELECT *, row_number() OVER () AS _row FROM ({plan.select})"
+    return f"SELECT * FROM ({numbered}) WHERE {plan.part}" if plan.part else numbered
 
 
 def _typed(

@@ -31,16 +31,16 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING
 
 import duckdb
 
-from pipeline.raw_store import connect_raw
-from pipeline.releases.publish import publish
+from pipeline.raw_store import RawStoreError
+from pipeline.releases.publish import merge_published, publish, write_part
 from pipeline.releases.release_store import (
     DrawToStore,
     StoredRelease,
@@ -60,6 +60,7 @@ from privacy.policy import ReleasePolicy
 from stores.control import control_connection, current_policy
 
 if TYPE_CHECKING:
+    from pipeline.shards import Shard
     from privacy.release import DrawnRelease, PreparedReleases
 
 log = logging.getLogger(__name__)
@@ -97,9 +98,11 @@ class ReleaseOutcome:
     """What one release call did. Aggregate facts only: never a cell value.
 
     ``status``: ``'published'`` (first draw), ``'reissued'`` (a new draw superseding the
-    stored one), ``'served_stored'`` (the stored draw served again, nothing spent) or
+    stored one), ``'served_stored'`` (the stored draw served again, nothing spent),
     ``'refused'`` (budget exceeded: nothing drawn, published or spent; only from
-    :func:`run_all_due`, :func:`run_release` raises instead).
+    :func:`run_all_due`, :func:`run_release` raises instead) or ``'failed'`` (only from
+    :func:`run_all_due`: the customer's shard could not be opened; period ``'-'``; nothing
+    drawn or spent for it, the other customers are released).
     """
 
     status: str
@@ -155,11 +158,15 @@ def release_with(
     today: date | None = None,
     publish_after: bool = True,
     policy: tuple[ReleasePolicy, int] | None = None,
+    shard: Shard | None = None,
+    delivered: datetime | None = None,
 ) -> ReleaseOutcome:
-    """:func:`run_release` on an open read-write raw-store connection (the one writer).
+    """:func:`run_release` on an open read-write connection to the customer's shard (the one writer).
 
     ``policy`` (policy, version) may be passed by a caller that has just read it from the
     control store (``run_all_due``, when it falls back to single draws); by default it is read here.
+    ``shard`` (needed to publish) is the customer's catalog entry; ``delivered`` the time of the
+    last provider event file (from the catalog; read here when not given).
     """
     from privacy.release import draw_release  # imports OpenDP (slow); only when drawing
 
@@ -169,11 +176,15 @@ def release_with(
     ensure_release_schema(con)
     stored = current_draw(con, customer_id, label)
     if stored is not None and not reissue:
-        if publish_after:
-            publish(settings, con)
+        if publish_after and shard is not None:
+            publish(settings, con, shard)
         return _outcome("served_stored", stored, con, cost=None, message="stored release served; nothing spent")
 
-    not_ready = _not_releasable(con, customer_id, label)
+    if delivered is None:
+        from pipeline.shards import last_event_delivery
+
+        delivered = last_event_delivery(settings)
+    not_ready = _not_releasable(con, customer_id, label, delivered)
     if not_ready:
         raise NoDataForPeriod(f"{customer_id} {label}: {not_ready}; nothing was drawn or spent")
     release_policy, policy_version = policy if policy is not None else _load_policy(settings, customer_id)
@@ -192,8 +203,8 @@ def release_with(
         stored=stored,
         requested_by=requested_by,
     )
-    if publish_after:
-        publish(settings, con)
+    if publish_after and shard is not None:
+        publish(settings, con, shard)
     return outcome
 
 
@@ -260,19 +271,18 @@ def _store_drawn(
     )
 
 
-def _not_releasable(con: duckdb.DuckDBPyConnection, customer_id: str, period: str) -> str | None:
+def _not_releasable(
+    con: duckdb.DuckDBPyConnection, customer_id: str, period: str, delivered: datetime | None
+) -> str | None:
     """Why the period cannot be released yet (None when it can), from public/operational facts only.
 
     Requires a headcount snapshot (public structure) on or before the period's last month and a
-    provider event delivery (any file, whoever it names) ingested after the period ended. Never
-    looks at the customer's event rows: whether anyone used the service cannot change whether a
-    release exists; an empty period is released as noisy zeros like any empty group.
+    provider event delivery (any file, whoever it names: ``delivered``, from the catalog) ingested
+    after the period ended. Never looks at the customer's event rows: whether anyone used the
+    service cannot change whether a release exists; an empty period is released as noisy zeros
+    like any empty group.
     """
-    structure, delivered = con.execute(
-        "SELECT (SELECT min(as_of) FROM headcount WHERE customer_id = $c), "
-        "       (SELECT max(ingested_at) FROM deliveries WHERE kind = 'events')",
-        {"c": customer_id},
-    ).fetchone()  # type: ignore[misc]
+    (structure,) = con.execute("SELECT min(as_of) FROM headcount WHERE customer_id = $c", {"c": customer_id}).fetchone()  # type: ignore[misc]
     return _why_not_releasable(period, structure, delivered)
 
 
@@ -322,9 +332,15 @@ def run_release(
     Raises :class:`~privacy.budget.BudgetExceeded` (nothing drawn, stored, published or spent),
     :class:`IncompletePeriod`, or :class:`pipeline.raw_store.RawStoreError` (e.g. another writer).
     """
-    con = connect_raw(settings)
+    from pipeline.shards import open_shard, shard_and_delivery
+
+    shard, delivered = shard_and_delivery(settings, customer_id)  # one catalog read; migrates a legacy store first
+    con = open_shard(settings, shard)  # only this customer's shard
     try:
-        return release_with(con, settings, customer_id, period, requested_by=requested_by, reissue=reissue, today=today)
+        return release_with(
+            con, settings, customer_id, period, requested_by=requested_by, reissue=reissue, today=today,
+            shard=shard, delivered=delivered,
+        )  # fmt: skip
     finally:
         con.close()
 
@@ -337,6 +353,30 @@ def known_customers(con: duckdb.DuckDBPyConnection) -> list[str]:
             "SELECT customer_id FROM headcount UNION SELECT customer_id FROM events ORDER BY 1"
         ).fetchall()
     ]
+
+
+def catalog_releasable_months(settings: Settings, today: date | None = None) -> list[str]:
+    """:func:`releasable_months` from the catalog alone (no shard opened): the customers' first
+    headcount months and the last provider event file, both recorded there at ingest."""
+    from pipeline.shards import catalog_connection, ensure_migrated
+
+    ensure_migrated(settings)
+    if not settings.catalog_path.exists():
+        return []
+    with catalog_connection(settings, read_only=True) as con:
+        first, delivered = con.execute(
+            "SELECT (SELECT min(first_snapshot) FROM customers WHERE removed_at IS NULL), "
+            "(SELECT max(ingested_at) FROM deliveries WHERE kind = 'events')"
+        ).fetchone() or (None, None)
+    return _months_between(first, delivered, today)
+
+
+def _months_between(first: date | None, delivered: datetime | None, today: date | None) -> list[str]:
+    if first is None or delivered is None:
+        return []
+    last = min(last_complete_month(delivered.date()), last_complete_month(today))
+    start = f"{first.year:04d}-{first.month:02d}"
+    return month_range(start, last) if start <= last else []
 
 
 def releasable_months(con: duckdb.DuckDBPyConnection, today: date | None = None) -> list[str]:
@@ -358,7 +398,13 @@ def releasable_months(con: duckdb.DuckDBPyConnection, today: date | None = None)
     return month_range(start, last) if start <= last else []
 
 
-def _due(con: duckdb.DuckDBPyConnection, policy: ReleasePolicy, customer_id: str, today: date | None) -> list[str]:
+def _due(
+    con: duckdb.DuckDBPyConnection,
+    policy: ReleasePolicy,
+    customer_id: str,
+    today: date | None,
+    delivered: datetime | None,
+) -> list[str]:
     """Complete months with a headcount snapshot (``as_of``) of the customer and a delivery ingested
     after they ended, plus their complete quarters when a table is quarterly; minus stored ones.
 
@@ -366,11 +412,10 @@ def _due(con: duckdb.DuckDBPyConnection, policy: ReleasePolicy, customer_id: str
     The facts are read once (snapshot months, first snapshot, last delivery, stored periods).
     """
     last = last_complete_month(today)
-    snapshot_months, first, delivered = con.execute(
+    snapshot_months, first = con.execute(
         "SELECT (SELECT list(DISTINCT strftime(as_of, '%Y-%m') ORDER BY strftime(as_of, '%Y-%m')) "
         "        FROM headcount WHERE customer_id = $c), "
-        "       (SELECT min(as_of) FROM headcount WHERE customer_id = $c), "
-        "       (SELECT max(ingested_at) FROM deliveries WHERE kind = 'events')",
+        "       (SELECT min(as_of) FROM headcount WHERE customer_id = $c)",
         {"c": customer_id},
     ).fetchone()  # type: ignore[misc]
     months = [m for m in (snapshot_months or []) if m <= last and _why_not_releasable(m, first, delivered) is None]
@@ -388,13 +433,17 @@ def _due(con: duckdb.DuckDBPyConnection, policy: ReleasePolicy, customer_id: str
 
 def due_periods(settings: Settings, customer_id: str, *, today: date | None = None) -> list[str]:
     """Complete periods of the customer with a headcount snapshot, delivered data and no stored release (oldest first)."""
-    if not settings.raw_path.exists():
+    from pipeline.shards import UnknownCustomer, find_shard, last_event_delivery, open_shard
+
+    try:
+        shard = find_shard(settings, customer_id)
+    except UnknownCustomer:
         return []
     policy, _ = _load_policy(settings, customer_id)
-    con = connect_raw(settings)
+    delivered = last_event_delivery(settings)
+    con = open_shard(settings, shard)
     try:
-        ensure_release_schema(con)
-        return _due(con, policy, customer_id, today)
+        return _due(con, policy, customer_id, today, delivered)
     finally:
         con.close()
 
@@ -406,8 +455,13 @@ def run_all_due(
     customers: list[str] | None = None,
     today: date | None = None,
     on_outcome: Callable[[ReleaseOutcome], None] | None = None,
+    publish: bool = True,
 ) -> list[ReleaseOutcome]:
     """Release every due period of every customer (or of ``customers``), oldest first; publish once.
+
+    Opens one customer's shard at a time (its part of the published store is written from it);
+    ``publish=False`` leaves the final merge to the caller (e.g. several processes, each with its
+    own customers, then one :func:`pipeline.releases.publish.merge_published`).
 
     ``on_outcome`` hears each outcome as soon as its customer's releases are stored (progress output).
 
@@ -431,29 +485,51 @@ def run_all_due(
     """
     if not str(requested_by or "").strip():
         raise ValueError("a release must name who asked for it (requested_by)")
-    con = connect_raw(settings)
-    try:
-        ensure_release_schema(con)
-        order = customers if customers is not None else known_customers(con)
-        policies = _load_policies(settings, order)
-        due = {c: _due(con, policies[c][0], c, today) for c in order}
-        accepted, results = _budget_plan(con, order, due, policies, today)
+    from pipeline.shards import last_event_delivery, live_shards, open_shard
+
+    shards = {s.customer_id: s for s in live_shards(settings)}  # migrates a legacy store first
+    order = customers if customers is not None else list(shards)
+    policies = _load_policies(settings, order)
+    delivered = last_event_delivery(settings)
+    results: dict[tuple[str, str], ReleaseOutcome] = {}
+
+    def heard(outcome: ReleaseOutcome) -> None:
+        results[(outcome.customer_id, outcome.period)] = outcome
         if on_outcome is not None:
-            for refused in results.values():  # refused for budget: known before anything is drawn
-                on_outcome(refused)
-        todo = [c for c in order if accepted[c]]
-        for customer, prepared in _prefetched(con, todo, accepted, policies):
-            for outcome in _release_customer(
-                con, customer, accepted[customer], policies[customer], requested_by, prepared
-            ):
-                results[(customer, outcome.period)] = outcome
-                if on_outcome is not None:
-                    on_outcome(outcome)
-        publish(settings, con)
-    finally:
-        con.close()
+            on_outcome(outcome)
+
+    for customer in order:
+        shard = shards.get(customer)
+        if shard is None:
+            heard(_failed(customer, f"unknown customer {customer!r}: no shard in the catalog"))
+            continue
+        try:
+            con = open_shard(settings, shard)  # this customer's shard only; a broken one stops only it
+        except RawStoreError as exc:
+            heard(_failed(customer, str(exc)))
+            continue
+        try:
+            due = {customer: _due(con, policies[customer][0], customer, today, delivered)}
+            accepted, refused = _budget_plan(con, [customer], due, policies, today)
+            for outcome in refused.values():  # refused for budget: known before anything is drawn
+                heard(outcome)
+            if accepted[customer]:
+                for outcome in _release_customer(
+                    con, customer, accepted[customer], policies[customer], requested_by, None
+                ):
+                    heard(outcome)
+            write_part(settings, con, shard)
+        finally:
+            con.close()
+    if publish:
+        merge_published(settings)
     rank = {c: i for i, c in enumerate(order)}
-    return [results[key] for key in sorted(results, key=lambda k: (_period_order(k[1]), rank[k[0]]))]
+    return [results[key] for key in sorted(results, key=lambda k: (_period_order(k[1]), rank.get(k[0], 0)))]
+
+
+def _failed(customer_id: str, message: str) -> ReleaseOutcome:
+    """A customer whose shard could not be used: nothing drawn or spent for it; the others go on."""
+    return ReleaseOutcome("failed", customer_id, "-", None, None, None, message=message)
 
 
 def _load_policies(settings: Settings, customers: list[str]) -> dict[str, tuple[ReleasePolicy, int]]:
@@ -463,6 +539,8 @@ def _load_policies(settings: Settings, customers: list[str]) -> dict[str, tuple[
 
 
 def _period_order(period: str) -> tuple[str, int]:
+    if period == "-":  # a failed customer (no period): first
+        return ("", 0)
     p = parse_period(period)
     return (p.last_month, p.n_months)
 
@@ -545,41 +623,6 @@ class _WindowLedger:
             spent = sum(r for f, la, r in self._entries if f <= end and la >= end - (WINDOW_MONTHS - 1))
             best = max(best, spent)
         return best
-
-
-def _prefetched(
-    con: duckdb.DuckDBPyConnection,
-    customers: list[str],
-    accepted: dict[str, list[_Accepted]],
-    policies: dict[str, tuple[ReleasePolicy, int]],
-) -> Iterator[tuple[str, Future[PreparedReleases]]]:
-    """Each customer with its releases' preparation (structures, plans, one-pass reduction), one ahead.
-
-    The next customer is prepared in a second thread, on its own reading cursor, while the caller
-    draws and stores the current one (DuckDB releases the GIL; the reads see committed events
-    only). A preparation's error surfaces when its future is read (the caller then draws that
-    customer one by one). Nothing is drawn here.
-    """
-    from privacy.release import prepare_releases, reading_cursor
-
-    if not customers:
-        return
-    cursor = reading_cursor(con)
-    try:
-        with ThreadPoolExecutor(max_workers=1) as pool:
-
-            def submit(customer: str) -> Future[PreparedReleases]:
-                periods = [a.period for a in accepted[customer]]
-                return pool.submit(prepare_releases, cursor, customer, periods, policies[customer][0])
-
-            ahead = submit(customers[0])
-            for i, customer in enumerate(customers):
-                current = ahead
-                if i + 1 < len(customers):
-                    ahead = submit(customers[i + 1])
-                yield customer, current
-    finally:
-        cursor.close()
 
 
 def _release_customer(

@@ -1,10 +1,13 @@
-"""Rebuild ``published.duckdb`` from the stored draws and swap it in atomically.
+"""Rebuild ``published.duckdb`` from the per-customer parts and swap it in atomically.
 
 Privacy reason: the published store is the only file the dashboards and ``wellbeing
-export`` may open. It is rebuilt from the raw store's stored draws (current version of
-each customer-period only), the authoritative ledger and the control store's policy
-history, with exactly the tables and columns of :mod:`stores.published` — no identifier
-column of any kind, checked before the swap.
+export`` may open. Each customer's release step writes its *part*
+(``published-parts/<shard_id>.duckdb``: the current draw of each period with suppressed
+numbers NULL, its ledger, public headcount and allocations; :func:`write_part`) from its
+own shard; :func:`merge_published` then builds the published store from every part and the
+control store's policy history, under an ``fcntl`` lock, without opening any shard, with
+exactly the tables and columns of :mod:`stores.published` — no identifier column of any
+kind and the thresholds re-checked, before the swap.
 
 DuckDB: even a read-only reader blocks a writer, so the file is never written in place.
 It is built as ``published.duckdb.tmp-<pid>`` (CHECKPOINT, DETACH) and moved over the old
@@ -13,8 +16,12 @@ file with ``os.replace``; open readers keep their snapshot, new connections see 
 
 from __future__ import annotations
 
+import fcntl
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
 import polars as pl
@@ -25,6 +32,9 @@ from pipeline.settings import Settings
 from stores import published
 from stores.control import control_connection, policy_history
 from stores.published import identifier_columns, unexpected_tables
+
+if TYPE_CHECKING:
+    from pipeline.shards import Shard
 
 _CURRENT = """
     SELECT * FROM release_draws d
@@ -48,70 +58,142 @@ class PublishRefused(RuntimeError):
     """The rebuilt published file failed its structural check; the old file was left in place."""
 
 
-def publish(settings: Settings, raw_con: duckdb.DuckDBPyConnection) -> Path:
-    """Rebuild the published store from ``raw_con`` (a read-write raw-store connection) and swap it in."""
-    ensure_release_schema(raw_con)
-    with control_connection(settings, read_only=True) as control:
-        history = policy_history(control)
-    target = settings.published_path
-    target.parent.mkdir(parents=True, exist_ok=True)
+PART_TABLES = ("releases", "release_cells", "budget_ledger", "public_headcount", "release_allocations")
+
+
+def part_path(settings: Settings, shard_id: str) -> Path:
+    return settings.published_parts_dir / f"{shard_id}.duckdb"
+
+
+def write_part(settings: Settings, shard_con: duckdb.DuckDBPyConnection, shard: Shard) -> Path:
+    """Write the customer's published part from its shard (``shard_con``: ``USE raw`` = the shard).
+
+    Only what the published store holds: the current draw of each period (suppressed numbers
+    NULL), the ledger, the public headcount and allocations of the current draws. Built beside
+    and moved in with ``os.replace`` (a merge never reads half a part).
+    """
+    ensure_release_schema(shard_con)
+    folder = settings.published_parts_dir
+    folder.mkdir(parents=True, exist_ok=True)
+    target = part_path(settings, shard.shard_id)
     tmp = target.with_name(f"{target.name}.tmp-{os.getpid()}")
     for leftover in (tmp, tmp.with_name(tmp.name + ".wal")):
         leftover.unlink(missing_ok=True)
-    alias = f"wb_pub_{os.getpid()}"
-    raw_con.execute(f"ATTACH '{_sql_path(tmp)}' AS {alias}")
+    alias = f"wb_part_{os.getpid()}"
+    shard_con.execute(f"ATTACH '{_sql_path(tmp)}' AS {alias}")
     try:
-        raw_con.execute(published.ddl(database=alias))
-        raw_con.execute(
+        shard_con.execute(published.ddl(database=alias))
+        shard_con.execute(
             f"INSERT INTO {alias}.releases SELECT {published.column_sql('releases')} FROM ({_CURRENT}) "
             "ORDER BY customer_id, period"
         )
-        raw_con.execute(f"INSERT INTO {alias}.release_cells {_cell_select()}")
-        raw_con.execute(
+        shard_con.execute(f"INSERT INTO {alias}.release_cells {_cell_select()}")
+        shard_con.execute(
             f"INSERT INTO {alias}.budget_ledger SELECT {published.column_sql('budget_ledger')} "
             "FROM budget_ledger ORDER BY entry_id"
         )
         headcount = published.column_sql("public_headcount", prefix="h.")
-        raw_con.execute(
+        shard_con.execute(
             f"INSERT INTO {alias}.public_headcount SELECT DISTINCT {headcount} "
             f"FROM release_public_headcount h JOIN ({_CURRENT}) d USING (release_id) ORDER BY 1, 2, 3, 4"
         )
-        raw_con.execute(
+        shard_con.execute(
             f"INSERT INTO {alias}.release_allocations SELECT {published.column_sql('release_allocations', prefix='a.')} "
             f"FROM release_draw_allocations a JOIN ({_CURRENT}) d USING (release_id) ORDER BY 2, 3, 4, 5"
         )
-        history_frame = history.select(pl.all())  # a local frame DuckDB can scan by name
-        raw_con.register("_wb_policy_history", history_frame)
-        raw_con.execute(
-            f"INSERT INTO {alias}.policy_history SELECT {published.column_sql('policy_history')} "
-            "FROM _wb_policy_history ORDER BY policy_version"
-        )
-        raw_con.unregister("_wb_policy_history")
-        found = identifier_columns(raw_con, alias)
-        extra, missing = unexpected_tables(raw_con, alias)
-        if found or extra or missing:
-            raise PublishRefused(
-                f"published store failed its structural check (identifier-like columns {found}, unexpected "
-                f"tables {extra}, missing tables {missing}); the previous published store was kept"
-            )
-        # Re-verify the thresholds on the new file *before* it becomes visible to any reader.
-        raw_con.execute(f"USE {alias}")
-        try:
-            thresholds = check_thresholds(raw_con)
-        finally:
-            raw_con.execute("USE raw")
-        if not thresholds.passed:
-            raise PublishRefused(
-                f"published store failed its threshold check ({thresholds.description}); "
-                "the previous published store was kept"
-            )
-        raw_con.execute(f"CHECKPOINT {alias}")
+        shard_con.execute(f"CHECKPOINT {alias}")
     except BaseException:
-        raw_con.execute(f"DETACH {alias}")
+        shard_con.execute(f"DETACH {alias}")
         tmp.unlink(missing_ok=True)
         raise
-    raw_con.execute(f"DETACH {alias}")
+    shard_con.execute(f"DETACH {alias}")
     os.replace(tmp, target)
+    return target
+
+
+def remove_part(settings: Settings, shard_id: str) -> None:
+    """Delete a removed customer's published part (the next merge no longer has its releases)."""
+    with _merge_lock(settings):
+        part_path(settings, shard_id).unlink(missing_ok=True)
+
+
+@contextmanager
+def _merge_lock(settings: Settings) -> Iterator[None]:
+    """An exclusive ``fcntl`` lock: one merge at a time, so no publisher loses another's part."""
+    settings.published_parts_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(settings.published_parts_dir / ".merge.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+def publish(settings: Settings, shard_con: duckdb.DuckDBPyConnection, shard: Shard) -> Path:
+    """Write the customer's part from its open shard, then rebuild the published store from every part."""
+    write_part(settings, shard_con, shard)
+    return merge_published(settings)
+
+
+def merge_published(settings: Settings) -> Path:
+    """Rebuild ``published.duckdb`` from every customer's part and swap it in (``os.replace``).
+
+    Under an exclusive file lock: a publisher that takes the lock after another's part was
+    replaced reads it, so concurrent publishers never lose a release. No shard is opened.
+    """
+    with control_connection(settings, read_only=True) as control:
+        history = policy_history(control)
+    target = settings.published_path
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with _merge_lock(settings):
+        parts = sorted(p for p in settings.published_parts_dir.glob("*.duckdb") if p.is_file())
+        tmp = target.with_name(f"{target.name}.tmp-{os.getpid()}")
+        for leftover in (tmp, tmp.with_name(tmp.name + ".wal")):
+            leftover.unlink(missing_ok=True)
+        con = duckdb.connect(config={"threads": "2"})
+        alias = "wb_pub"
+        try:
+            con.execute(f"ATTACH '{_sql_path(tmp)}' AS {alias}")
+            con.execute(published.ddl(database=alias))
+            for i, part in enumerate(parts):
+                con.execute(f"ATTACH '{_sql_path(part)}' AS p{i} (READ_ONLY)")
+            for table in PART_TABLES:
+                if parts:
+                    columns = published.column_sql(table)
+                    union = " UNION ALL ".join(f"SELECT {columns} FROM p{i}.{table}" for i in range(len(parts)))
+                    con.execute(f"INSERT INTO {alias}.{table} SELECT * FROM ({union}) ORDER BY ALL")
+            history_frame = history.select(pl.all())  # a local frame DuckDB can scan by name
+            con.register("_wb_policy_history", history_frame)
+            con.execute(
+                f"INSERT INTO {alias}.policy_history SELECT {published.column_sql('policy_history')} "
+                "FROM _wb_policy_history ORDER BY policy_version"
+            )
+            con.unregister("_wb_policy_history")
+            found = identifier_columns(con, alias)
+            extra, missing = unexpected_tables(con, alias)
+            if found or extra or missing:
+                raise PublishRefused(
+                    f"published store failed its structural check (identifier-like columns {found}, unexpected "
+                    f"tables {extra}, missing tables {missing}); the previous published store was kept"
+                )
+            # Re-verify the thresholds on the new file *before* it becomes visible to any reader.
+            con.execute(f"USE {alias}")
+            thresholds = check_thresholds(con)
+            if not thresholds.passed:
+                raise PublishRefused(
+                    f"published store failed its threshold check ({thresholds.description}); "
+                    "the previous published store was kept"
+                )
+            con.execute(f"CHECKPOINT {alias}")
+            con.execute("USE memory")
+            con.execute(f"DETACH {alias}")
+        except BaseException:
+            con.close()
+            tmp.unlink(missing_ok=True)
+            raise
+        con.close()
+        os.replace(tmp, target)
     return target
 
 

@@ -104,13 +104,18 @@ SEED_STRUCTURE: list[tuple[str, str, str, str | None]] = [
 
 
 def seed_headcount(settings: Settings, groups: list[tuple[str, str, str, str | None]] | None = None) -> None:
-    """Store a headcount structure directly (as_of 2000-01, delivery 0: no deliveries row, no file)."""
-    con = connect_raw(settings)
-    try:
-        for customer, site, department, role in groups or SEED_STRUCTURE:
-            con.execute(
-                "INSERT INTO headcount VALUES (?, ?, ?, ?, 40, DATE '2000-01-01', 0)",
-                [customer, site, department, role],
-            )
-    finally:
-        con.close()
+    """Store a headcount structure directly in each customer's shard (created when missing;
+    as_of 2000-01, delivery 0: no deliveries row, no file)."""
+    from pipeline.shards import catalog_connection, record_first_snapshot, shard_connection
+
+    rows = groups or SEED_STRUCTURE
+    for name in dict.fromkeys(r[0] for r in rows):
+        with shard_connection(settings, name, create=True) as con:
+            for customer, site, department, role in rows:
+                if customer == name:
+                    con.execute(
+                        "INSERT INTO headcount VALUES (?, ?, ?, ?, 40, DATE '2000-01-01', 0)",
+                        [customer, site, department, role],
+                    )
+        with catalog_connection(settings) as cat:
+            record_first_snapshot(cat, name, "2000-01-01")

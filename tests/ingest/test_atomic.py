@@ -77,10 +77,11 @@ def test_error_inside_transaction_rolls_back(settings: Settings, drop: Path, fai
             return getattr(self._con, name)
 
     from pipeline.ingest import load_pseudonym_key
-    from pipeline.raw_store import raw_connection
+    from pipeline.shards import shard_connection
 
-    with raw_connection(settings) as con, pytest.raises(RuntimeError, match="simulated crash"):
+    key = load_pseudonym_key(settings)
+    with shard_connection(settings, "acme") as con, pytest.raises(RuntimeError, match="simulated crash"):
         rows = [event(i, client_ref=f"NEW-{i}") for i in range(3, 13)]  # new people: pseudonyms inserted first
         rows.append(event(99, who5_raw="99"))  # a bad row: the quarantine insert runs only when there is one
-        load.ingest_file(Failing(con), write_csv(drop / "b.csv", rows), load_pseudonym_key(settings, con))  # type: ignore[arg-type]
+        load.ingest_file(Failing(con), write_csv(drop / "b.csv", rows), key)  # type: ignore[arg-type]
     assert store_snapshot(settings) == before

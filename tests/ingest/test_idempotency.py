@@ -9,6 +9,7 @@ from ingest_helpers import WRITERS, event, events, headcount_row, query, seed_he
 
 from pipeline.ingest import ingest_files
 from pipeline.settings import Settings
+from pipeline.shards import shard_connection
 
 
 def test_same_file_twice_counts_once(settings: Settings, drop: Path) -> None:
@@ -62,7 +63,8 @@ def test_overlapping_deliveries(settings: Settings, drop: Path) -> None:
 def test_same_rows_in_every_format_store_the_same_events(settings: Settings, drop: Path) -> None:
     contents = []
     for fmt in ("csv", "parquet", "jsonl"):
-        query(settings, "DELETE FROM events")
+        with shard_connection(settings, "acme") as con:
+            con.execute("DELETE FROM events")
         reports, refused = ingest_files(settings, [WRITERS[fmt](drop / f"d_{fmt}", events(6))])
         assert refused == [] and reports[0].accepted == 6, fmt
         contents.append(query(settings, "SELECT * EXCLUDE (delivery_id, ingested_at) FROM events ORDER BY event_id"))

@@ -50,7 +50,8 @@ def test_keys_outside_the_data_folder(
     settings = Settings.from_env()
     seed_headcount(settings)
     assert ingest_files(settings, [write_csv(drop / "d.csv", events(3))])[0][0].accepted == 3
-    assert sorted(p.name for p in secrets.iterdir()) == ["pseudonym.key", "raw.key"]
+    assert sorted(p.name for p in secrets.iterdir()) == ["customers", "pseudonym.key", "raw.key"]
+    assert [p.suffix for p in (secrets / "customers").iterdir()] == [".key"]  # acme's key share
     assert _mode(secrets) == 0o700 and _mode(secrets / "raw.key") == 0o600
     assert not (wb_home / "keys").exists()  # a copy of the data folder carries no key
     monkeypatch.delenv("WELLBEING_KEY_DIR")
@@ -95,7 +96,7 @@ def test_rotation_reencrypts_and_the_old_key_no_longer_opens_the_file(settings: 
     assert main(["keys", "rotate"]) == 0
     new = settings.raw_key_file.read_text().strip()
     assert new != old and _mode(settings.raw_key_file) == 0o600
-    assert not _opens_with(settings.raw_path, old) and _opens_with(settings.raw_path, new)
+    assert not _opens_with(settings.catalog_path, old) and _opens_with(settings.catalog_path, new)
     assert store_snapshot(settings) == before | {"store_meta": store_snapshot(settings)["store_meta"]}
     assert query(settings, "SELECT count(*) FROM store_meta WHERE key = 'raw_key_rotated_at'") == [(1,)]
     (retired,) = (settings.keys_dir / "retired").iterdir()
@@ -127,13 +128,13 @@ def test_interrupted_rotation_loses_nothing_and_finishes_when_run_again(
         with pytest.raises(RawStoreError, match="key rotation .* was interrupted: run `wellbeing keys rotate`"):
             connect_raw(settings)
     else:  # before the commit: the store is untouched and still opens with the old key
-        assert _opens_with(settings.raw_path, old)
+        assert _opens_with(settings.catalog_path, old)
         assert store_snapshot(settings) == before
     monkeypatch.undo()
     monkeypatch.setenv("WELLBEING_HOME", str(settings.home))
     rotation = key_rotation.rotate_raw_key(settings)
     assert rotation.resumed is (stage == "store replaced")
-    assert not _opens_with(settings.raw_path, old)
+    assert not _opens_with(settings.catalog_path, old)
     after = store_snapshot(settings)
     assert {t: v for t, v in after.items() if t != "store_meta"} == {
         t: v for t, v in before.items() if t != "store_meta"

@@ -61,7 +61,9 @@ def test_no_input_string_in_clear_in_the_store_files(settings: Settings, drop: P
     needles = {r["client_ref"] for r in rows} | {r["event_id"] for r in rows}
     needles |= {"SITE-LEEDS", "DEPT-FINANCE", "ROLE-ANALYST", "d.csv"}
     files = [p for p in settings.home.rglob("*") if p.is_file() and "keys" not in p.parts]
-    assert settings.raw_path in files
+    assert settings.catalog_path in files and any(
+        p.parent == settings.shards_dir for p in files if p != settings.catalog_path
+    )
     for path in files:
         data = path.read_bytes()
         for needle in needles:
@@ -73,26 +75,26 @@ def test_wrong_raw_key_gives_clear_error_and_store_untouched(
 ) -> None:
     assert main(["ingest", str(write_csv(drop / "a.csv", events(3)))]) == 0
     before = store_snapshot(settings)
-    raw_bytes = settings.raw_path.read_bytes()
+    raw_bytes = settings.catalog_path.read_bytes()
     monkeypatch.setenv(RAW_KEY_ENV, "0" * 64)
     capsys.readouterr()
     code = main(["ingest", str(write_csv(drop / "b.csv", events(3, start=10)))])
     assert code != 0
     assert "wrong key for the raw store" in capsys.readouterr().err
     monkeypatch.delenv(RAW_KEY_ENV)
-    assert settings.raw_path.read_bytes() == raw_bytes
+    assert settings.catalog_path.read_bytes() == raw_bytes
     assert store_snapshot(settings) == before
 
 
 def test_missing_raw_key_gives_clear_error(settings: Settings, drop: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["ingest", str(write_csv(drop / "a.csv", events(3)))]) == 0
-    raw_bytes = settings.raw_path.read_bytes()
+    raw_bytes = settings.catalog_path.read_bytes()
     settings.raw_key_file.unlink()
     capsys.readouterr()
     assert main(["ingest", str(write_csv(drop / "b.csv", events(3, start=10)))]) == 2
     err = capsys.readouterr().err
     assert "no key" in err and "WELLBEING_RAW_KEY" in err
-    assert settings.raw_path.read_bytes() == raw_bytes
+    assert settings.catalog_path.read_bytes() == raw_bytes
     assert not settings.raw_key_file.exists()  # never silently re-created for an existing store
 
 

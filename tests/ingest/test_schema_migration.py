@@ -12,7 +12,7 @@ from ingest_helpers import event, query, seed_headcount, write_csv
 import pipeline.raw_store as raw_store
 from pipeline.ingest import ingest_files
 from pipeline.keys import PSEUDONYM_KEY_ENV
-from pipeline.raw_store import RAW_SCHEMA_VERSION, RawStoreError, connect_raw, load_httpfs, raw_key
+from pipeline.raw_store import RAW_SCHEMA_VERSION, RawStoreError, connect_legacy, connect_raw, load_httpfs, raw_key
 from pipeline.settings import Settings
 from privacy.pseudonymise import key_check, pseudonym
 
@@ -81,7 +81,7 @@ def v1_store(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> dict[str, A
 
 
 def _version_and_type(settings: Settings) -> tuple[str, str]:
-    con = connect_raw(settings, read_only=True)
+    con = connect_legacy(settings, read_only=True)
     try:
         (version,) = con.execute("SELECT value FROM store_meta WHERE key = 'schema_version'").fetchone()  # type: ignore[misc]
         (kind,) = con.execute(
@@ -108,7 +108,7 @@ def test_v1_store_is_migrated_on_first_write_open(settings: Settings, v1_store: 
         assert "_events_v1" not in tables
     finally:
         con.close()
-    assert _version_and_type(settings) == (str(RAW_SCHEMA_VERSION), "BIGINT")
+    assert not settings.raw_path.exists()  # moved into the customer's shard, then deleted
 
 
 def test_ingest_after_migration_keeps_ids_stable(settings: Settings, drop: Path, v1_store: dict[str, Any]) -> None:
@@ -133,9 +133,9 @@ def test_failed_migration_leaves_the_v1_store_unchanged(
 
     monkeypatch.setattr(raw_store, "_migrate_v1_to_v2", crash_after_migrating)
     with pytest.raises(RuntimeError, match="simulated crash"):
-        connect_raw(settings)
+        connect_legacy(settings)
     assert _version_and_type(settings) == ("1", "VARCHAR")
-    con = connect_raw(settings, read_only=True)
+    con = connect_legacy(settings, read_only=True)
     try:
         assert con.execute("SELECT * FROM events ORDER BY ALL").fetchall() == v1_store["events"]
         tables = {
@@ -145,14 +145,14 @@ def test_failed_migration_leaves_the_v1_store_unchanged(
     finally:
         con.close()
     monkeypatch.undo()
-    connect_raw(settings).close()  # and the next open migrates it
+    connect_legacy(settings).close()  # and the next open migrates it
     assert _version_and_type(settings) == (str(RAW_SCHEMA_VERSION), "BIGINT")
 
 
 def test_store_from_newer_code_is_refused(settings: Settings) -> None:
-    connect_raw(settings).close()
-    con = connect_raw(settings)
+    connect_legacy(settings).close()
+    con = connect_legacy(settings)
     con.execute("UPDATE store_meta SET value = '99' WHERE key = 'schema_version'")
     con.close()
     with pytest.raises(RawStoreError, match="schema version 99 .* upgrade wellbeing"):
-        connect_raw(settings)
+        connect_legacy(settings)

@@ -15,9 +15,9 @@ from pipeline.defs.checks import IDENTIFIER_CHECK, LEDGER_CHECK, THRESHOLD_CHECK
 from pipeline.defs.resources import RawStoreResource
 from pipeline.defs.schedules import monthly_release_schedule
 from pipeline.defs.sensors import release_customers_sensor, release_request_sensor, release_request_status_sensor
-from pipeline.raw_store import raw_connection
 from pipeline.releases.lifecycle import run_release
 from pipeline.settings import Settings
+from pipeline.shards import shard_connection
 from privacy.budget import release_cost
 from privacy.policy import DEFAULT_POLICY
 from stores.control import control_connection, list_release_requests, request_release
@@ -88,7 +88,7 @@ def test_a_below_threshold_cell_is_never_published_and_fails_the_run(
     rsettings: Settings, instance: dg.DagsterInstance
 ) -> None:
     assert _materialize(instance, rsettings, "2025-04").success
-    with raw_connection(rsettings) as con:  # tamper with the stored draw: a small group made visible
+    with shard_connection(rsettings, CUSTOMERS[0]) as con:  # tamper with the stored draw: a small group made visible
         con.execute(
             "UPDATE release_draw_cells SET suppressed = false, status = 'published', value = 3, ci_low = 0, ci_high = 6, "
             "reason = NULL WHERE rowid = (SELECT min(rowid) FROM release_draw_cells WHERE metric = 'engaged_employees')"

@@ -9,9 +9,9 @@ from __future__ import annotations
 import pytest
 from release_helpers import CUSTOMERS, MONTHS, published
 
-from pipeline.raw_store import raw_connection
 from pipeline.releases.lifecycle import NoDataForPeriod, due_periods, run_release
 from pipeline.settings import Settings
+from pipeline.shards import shard_connection
 
 C = CUSTOMERS[0]
 EMPTY = "2025-04"
@@ -22,7 +22,7 @@ DUE = [*MONTHS[:3], "2025-Q1", *MONTHS[3:], "2025-Q2"]
 
 
 def _delete_month(settings: Settings, month: str) -> None:
-    with raw_connection(settings) as con:
+    with shard_connection(settings, C) as con:
         con.execute("DELETE FROM events WHERE customer_id = ? AND strftime(occurred_on, '%Y-%m') = ?", [C, month])
 
 
@@ -53,7 +53,7 @@ def test_a_month_before_the_customers_headcount_is_not_releasable(rsettings: Set
 def test_releasability_does_not_depend_on_the_customers_own_rows(rsettings: Settings) -> None:
     """Even with no event of the customer at all, its periods are due once any export has arrived."""
     before = due_periods(rsettings, C)
-    with raw_connection(rsettings) as con:
+    with shard_connection(rsettings, C) as con:
         con.execute("DELETE FROM events WHERE customer_id = ?", [C])
     assert due_periods(rsettings, C) == before == DUE
     assert run_release(rsettings, C, MONTHS[0], requested_by="t").status == "published"

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from pipeline import shards
 from pipeline.keys import KEY_ENV_VARS
 from pipeline.raw_store import raw_connection
 from pipeline.settings import Settings
@@ -43,16 +44,20 @@ def shuffled_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_events_are_stored_clustered_by_customer_and_date_whatever_the_export_order(shuffled_home: Path) -> None:
-    with raw_connection(Settings.from_env(shuffled_home), read_only=True) as con:
-        (n, deliveries) = con.execute("SELECT count(*), count(DISTINCT delivery_id) FROM events").fetchone()  # type: ignore[misc]
-        # in physical (rowid) order, (customer, date) only goes back where a new delivery starts
-        (inversions,) = con.execute(
-            "SELECT count(*) FROM (SELECT customer_id, occurred_on, delivery_id, "
-            "lag(customer_id) OVER w AS pc, lag(occurred_on) OVER w AS po, lag(delivery_id) OVER w AS pd "
-            "FROM events WINDOW w AS (ORDER BY rowid)) WHERE (customer_id, occurred_on) < (pc, po) AND delivery_id = pd"
-        ).fetchone()  # type: ignore[misc]
-    assert n > 1000 and deliveries == 2
-    assert inversions == 0
+    settings = Settings.from_env(shuffled_home)
+    total = 0
+    for customer in shards.customers(settings):  # each customer's shard
+        with shards.shard_connection(settings, customer, read_only=True) as con:
+            (n, deliveries) = con.execute("SELECT count(*), count(DISTINCT delivery_id) FROM events").fetchone()  # type: ignore[misc]
+            # in physical (rowid) order, (customer, date) only goes back where a new delivery starts
+            (inversions,) = con.execute(
+                "SELECT count(*) FROM (SELECT customer_id, occurred_on, delivery_id, "
+                "lag(customer_id) OVER w AS pc, lag(occurred_on) OVER w AS po, lag(delivery_id) OVER w AS pd "
+                "FROM events WINDOW w AS (ORDER BY rowid)) WHERE (customer_id, occurred_on) < (pc, po) AND delivery_id = pd"
+            ).fetchone()  # type: ignore[misc]
+        assert deliveries == 2 and inversions == 0
+        total += n
+    assert total > 1000
 
 
 def test_window_ledger_equals_max_window_spend() -> None:
@@ -76,10 +81,11 @@ def test_window_ledger_equals_max_window_spend() -> None:
 def test_a_store_written_before_the_clustered_layout_is_rewritten_once(tmp_path: Path, wb_home: Path) -> None:
     """An older store (events in delivery order, no layout mark) is reordered by its first write
     connection, in one transaction, keeping every row; later connections leave it alone."""
-    from pipeline.raw_store import EVENTS_LAYOUT, EVENTS_LAYOUT_KEY, connect_raw
+    from pipeline.raw_store import EVENTS_LAYOUT, EVENTS_LAYOUT_KEY
 
     settings = Settings.from_env(wb_home)
-    con = connect_raw(settings)
+    shard = shards.ensure_shards(settings, ["c0"])["c0"]
+    con = shards.open_shard(settings, shard)
     con.execute(
         "INSERT INTO events SELECT 'e' || i, 'c' || (i % 3), i, 's', 'd', 'r', 'app', DATE '2025-01-01' + ((i * 7919) % 300)::INTEGER, "
         "NULL, NULL, NULL, NULL, 1, TIMESTAMP '2025-12-01' FROM range(5000) t(i)"
@@ -88,7 +94,7 @@ def test_a_store_written_before_the_clustered_layout_is_rewritten_once(tmp_path:
     before = con.execute("SELECT * FROM events ORDER BY event_id").fetchall()
     con.close()
 
-    with raw_connection(settings) as con:  # a write connection: reorders
+    with shards.shard_connection(settings, "c0") as con:  # a write connection: reorders
         assert con.execute("SELECT value FROM store_meta WHERE key = ?", [EVENTS_LAYOUT_KEY]).fetchone() == (
             EVENTS_LAYOUT,
         )

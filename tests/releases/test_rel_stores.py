@@ -17,6 +17,7 @@ from pipeline.releases.checks import check_ledger_within_cap, check_no_identifie
 from pipeline.releases.lifecycle import run_release
 from pipeline.releases.publish import identifier_columns
 from pipeline.settings import Settings
+from pipeline.shards import find_shard, shard_connection
 from privacy.policy import DEFAULT_POLICY
 from stores.control import (
     claim_pending_requests,
@@ -273,8 +274,8 @@ def test_identifier_check_before_swap_keeps_the_old_file(rsettings: Settings) ->
     # a regression adding a lookup table
     published_schema.TABLES["client_map"] = (published_schema.Column("client_ref", pl.String),)
     try:
-        with raw_connection(rsettings) as raw, pytest.raises(publish_module.PublishRefused, match="client_ref"):
-            publish_module.publish(rsettings, raw)
+        with shard_connection(rsettings, C) as raw, pytest.raises(publish_module.PublishRefused, match="client_ref"):
+            publish_module.publish(rsettings, raw, find_shard(rsettings, C))
     finally:
         published_schema.TABLES.clear()
         published_schema.TABLES.update(original)

@@ -23,11 +23,9 @@ GROUP = "ingest"
 
 def register_months(instance: dg.DagsterInstance, settings: Settings) -> list[str]:
     """Add the months the raw store can now release (public facts only) as ``months`` partitions."""
-    from pipeline.raw_store import raw_connection
-    from pipeline.releases.lifecycle import releasable_months
+    from pipeline.releases.lifecycle import catalog_releasable_months
 
-    with raw_connection(settings, read_only=True) as con:
-        months = [month_key(m) for m in releasable_months(con)]
+    months = [month_key(m) for m in catalog_releasable_months(settings)]  # the shard catalog only
     known = set(instance.get_dynamic_partitions(MONTHS))
     new = [m for m in months if m not in known]
     if new:

@@ -29,12 +29,12 @@ def published_store(context: dg.AssetExecutionContext, raw_store: RawStoreResour
     """Aggregates only (releases, cells, ledger copy, policy history, public headcount), rebuilt and swapped in."""
     import duckdb
 
-    from pipeline.raw_store import raw_connection
-    from pipeline.releases.publish import publish
+    from pipeline.releases.publish import merge_published
+    from pipeline.shards import ensure_migrated
 
     settings = raw_store.settings()
-    with raw_connection(settings) as con:
-        path = publish(settings, con)
+    ensure_migrated(settings)
+    path = merge_published(settings)  # every customer's published part; no shard is opened
     reader = duckdb.connect(str(path), read_only=True)
     try:
         counts = {}
