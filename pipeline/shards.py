@@ -191,6 +191,13 @@ def customers(settings: Settings) -> list[str]:
     return [s.customer_id for s in live_shards(settings)]
 
 
+def removed_customers(settings: Settings) -> list[str]:
+    """Customers removed (crypto-shredded) and not re-created since: their partitions can go."""
+    with catalog_connection(settings, read_only=True) as con:
+        rows = con.execute("SELECT customer_id FROM customers WHERE removed_at IS NOT NULL ORDER BY 1").fetchall()
+    return [str(r[0]) for r in rows]
+
+
 def find_shard(settings: Settings, customer_id: str) -> Shard:
     for shard in live_shards(settings):
         if shard.customer_id == customer_id:

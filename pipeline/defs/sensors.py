@@ -94,13 +94,15 @@ def _raw_store_idle(context: dg.SensorEvaluationContext) -> bool:
 def release_customers_sensor(
     context: dg.SensorEvaluationContext, raw_store: RawStoreResource
 ) -> dg.SensorResult | dg.SkipReason:
-    """Register every customer with data in the raw store as a ``customers`` partition.
+    """Keep the ``customers`` partitions equal to the shard catalog: add new customers, and delete
+    the partitions of customers removed with ``wellbeing customer remove`` (their shard and key
+    are gone, so a run could only fail; the removal itself is recorded in the catalog).
 
     DuckDB: even this read-only look blocks a writer, so it is skipped while any run is in progress.
     """
     from pipeline.raw_store import RawStoreError
     from pipeline.shards import customers as live_customers
-    from pipeline.shards import store_exists
+    from pipeline.shards import removed_customers, store_exists
 
     settings = raw_store.settings()
     if not store_exists(settings):
@@ -108,13 +110,21 @@ def release_customers_sensor(
     if not _raw_store_idle(context):
         return dg.SkipReason("a run is in progress; the raw store is left to its writer")
     try:
-        customers = live_customers(settings)  # the shard catalog only (a short read)
+        customers = live_customers(settings)  # the shard catalog only (two short reads)
+        removed = set(removed_customers(settings)) - set(customers)
     except RawStoreError as exc:
         return dg.SkipReason(f"raw store busy: {exc}")
-    new = sorted(set(customers) - set(context.instance.get_dynamic_partitions(CUSTOMERS)))
-    if not new:
-        return dg.SkipReason("no new customers")
-    return dg.SensorResult(dynamic_partitions_requests=[customers_partitions.build_add_request(new)])
+    known = set(context.instance.get_dynamic_partitions(CUSTOMERS))
+    new = sorted(set(customers) - known)
+    gone = sorted(removed & known)
+    if not new and not gone:
+        return dg.SkipReason("no new or removed customers")
+    requests: list[dg.AddDynamicPartitionsRequest | dg.DeleteDynamicPartitionsRequest] = []
+    if new:
+        requests.append(customers_partitions.build_add_request(new))
+    if gone:
+        requests.append(customers_partitions.build_delete_request(gone))
+    return dg.SensorResult(dynamic_partitions_requests=requests)
 
 
 @dg.sensor(minimum_interval_seconds=300, default_status=dg.DefaultSensorStatus.RUNNING)

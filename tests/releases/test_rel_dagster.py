@@ -156,6 +156,26 @@ def test_customer_sensor_registers_customers_from_the_raw_store(rsettings: Setti
         assert isinstance(release_customers_sensor(context), dg.SkipReason)
 
 
+def test_customer_sensor_deletes_the_partition_of_a_removed_customer(rsettings: Settings, tmp_path: Path) -> None:
+    from pipeline.shards import remove_customer
+
+    (tmp_path / "fresh").mkdir()
+    with dg.instance_for_test(temp_dir=str(tmp_path / "fresh")) as inst:
+        inst.add_dynamic_partitions("customers", list(CUSTOMERS))
+        remove_customer(rsettings, CUSTOMERS[0], removed_by="test")
+        context = dg.build_sensor_context(
+            instance=inst, resources={"raw_store": RawStoreResource(home=str(rsettings.home))}
+        )
+        result = release_customers_sensor(context)
+        assert isinstance(result, dg.SensorResult)
+        [request] = result.dynamic_partitions_requests
+        assert isinstance(request, dg.DeleteDynamicPartitionsRequest)
+        assert list(request.partition_keys) == [CUSTOMERS[0]]
+        inst.delete_dynamic_partition("customers", CUSTOMERS[0])
+        assert isinstance(release_customers_sensor(context), dg.SkipReason)  # the others stay
+        assert sorted(inst.get_dynamic_partitions("customers")) == sorted(CUSTOMERS[1:])
+
+
 def _execute(
     instance: dg.DagsterInstance, resources: dict[str, object], sensor_result: dg.SensorResult
 ) -> list[dg.ExecuteInProcessResult]:
