@@ -19,8 +19,8 @@ Concurrency (Dagster's own machinery, see docs/deployment.md):
 * **Within a run** – the code location's executor is in-process: a run holds one customer-month
   and its two steps depend on each other, so there is nothing to run side by side inside it.
 
-Until the raw store is split into per-customer shards, two customers' release steps may still
-meet on ``raw.duckdb``'s file lock; the code retries a lock conflict with back-off.
+Each customer's records are in its own shard, so two customers' release steps open different
+files; they share only short catalog reads and writes (retried on a lock with back-off).
 
 :data:`DAGSTER_YAML` is the demo's instance (SQLite storage under ``DAGSTER_HOME``);
 ``deploy/dagster.yaml`` is the production one (Postgres) with the same ``concurrency`` block.
