@@ -49,7 +49,7 @@ def raw_ledger(settings: Settings) -> list[tuple]:
 
     with raw_connection(settings, read_only=True) as con:
         return con.execute(
-            "SELECT customer_id, period, kind, rho, release_id, requested_by FROM budget_ledger ORDER BY entry_id"
+            "SELECT customer_id, period, kind, rho, release_id, requested_by FROM budget_ledger ORDER BY customer_id, entry_id"
         ).fetchall()
 
 
