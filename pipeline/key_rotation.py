@@ -35,7 +35,7 @@ from pathlib import Path
 
 import duckdb
 
-from pipeline.keys import RAW_KEY_ENV, make_private_dir, new_key, read_key_file, write_key_file
+from pipeline.keys import RAW_KEY_ENV, fsync_path, make_private_dir, new_key, read_key_file, write_key_file
 from pipeline.raw_store import (
     LOCK_RETRY_SECONDS,
     RawStoreBusy,
@@ -179,10 +179,10 @@ def _copy_and_commit(settings: Settings, path: Path, old_key: str, key: str) -> 
         con.execute("INSERT OR REPLACE INTO rotated.store_meta VALUES ('raw_key_rotated_at', ?)", [stamp])
         con.execute("CHECKPOINT rotated")
         con.execute("DETACH rotated")
-        _fsync(store_next)
+        fsync_path(store_next)
         _stage("copy checked")
         os.replace(store_next, path)  # commit: the old file is still locked by this connection
-        _fsync(path.parent)
+        fsync_path(path.parent)
         return len(tables)
     finally:
         con.close()
@@ -201,14 +201,14 @@ def _retire(settings: Settings, *, resumed: bool, tables: int) -> Rotation:
     if not earlier:
         shutil.copy2(settings.raw_key_file, retired)
         retired.chmod(0o600)
-        _fsync(retired)
+        fsync_path(retired)
     fd = os.open(settings.keys_dir / "rotations.log", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
     with os.fdopen(fd, "a", encoding="ascii") as log:
         log.write(f"{stamp} raw key {fingerprint(old)} retired ({retired.name}); current {fingerprint(new)}\n")
         log.flush()
         os.fsync(log.fileno())
     os.replace(key_next, settings.raw_key_file)
-    _fsync(settings.keys_dir)
+    fsync_path(settings.keys_dir)
     return Rotation(fingerprint(old), fingerprint(new), retired, resumed, tables)
 
 
@@ -229,11 +229,3 @@ def _opens_with(path: Path, key: str) -> bool:
 
 def _sql_path(path: Path) -> str:
     return str(path).replace("'", "''")
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

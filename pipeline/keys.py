@@ -89,3 +89,12 @@ def load_or_create_key(env_var: str, path: Path, *, create: bool = True) -> str:
     value = new_key()
     write_key_file(path, value)
     return value
+
+
+def fsync_path(path: Path) -> None:
+    """Flush a file's or a folder's entry to disk (a key written, swapped or destroyed stays so after a crash)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -43,7 +43,7 @@ from pathlib import Path
 
 import duckdb
 
-from pipeline.keys import make_private_dir, read_key_file, write_key_file
+from pipeline.keys import fsync_path, make_private_dir, read_key_file, write_key_file
 from pipeline.raw_store import (
     LOCK_RETRY_SECONDS,
     RawStoreBusy,
@@ -422,10 +422,10 @@ def remove_customer(settings: Settings, customer_id: str, *, removed_by: str) ->
     try:
         if share.exists():
             _shred(share)
-            _fsync_dir(share.parent)
+            fsync_path(share.parent)
         for leftover in (path, path.with_name(path.name + ".wal")):
             leftover.unlink(missing_ok=True)
-        _fsync_dir(path.parent)
+        fsync_path(path.parent)
     finally:
         if con is not None:
             con.close()
@@ -455,14 +455,6 @@ def _shred(path: Path) -> None:
     finally:
         os.close(fd)
     path.unlink()
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 @dataclass(frozen=True)
