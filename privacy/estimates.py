@@ -115,23 +115,16 @@ def _wide(noisy: pl.DataFrame, part: str) -> pl.DataFrame:
                       aggregate_function="first")  # fmt: skip
 
 
+_NUMERIC = tuple(name for name, dtype in ESTIMATE_SCHEMA.items() if dtype == pl.Float64)  # what _frame fills
+
+
 def _col(frame: pl.DataFrame, name: str) -> np.ndarray:
     return frame[name].cast(pl.Float64).to_numpy() if name in frame.columns else np.full(frame.height, np.nan)
 
 
 def _frame(keys: pl.DataFrame, metric: str, **columns: np.ndarray | float | None) -> pl.DataFrame:
     data: dict[str, object] = {"metric": [metric] * keys.height}
-    for name in (
-        "value",
-        "ci_low",
-        "ci_high",
-        "noise_sd",
-        "gate",
-        "gate_threshold",
-        "width_limit",
-        "screen_width",
-        "headcount",
-    ):
+    for name in _NUMERIC:
         col = columns.get(name)
         data[name] = np.full(keys.height, np.nan) if col is None else np.broadcast_to(col, (keys.height,)).astype(float)
     return keys.hstack(pl.DataFrame(data)).with_columns(pl.col(pl.Float64).fill_nan(None))

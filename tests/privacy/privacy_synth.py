@@ -192,6 +192,27 @@ def tiny_events(extra: list[dict] | None = None) -> pl.DataFrame:
     return pl.DataFrame(rows, schema_overrides={"employee": pl.Int64, "who5_raw": pl.Int8, "satisfaction": pl.Int8})
 
 
+def newcomer_events(customer: str = "tiny", prefix: str = "n") -> list[dict]:
+    """One extra employee ('newcomer') with 200 events everywhere: the neighbouring dataset of the DP tests."""
+    return [
+        dict(
+            event_id=f"{prefix}-{j}",
+            customer_id=customer,
+            employee="newcomer",
+            site="A",
+            department="Ops",
+            role="staff",
+            service=SERVICES[j % 5],
+            occurred_on=date(2025, 3, 1 + j % 28),
+            duration_min=30,
+            who5_raw=25 - j % 20,
+            satisfaction=5,
+            topic=TOPICS[j % 8],
+        )
+        for j in range(200)
+    ]
+
+
 def make_tiny(extra: list[dict] | None = None):
     con = raw_connection()
     insert_headcount(con, "tiny", TINY_HEADCOUNT, as_of=date(2025, 1, 1))

@@ -12,6 +12,7 @@ from privacy_synth import (
     insert_events,
     insert_headcount,
     make_tiny,
+    newcomer_events,
     noiseless,
     prepare_release,
     tiny_events,
@@ -46,28 +47,6 @@ def _add_customer(
 def _prepare(con, customer: str, policy=POLICY, period: str = PERIOD):
     frame, plan, _ = prepare_release(con, customer, policy, period)
     return frame, plan
-
-
-def _newcomer(customer: str) -> list[dict]:
-    from privacy.contract import SERVICES, TOPICS
-
-    return [
-        dict(
-            event_id=f"{customer}-n-{j}",
-            customer_id=customer,
-            employee="newcomer",
-            site="A",
-            department="Ops",
-            role="staff",
-            service=SERVICES[j % 5],
-            occurred_on=date(2025, 3, 1 + j % 28),
-            duration_min=30,
-            who5_raw=25 - j % 20,
-            satisfaction=5,
-            topic=TOPICS[j % 8],
-        )
-        for j in range(200)
-    ]
 
 
 BOUNDS = {
@@ -107,7 +86,9 @@ def test_a_customers_batched_cells_depend_on_its_own_employees_only():
     con_d = make_tiny()
     _add_customer(con_d, "other")
     con_n = make_tiny()
-    _add_customer(con_n, "other", extra=_newcomer("other"))  # same pseudonym 'newcomer' never appears in 'tiny'
+    _add_customer(
+        con_n, "other", extra=newcomer_events("other", prefix="other-n")
+    )  # same pseudonym 'newcomer' never appears in 'tiny'
     policy = noiseless(POLICY)
 
     def values(con):

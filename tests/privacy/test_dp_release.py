@@ -8,7 +8,7 @@ from datetime import date
 
 import polars as pl
 import pytest
-from privacy_synth import make_tiny, prepare_release, tiny_policy
+from privacy_synth import make_tiny, newcomer_events, prepare_release, tiny_policy
 
 from privacy import _opendp_compat as compat
 from privacy.budget import PureEpsilon, Rho, release_cost
@@ -126,23 +126,7 @@ def test_accounting_mismatch_is_refused(tiny_con):
 
 def test_neighbouring_dataset_changes_each_cell_by_at_most_the_bound():
     """One employee added (with many contacts everywhere) moves the true aggregates by the per-employee bound only."""
-    newcomer = [
-        dict(
-            event_id=f"n-{j}",
-            customer_id="tiny",
-            employee="newcomer",
-            site="A",
-            department="Ops",
-            role="staff",
-            service=SERVICES[j % 5],
-            occurred_on=date(2025, 3, 1 + j % 28),
-            duration_min=30,
-            who5_raw=25 - j % 20,
-            satisfaction=5,
-            topic=TOPICS[j % 8],
-        )
-        for j in range(200)
-    ]
+    newcomer = newcomer_events()
     policy = tiny_policy(**{"granularity.wellbeing": "month"})
     frame_d, plan, _ = _prepare(make_tiny(), policy)
     frame_n, _, _ = _prepare(make_tiny(newcomer), policy)
