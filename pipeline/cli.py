@@ -111,6 +111,10 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["WELLBEING_HOME"] = args.home
     try:
         return int(args.func(args) or 0)
+    except BrokenPipeError:  # the reader went away (`wellbeing customer list | head`): stop quietly
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # so the interpreter's final flush does not fail again
+        return 141
     except KeyboardInterrupt:
         print("interrupted; nothing partial was stored", file=sys.stderr)
         return 130

@@ -46,7 +46,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--period", metavar="YYYY-MM", help="period: YYYY-MM, or YYYY-Qn for quarterly tables")
     parser.add_argument("--reissue", action="store_true", help="draw anew and spend budget again (privacy officer)")
     parser.add_argument("--requested-by", metavar="NAME", help="who asks (default: $USER)")
+    parser.add_argument(
+        "--workers",
+        metavar="N",
+        type=_workers,
+        help="--all-due: customers released side by side in N processes (default: one per core; 1: in this process)",
+    )
     parser.set_defaults(func=run)
+
+
+def _workers(text: str) -> int:
+    """``--workers``: a whole number from 1 (argparse reports anything else as bad input, exit 2)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--workers takes a whole number of processes, not {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"--workers takes a whole number of processes from 1, not {value}")
+    return value
 
 
 def outcome_line(o: ReleaseOutcome) -> str:
@@ -81,11 +98,14 @@ def run(args: argparse.Namespace) -> int:
     if args.all_due:
         if args.period or args.reissue:
             raise CommandError("release --all-due takes no --period and no --reissue")
+        from pipeline.releases.parallel import default_workers
+
+        workers = args.workers or default_workers()
         if not store_exists(settings):
             raise CommandError("nothing to release: the raw store does not exist yet (wellbeing ingest FILE first)")
         # One line per release as soon as its period is stored; a bar on a terminal.
         with progress("release", None) as reporter:
-            outcomes = run_all_due(settings, who, on_outcome=lambda o: reporter.tick(outcome_line(o)))
+            outcomes = run_all_due(settings, who, on_outcome=lambda o: reporter.tick(outcome_line(o)), workers=workers)
         refused = [o for o in outcomes if o.status == "refused"]
         failed = [o for o in outcomes if o.status == "failed"]
         print(
@@ -97,6 +117,8 @@ def run(args: argparse.Namespace) -> int:
             return EXIT_FAILURE
         return EXIT_BUDGET_EXCEEDED if refused else 0
 
+    if args.workers is not None:
+        raise CommandError("release --workers goes with --all-due (one customer-period runs in this process)")
     if not args.period:
         raise CommandError("release --customer needs --period YYYY-MM (or use --all-due)")
     if not store_exists(settings):

@@ -456,12 +456,16 @@ def run_all_due(
     today: date | None = None,
     on_outcome: Callable[[ReleaseOutcome], None] | None = None,
     publish: bool = True,
+    workers: int = 1,
 ) -> list[ReleaseOutcome]:
     """Release every due period of every customer (or of ``customers``), oldest first; publish once.
 
     Opens one customer's shard at a time (its part of the published store is written from it);
     ``publish=False`` leaves the final merge to the caller (e.g. several processes, each with its
-    own customers, then one :func:`pipeline.releases.publish.merge_published`).
+    own customers, then one :func:`pipeline.releases.publish.merge_published`). ``workers`` > 1
+    releases customers side by side in that many spawned processes
+    (:mod:`pipeline.releases.parallel`; largest shard first), each task exactly the one-process
+    steps below for one customer; the outcomes are the same.
 
     ``on_outcome`` hears each outcome as soon as its customer's releases are stored (progress output).
 
@@ -479,13 +483,14 @@ def run_all_due(
        the ledger inside the transaction (any window over the cap: nothing of the customer is
        stored). If the batched draw fails, the customer's releases are drawn one by one with
        :func:`privacy.release.draw_release` (outcome message ``drawn one by one``).
-    4. One publish at the end. Outcomes in period order, customers in the order given.
+    4. One publish at the end (also when a customer raised: what was stored is published, then
+       the error is raised). Outcomes in period order, customers in the order given.
 
     A stored release is never drawn again (a stored period is not due).
     """
     if not str(requested_by or "").strip():
         raise ValueError("a release must name who asked for it (requested_by)")
-    from pipeline.shards import last_event_delivery, live_shards, open_shard
+    from pipeline.shards import last_event_delivery, live_shards
 
     shards = {s.customer_id: s for s in live_shards(settings)}  # migrates a legacy store first
     order = customers if customers is not None else list(shards)
@@ -498,33 +503,69 @@ def run_all_due(
         if on_outcome is not None:
             on_outcome(outcome)
 
+    tasks = []
     for customer in order:
         shard = shards.get(customer)
         if shard is None:
             heard(_failed(customer, f"unknown customer {customer!r}: no shard in the catalog"))
-            continue
-        try:
-            con = open_shard(settings, shard)  # this customer's shard only; a broken one stops only it
-        except RawStoreError as exc:
-            heard(_failed(customer, str(exc)))
-            continue
-        try:
-            due = {customer: _due(con, policies[customer][0], customer, today, delivered)}
-            accepted, refused = _budget_plan(con, [customer], due, policies, today)
-            for outcome in refused.values():  # refused for budget: known before anything is drawn
-                heard(outcome)
-            if accepted[customer]:
-                for outcome in _release_customer(
-                    con, customer, accepted[customer], policies[customer], requested_by, None
-                ):
+        else:
+            tasks.append((settings, shard, policies[customer], requested_by, today, delivered))
+    try:
+        if workers > 1 and len(tasks) > 1:
+            from pipeline.releases.parallel import in_workers
+
+            tasks.sort(key=lambda t: -_shard_size(settings, t[1]))  # largest first: the run ends together
+            for _, future in in_workers(_all_due_of_customer, tasks, workers):
+                for outcome in future.result():  # a worker's exception is raised here
                     heard(outcome)
-            write_part(settings, con, shard)
-        finally:
-            con.close()
-    if publish:
-        merge_published(settings)
+        else:
+            for task in tasks:
+                for outcome in _all_due_of_customer(*task):
+                    heard(outcome)
+    finally:
+        if publish:  # what was stored is published, also when a customer raised
+            merge_published(settings)
     rank = {c: i for i, c in enumerate(order)}
     return [results[key] for key in sorted(results, key=lambda k: (_period_order(k[1]), rank.get(k[0], 0)))]
+
+
+def _shard_size(settings: Settings, shard: Shard) -> int:
+    try:
+        return settings.shard_path(shard.shard_id).stat().st_size
+    except OSError:
+        return 0
+
+
+def _all_due_of_customer(
+    settings: Settings,
+    shard: Shard,
+    policy: tuple[ReleasePolicy, int],
+    requested_by: str,
+    today: date | None,
+    delivered: datetime | None,
+) -> list[ReleaseOutcome]:
+    """Steps 1-3 of :func:`run_all_due` for one customer, on its shard only (also a worker task).
+
+    Writes the customer's published part; publishing (the merge) is the caller's.
+    """
+    from pipeline.shards import open_shard
+
+    customer = shard.customer_id
+    try:
+        con = open_shard(settings, shard)  # this customer's shard only; a broken one stops only it
+    except RawStoreError as exc:
+        return [_failed(customer, str(exc))]
+    outcomes: list[ReleaseOutcome] = []
+    try:
+        due = {customer: _due(con, policy[0], customer, today, delivered)}
+        accepted, refused = _budget_plan(con, [customer], due, {customer: policy}, today)
+        outcomes.extend(refused.values())  # refused for budget: known before anything is drawn
+        if accepted[customer]:
+            outcomes.extend(_release_customer(con, customer, accepted[customer], policy, requested_by, None))
+        write_part(settings, con, shard)
+    finally:
+        con.close()
+    return outcomes
 
 
 def _failed(customer_id: str, message: str) -> ReleaseOutcome:

@@ -1,0 +1,57 @@
+"""Customers released side by side in worker processes (``wellbeing release --all-due --workers N``).
+
+Each customer's raw data lives in its own encrypted shard (:mod:`pipeline.shards`), so the
+releases of two customers share no file and no lock: a task opens one shard, draws, stores
+its draws with their ledger rows in one transaction and writes that customer's published
+part, exactly as the one-process run does; the parent publishes once at the end.
+
+Privacy: workers are pipeline processes on the same machine, started with ``spawn`` (never
+``fork``, which would copy polars' and DuckDB's thread pools mid-flight) and given only what
+the task names (settings, the customer's shard entry, its policy). What comes back is the
+release outcome: status, period, cost and counts, never a cell value or a record.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+MAX_DEFAULT_WORKERS = 8
+
+
+def default_workers() -> int:
+    """One worker per core this process may use (at most ``MAX_DEFAULT_WORKERS``)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, MAX_DEFAULT_WORKERS))
+
+
+def in_workers(
+    fn: Callable[..., R], tasks: Iterable[tuple[Any, ...]], workers: int
+) -> Iterator[tuple[tuple[Any, ...], Future[R]]]:
+    """Run ``fn(*task)`` for every task in ``workers`` spawned processes; yield each (task, future) as it ends.
+
+    Tasks are submitted in the order given (put the largest first: the last task then finishes
+    near the others). When the consumer stops early (an exception, ``break``), the tasks not yet
+    started are cancelled and the running ones are waited for, so no worker outlives the call.
+    """
+    pending_tasks = list(tasks)
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=max(1, min(workers, len(pending_tasks) or 1)), mp_context=context) as pool:
+        running = {pool.submit(fn, *task): task for task in pending_tasks}
+        try:
+            while running:
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in done:
+                    yield running.pop(future), future
+        finally:
+            for future in running:
+                future.cancel()

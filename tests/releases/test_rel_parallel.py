@@ -1,0 +1,109 @@
+"""``run_all_due(workers=N)``: customers released side by side in spawned processes, same guarantees.
+
+Each task is the one-process steps for one customer on its own shard; the parent publishes once.
+Checked here: the same releases, costs and ledger rows as one process; drawn once (a second run
+draws nothing); a broken shard stops only its customer; a customer that raises still lets what was
+stored be published; and the command line's ``--workers``.
+"""
+
+from __future__ import annotations
+
+import shutil
+from datetime import date
+from pathlib import Path
+
+import pytest
+from release_helpers import CUSTOMERS, published, run_cli
+
+from pipeline import shards
+from pipeline.releases import lifecycle
+from pipeline.releases.lifecycle import ReleaseOutcome, run_all_due
+from pipeline.releases.parallel import default_workers, in_workers
+from pipeline.settings import Settings
+
+A, B = CUSTOMERS
+TODAY = date(2025, 7, 10)  # every month and both quarters of the template are complete
+
+
+def _summary(outcomes: list[ReleaseOutcome]) -> list[tuple[object, ...]]:
+    return [(o.customer_id, o.period, o.status, o.cells, o.cost) for o in outcomes]
+
+
+def _ledger(settings: Settings) -> list[tuple[object, ...]]:
+    return published(
+        settings, "SELECT customer_id, period, kind, rho, requested_by FROM budget_ledger ORDER BY customer_id, period"
+    )
+
+
+def test_two_workers_release_what_one_process_releases(rsettings: Settings, tmp_path: Path) -> None:
+    twin = Settings.from_env(tmp_path / "twin")
+    shutil.copytree(rsettings.home, twin.home)
+    heard: list[ReleaseOutcome] = []
+    parallel = run_all_due(rsettings, "scheduler", today=TODAY, workers=2, on_outcome=heard.append)
+    serial = run_all_due(twin, "scheduler", today=TODAY, workers=1)
+    assert _summary(parallel) == _summary(serial)  # same releases, order, cell counts and costs
+    assert len(parallel) == 2 * 8 and all(o.status == "published" for o in parallel)
+    assert sorted(_summary(heard)) == sorted(_summary(parallel))  # progress heard every outcome
+    assert _ledger(rsettings) == _ledger(twin)
+    ids = published(rsettings, "SELECT release_id FROM releases ORDER BY release_id")
+    assert len(ids) == 16 and {o.release_id for o in parallel} == {r[0] for r in ids}
+    # drawn once: nothing is due any more, and the stored draws are what is published
+    assert run_all_due(rsettings, "scheduler", today=TODAY, workers=2) == []
+    assert published(rsettings, "SELECT release_id FROM releases ORDER BY release_id") == ids
+
+
+def test_a_corrupt_shard_stops_only_its_customer_in_parallel(rsettings: Settings) -> None:
+    shard = shards.find_shard(rsettings, A)
+    path = rsettings.shard_path(shard.shard_id)
+    data = bytearray(path.read_bytes())
+    for i in range(0, len(data), 97):
+        data[i] ^= 0xFF
+    path.write_bytes(bytes(data))
+    outcomes = run_all_due(rsettings, "scheduler", today=TODAY, workers=2)
+    failed = [o for o in outcomes if o.status == "failed"]
+    assert [o.customer_id for o in failed] == [A] and shard.shard_id in failed[0].message
+    assert {o.customer_id for o in outcomes if o.status == "published"} == {B}
+    assert published(rsettings, "SELECT DISTINCT customer_id FROM releases") == [(B,)]
+
+
+def test_a_customer_that_raises_still_publishes_what_was_stored(
+    rsettings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In one process (in a worker, the same exception comes back through its future)."""
+    real = lifecycle._all_due_of_customer
+
+    def raise_for_a(settings: Settings, shard: shards.Shard, *args: object) -> list[ReleaseOutcome]:
+        if shard.customer_id == A:
+            raise RuntimeError("boom")
+        return real(settings, shard, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(lifecycle, "_all_due_of_customer", raise_for_a)
+    with pytest.raises(RuntimeError, match="boom"):
+        run_all_due(rsettings, "scheduler", today=TODAY, customers=[B, A])
+    assert published(rsettings, "SELECT DISTINCT customer_id FROM releases") == [(B,)]
+
+
+def _square(x: int) -> int:
+    if x == 3:
+        raise ValueError("three")
+    return x * x
+
+
+def test_in_workers_yields_every_result_and_raises_a_workers_exception() -> None:
+    results = {task: future for task, future in in_workers(_square, [(1,), (2,), (3,)], workers=2)}
+    assert {t: f.result() for t, f in results.items() if t != (3,)} == {(1,): 1, (2,): 4}
+    with pytest.raises(ValueError, match="three"):
+        results[(3,)].result()
+    assert 1 <= default_workers() <= 8
+
+
+def test_cli_workers_option(rsettings: Settings) -> None:
+    proc = run_cli("release", "--all-due", "--workers", "0", env_home=rsettings.home, check_rc=2)
+    assert "from 1" in proc.stderr and "Traceback" not in proc.stderr
+    proc = run_cli("release", "--all-due", "--workers", "two", env_home=rsettings.home, check_rc=2)
+    assert "whole number" in proc.stderr
+    proc = run_cli("release", "--customer", A, "--period", "2025-03", "--workers", "2", env_home=rsettings.home)
+    assert proc.returncode == 2 and "goes with --all-due" in proc.stderr
+    out = run_cli("release", "--all-due", "--workers", "2", env_home=rsettings.home, check_rc=0).stdout
+    assert "released, 0 refused for budget" in out
+    assert {r[0] for r in published(rsettings, "SELECT DISTINCT customer_id FROM releases")} == {A, B}
