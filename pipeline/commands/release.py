@@ -90,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
     from pipeline.progress import progress
     from pipeline.releases.lifecycle import IncompletePeriod, NoDataForPeriod, run_all_due, run_release
     from pipeline.settings import Settings
-    from pipeline.shards import store_exists
+    from pipeline.shards import UnknownCustomer, store_exists
     from privacy.budget import BudgetExceeded
 
     settings = Settings.from_env()
@@ -123,9 +123,11 @@ def run(args: argparse.Namespace) -> int:
         raise CommandError("release --customer needs --period YYYY-MM (or use --all-due)")
     if not store_exists(settings):
         raise CommandError("nothing to release: the raw store does not exist yet (wellbeing ingest FILE first)")
-    require_known_customer(settings, args.customer)
     try:
         outcome = run_release(settings, args.customer, args.period, requested_by=who, reissue=args.reissue)
+    except UnknownCustomer:  # (one catalog read on the way in; the list of known ones only when needed)
+        require_known_customer(settings, args.customer)
+        raise
     except BudgetExceeded as exc:
         raise CommandError(str(exc), EXIT_BUDGET_EXCEEDED) from None
     except (IncompletePeriod, NoDataForPeriod) as exc:
