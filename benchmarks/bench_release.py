@@ -78,6 +78,8 @@ TARGET_ONE_S = 1.0
 TARGET_RSS_GB = 3.0
 TARGET_TWO_PROCESSES = 1.7  # issue 12: two processes on two cores vs one, releasing every due customer-month
 TARGET_HISTORY_GROWTH = 1.25  # CPU per release at the largest history / at the smallest
+TARGET_100M_S = 600.0  # issue 12: 100M events of the wide shape: ingest <= 10 min, all releases <= 10 min
+TARGET_100M_RSS_GB = 4.0
 BENCH_KEYS = {
     "WELLBEING_RAW_KEY": "bench-only-raw-key-0123456789abcdef",
     "WELLBEING_PSEUDONYM_KEY": "bench-only-pseudonym-key-fedcba9876543210",
@@ -95,9 +97,8 @@ FROM per GROUP BY ALL
 
 
 # ------------------------------------------------------------------ child targets
-def child_setup(home: str, data_dir: str, shape: str, employees: int, start: str, shuffle: bool, seed: int) -> dict:
-    from pipeline.ingest import ingest_files
-    from pipeline.settings import Settings
+def child_generate(data_dir: str, shape: str, employees: int, start: str, shuffle: bool, seed: int) -> dict:
+    """The synthetic export (Parquet) and headcount files of one shape; ingested by ``wellbeing ingest`` after."""
     from pipeline.synthetic import generate
 
     spec = SHAPES[shape]
@@ -112,11 +113,23 @@ def child_setup(home: str, data_dir: str, shape: str, employees: int, start: str
         shape=shape,
         shuffle=shuffle,
     )  # type: ignore[arg-type]
-    reports, refused = ingest_files(Settings.from_env(home), [*files.events, *files.headcounts])
-    if refused:
-        raise RuntimeError("; ".join(str(r) for r in refused))
-    shutil.rmtree(data_dir, ignore_errors=True)
-    return {"n_events": files.n_events, "customers": list(files.customers)}
+    return {
+        "n_events": files.n_events,
+        "customers": list(files.customers),
+        "files": [str(p) for p in (*files.headcounts, *files.events)],
+    }
+
+
+def _setup(home: Path, work: Path, shape: str, employees: int, start: str, shuffle: bool, seed: int
+           ) -> tuple[Measurement, Measurement, dict]:  # fmt: skip
+    """Generate an export (one child) and ingest it with ``wellbeing ingest`` (another, measured on its own)."""
+    data = work / "data"
+    shutil.rmtree(data, ignore_errors=True)
+    gen = run_call("bench_release:child_generate", str(data), shape, employees, start, shuffle, seed,
+                   label="generate", env=BENCH_KEYS)  # fmt: skip
+    ingest = run_command(_wellbeing(home, "ingest", *gen.result["files"]), label="ingest", env=BENCH_KEYS)
+    shutil.rmtree(data, ignore_errors=True)
+    return gen, ingest, gen.result
 
 
 def child_reference(home: str) -> dict:
@@ -214,7 +227,8 @@ def _two_processes(pristine: Path, work: Path, customers: list[str], tag: str) -
         shutil.rmtree(h, ignore_errors=True)
     return [
         [f"[{tag}] all due, one process", f"{one_wall:.1f}", f"{one.cpu_s:.1f}", f"{one.peak_rss_gb:.2f}",
-         f"{released} releases, {released / one_wall:.1f} releases/s", "(info)"],
+         f"{released} releases, {released / one_wall:.1f} releases/s; uses {one.cpu_s / one_wall:.2f} cores "
+         "(DuckDB's and polars' threads)", "(info)"],
         [f"[{tag}] all due, two processes + one publish", f"{two_wall:.1f}",
          f"{sum(p.cpu_s for p in parts) + merge.cpu_s:.1f}", f"{max(p.peak_rss_gb for p in parts):.2f}",
          f"{released / two_wall:.1f} releases/s = {speedup:.2f}x one process (publish {merge.process_s:.1f} s)",
@@ -316,6 +330,12 @@ def _wellbeing(home: Path, *args: str) -> list[str]:
     return [str(Path(sys.executable).with_name("wellbeing")), "--home", str(home), *args]
 
 
+def _workers() -> int:
+    from pipeline.releases.parallel import default_workers
+
+    return default_workers()
+
+
 def _fmt(m: Measurement) -> tuple[str, str, str]:
     return f"{m.process_s:.1f}", f"{m.cpu_s:.1f}", f"{m.peak_rss_gb:.2f}"
 
@@ -328,6 +348,7 @@ def bench_shape(
     sorted_too: bool,
     phases: bool = False,
     rows: list[list[object]] | None = None,
+    all_due_history: bool = False,
 ) -> list[list[object]]:
     """The rows of one shape, appended to ``rows`` as they are measured (a later failure keeps them)."""
     spec = SHAPES[shape]
@@ -338,15 +359,16 @@ def bench_shape(
     for shuffle in orders:
         tag = f"{shape}, {'random order' if shuffle else 'by date'}"
         pristine, home = work / f"{shape}-{int(shuffle)}-pristine", work / f"{shape}-{int(shuffle)}-home"
-        setup = run_call("bench_release:child_setup", str(pristine), str(work / "data"), shape, employees, start,
-                         shuffle, SEED, label="setup", env=BENCH_KEYS)  # fmt: skip
-        info = setup.result
+        gen, setup, info = _setup(pristine, work, shape, employees, start, shuffle, SEED)
         customers: list[str] = info["customers"]
         releases_expected = len(customers) * (MONTHS + MONTHS // 3)
         scale = info["n_events"] / 10_000_000
         target_all = TARGET_ALL_S_10M * scale
-        rows.append([f"[{tag}] setup: generate + ingest {info['n_events']:,} events", *_fmt(setup),
-                     f"{len(customers)} customers x {MONTHS} months", "(info)"])  # fmt: skip
+        rows.append([f"[{tag}] setup: generate {info['n_events']:,} events", *_fmt(gen),
+                     f"{len(customers)} customers x {MONTHS} months, Parquet", "(info)"])  # fmt: skip
+        rows.append([f"[{tag}] wellbeing ingest of that export", *_fmt(setup),
+                     f"{info['n_events'] / setup.process_s / 1e6:.2f}M events/s into {len(customers)} shards",
+                     "(info)"])  # fmt: skip
 
         reference = run_call("bench_release:child_reference", str(pristine), label="reference", env=BENCH_KEYS)
         rows.append(
@@ -373,7 +395,7 @@ def bench_shape(
         time_target = f"<= {target_all:.0f} s" if at_size else f"<= {TARGET_ALL_S_10M:.0f} s at 10M, not judged here"
         rows.append(
             [
-                f"[{tag}] wellbeing release --all-due",
+                f"[{tag}] wellbeing release --all-due ({_workers()} worker processes: the default)",
                 *_fmt(all_due),
                 f"{releases_expected} releases; {all_due.cpu_s / releases_expected * 1000:.0f} ms CPU/release; "
                 f"{vs_direct:.1f}x OpenDP direct, {vs_plain:.0f}x plain DuckDB",
@@ -424,25 +446,33 @@ def bench_shape(
         shutil.rmtree(home, ignore_errors=True)
 
         if shape == "wide" and shuffle and history:
-            rows.extend(_history(pristine, work, shape, employees, start, customers, history, info["n_events"], tag))
+            rows.extend(_history(pristine, work, shape, employees, start, customers, history, setup,
+                                 info["n_events"], tag, all_due_history))  # fmt: skip
         shutil.rmtree(pristine, ignore_errors=True)
     return rows
 
 
 def _history(pristine: Path, work: Path, shape: str, employees: int, start: str, customers: list[str],
-             sizes: list[int], base_events: int, tag: str) -> list[list[object]]:  # fmt: skip
-    """CPU per release of the same months with more (older) months stored before them."""
+             sizes: list[int], base: Measurement, base_events: int, tag: str, all_due_at_largest: bool,
+             ) -> list[list[object]]:  # fmt: skip
+    """CPU per release of the same months with more (older) months stored before them; each older block is
+    a delivery of its own (its ingest measured into the growing store). ``all_due_at_largest``: then release
+    every due period of the whole store (all blocks' months) with ``wellbeing release --all-due``."""
     periods = [_month(start, MONTHS - 1 - i) for i in range(HISTORY_MONTHS)]
     home = work / f"{shape}-history"
     shutil.rmtree(home, ignore_errors=True)
     shutil.copytree(pristine, home)
     stored, block, out, per_release = base_events, 1, [], []
+    ingests = [base]
     for size in sorted(sizes):
         while stored < size * 0.95:  # older blocks of 24 months (other seeds: other people), same customers
             older = _month(start, -MONTHS * block)
-            m = run_call("bench_release:child_setup", str(home), str(work / "data"), shape, employees, older,
-                         True, SEED + block, label="history", env=BENCH_KEYS)  # fmt: skip
-            stored += m.result["n_events"]
+            _, ingest, info = _setup(home, work, shape, employees, older, True, SEED + block)
+            out.append([f"[{tag}] ingest of an older 24-month export ({info['n_events']:,} events) into a store "
+                        f"of {stored:,}", *_fmt(ingest), f"{info['n_events'] / ingest.process_s / 1e6:.2f}M events/s",
+                        "(info)"])  # fmt: skip
+            ingests.append(ingest)
+            stored += info["n_events"]
             block += 1
         m = run_call("bench_release:child_history", str(home), customers, periods, label="draw", env=BENCH_KEYS)
         r = m.result
@@ -457,6 +487,27 @@ def _history(pristine: Path, work: Path, shape: str, employees: int, start: str,
                 "(info)",
             ]
         )
+    total_ingest = sum(m.process_s for m in ingests)
+    ingest_peak = max(m.peak_rss_gb for m in ingests)
+    at_size = stored >= 0.9 * 100_000_000
+    target_ingest = TARGET_100M_S * stored / 100_000_000
+    out.append([f"[{tag}] ingest of all {stored:,} events ({len(ingests)} deliveries)", f"{total_ingest:.0f}",
+                f"{sum(m.cpu_s for m in ingests):.0f}", f"{ingest_peak:.2f}",
+                f"{stored / total_ingest / 1e6:.2f}M events/s; {total_ingest / (stored / 1e7):.0f} s per 10M",
+                (f"{verdict(total_ingest <= target_ingest and ingest_peak <= TARGET_100M_RSS_GB)} " if at_size else "")
+                + f"(<= {TARGET_100M_S / 60:.0f} min per 100M, <= {TARGET_100M_RSS_GB:.0f} GB)"
+                + ("" if at_size else ": judged at 100M")])  # fmt: skip
+    if all_due_at_largest:
+        m = run_command(_wellbeing(home, "release", "--all-due", "--requested-by", "bench"), label="all-due history",
+                        env=BENCH_KEYS)  # fmt: skip
+        releases = len(customers) * (MONTHS + MONTHS // 3) * block
+        out.append([f"[{tag}] wellbeing release --all-due of the whole store ({stored:,} events, {MONTHS * block} "
+                    f"months)", *_fmt(m), f"{releases:,} releases; {m.cpu_s / releases * 1000:.0f} ms CPU/release; "
+                    f"{stored / m.process_s / 1e6:.2f}M events/s",
+                    (f"{verdict(m.process_s <= target_ingest and m.peak_rss_gb <= TARGET_100M_RSS_GB)} "
+                     if at_size else "")
+                    + f"(<= {TARGET_100M_S / 60:.0f} min per 100M, <= {TARGET_100M_RSS_GB:.0f} GB per process)"
+                    + ("" if at_size else ": judged at 100M")])  # fmt: skip
     if len(per_release) > 1:
         growth = per_release[-1] / per_release[0]
         out.append(
@@ -482,6 +533,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--shapes", default="wide,narrow", help="comma-separated: wide, narrow (default both)")
     parser.add_argument("--sorted-wide", action="store_true", help="also time the wide shape exported by date")
     parser.add_argument("--phases", action="store_true", help="also print where release --all-due spends its CPU")
+    parser.add_argument("--all-due-history", action="store_true",
+                        help="at the largest history, also release every due period of the whole store")  # fmt: skip
     parser.add_argument("--dir", type=Path, default=Path(tempfile.gettempdir()) / "wellbeing-bench-release",
                         help="work folder (default: %(default)s; deleted afterwards)")  # fmt: skip
     args = parser.parse_args(argv)
@@ -499,7 +552,7 @@ def main(argv: list[str] | None = None) -> int:
     failed = False
     try:
         for shape in shapes:
-            bench_shape(shape, n_events, history, work, args.sorted_wide, args.phases, rows)
+            bench_shape(shape, n_events, history, work, args.sorted_wide, args.phases, rows, args.all_due_history)
     except ChildFailed as exc:
         print(f"error: {exc} (the figures measured before it follow)", file=sys.stderr)
         failed = True
