@@ -220,3 +220,22 @@ def test_out_of_memory_is_not_a_refusal_but_one_error_line(
     assert main(["ingest", str(write_csv(drop / "d.csv", events(1)))]) == 1
     err = capsys.readouterr().err
     assert "error: DuckDB ran out of memory" in err and "CLIENTREF" not in err and "refused" not in err
+
+
+def test_a_reader_that_goes_away_ends_the_command_quietly(settings: Settings, drop: Path) -> None:
+    """``wellbeing customer list | head -1``: the closed pipe is not an "unexpected error" line."""
+    import os
+
+    from pipeline.keys import KEY_ENV_VARS
+
+    ingest_files(settings, [write_csv(drop / "d.csv", events(3))])
+    env = {k: v for k, v in os.environ.items() if k not in KEY_ENV_VARS}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "import sys; from pipeline.cli import main; sys.exit(main())", "customer", "list"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # the reader is gone before the command writes
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 141
+    assert err == ""
