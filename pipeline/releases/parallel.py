@@ -13,10 +13,12 @@ release outcome: status, period, cost and counts, never a cell value or a record
 
 from __future__ import annotations
 
+import math
 import multiprocessing
 import os
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from pathlib import Path
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -25,12 +27,22 @@ R = TypeVar("R")
 MAX_DEFAULT_WORKERS = 8
 
 
-def default_workers() -> int:
-    """One worker per core this process may use (at most ``MAX_DEFAULT_WORKERS``)."""
+def default_workers(cpu_max: Path = Path("/sys/fs/cgroup/cpu.max")) -> int:
+    """One worker per core this process may use (at most ``MAX_DEFAULT_WORKERS``).
+
+    The cores it may run on, further limited by a container's CPU quota (cgroup v2 ``cpu.max``,
+    e.g. a Kubernetes pod's CPU limit), which the affinity mask does not show.
+    """
     try:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         cores = os.cpu_count() or 1
+    try:
+        quota, period = cpu_max.read_text().split()[:2]
+        if quota != "max":
+            cores = min(cores, max(1, math.ceil(int(quota) / int(period))))
+    except (OSError, ValueError):
+        pass  # no cgroup v2 limit readable: the affinity mask
     return max(1, min(cores, MAX_DEFAULT_WORKERS))
 
 

@@ -97,6 +97,16 @@ def test_in_workers_yields_every_result_and_raises_a_workers_exception() -> None
     assert 1 <= default_workers() <= 8
 
 
+def test_default_workers_follow_a_containers_cpu_quota(tmp_path: Path) -> None:
+    cpu_max = tmp_path / "cpu.max"
+    cpu_max.write_text("150000 100000\n")  # a pod limited to 1.5 CPUs
+    assert default_workers(cpu_max) == min(2, default_workers(tmp_path / "absent"))
+    cpu_max.write_text("50000 100000\n")
+    assert default_workers(cpu_max) == 1
+    cpu_max.write_text("max 100000\n")  # no limit: the cores of the affinity mask
+    assert default_workers(cpu_max) == default_workers(tmp_path / "absent")
+
+
 def test_cli_workers_option(rsettings: Settings) -> None:
     proc = run_cli("release", "--all-due", "--workers", "0", env_home=rsettings.home, check_rc=2)
     assert "from 1" in proc.stderr and "Traceback" not in proc.stderr
