@@ -21,10 +21,11 @@ published value: the stored draw is served. They count only if a privacy officer
 re-issues the period (``--reissue``), which draws anew and spends budget again.
 
 :func:`run_all_due` follows the same steps for many releases at once: every budget is decided
-first (period by period, as if released one by one), then customer by customer all its
-accepted releases are drawn together with :func:`privacy.release.draw_releases` (one pass over
-its events, equal plans in one OpenDP measurement) and stored in ONE transaction, with the
-ledger read back against the cap before COMMIT (:func:`_release_customer`).
+first (period by period, as if released one by one), then customer by customer its accepted
+releases are drawn together, up to ``CHUNK_RELEASES`` at a time, with
+:func:`privacy.release.draw_releases` (one pass over their events, equal plans in one OpenDP
+measurement) and stored in ONE transaction per chunk, with the ledger read back against the
+cap before COMMIT (:func:`_release_customer`).
 """
 
 from __future__ import annotations
@@ -476,12 +477,12 @@ def run_all_due(
        run (costs are data-independent, so the whole run's budget decisions are known before
        anything is drawn). A release that does not fit is ``refused``: nothing is drawn or
        spent for it, and the later periods are still tried.
-    3. Customer by customer: all its accepted releases are drawn with
-       :func:`privacy.release.draw_releases` (its events reduced in one pass, releases with the
-       same plan measured together; each release's loss is that of a single release), then
-       stored in ONE transaction, one ledger row per release, with the budget read back from
-       the ledger inside the transaction (any window over the cap: nothing of the customer is
-       stored). If the batched draw fails, the customer's releases are drawn one by one with
+    3. Customer by customer, ``CHUNK_RELEASES`` of its accepted releases at a time (oldest
+       first): they are drawn with :func:`privacy.release.draw_releases` (their events reduced in
+       one pass, releases with the same plan measured together; each release's loss is that of a
+       single release), then stored in ONE transaction, one ledger row per release, with the
+       budget read back from the ledger inside the transaction (any window over the cap: nothing
+       of the chunk is stored). If the batched draw fails, the customer's releases are drawn one by one with
        :func:`privacy.release.draw_release` (outcome message ``drawn one by one``).
     4. One publish at the end (also when a customer raised: what was stored is published, then
        the error is raised). Outcomes in period order, customers in the order given.
@@ -529,6 +530,12 @@ def run_all_due(
     return [results[key] for key in sorted(results, key=lambda k: (_period_order(k[1]), rank.get(k[0], 0)))]
 
 
+# A customer's due releases are drawn and stored CHUNK_RELEASES at a time (about two years of months
+# and their quarters): one reduction pass, OpenDP batch and store transaction per chunk, so the memory
+# of a long backlog (a new customer with years of history) stays that of two years.
+CHUNK_RELEASES = 32
+
+
 def _shard_size(settings: Settings, shard: Shard) -> int:
     try:
         return settings.shard_path(shard.shard_id).stat().st_size
@@ -560,8 +567,11 @@ def _all_due_of_customer(
         due = {customer: _due(con, policy[0], customer, today, delivered)}
         accepted, refused = _budget_plan(con, [customer], due, {customer: policy}, today)
         outcomes.extend(refused.values())  # refused for budget: known before anything is drawn
-        if accepted[customer]:
-            outcomes.extend(_release_customer(con, customer, accepted[customer], policy, requested_by, None))
+        todo = accepted[customer]
+        for start in range(0, len(todo), CHUNK_RELEASES):  # a long backlog in bounded pieces, oldest first
+            outcomes.extend(
+                _release_customer(con, customer, todo[start : start + CHUNK_RELEASES], policy, requested_by, None)
+            )
         write_part(settings, con, shard)
     finally:
         con.close()

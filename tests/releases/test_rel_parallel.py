@@ -117,3 +117,25 @@ def test_cli_workers_option(rsettings: Settings) -> None:
     out = run_cli("release", "--all-due", "--workers", "2", env_home=rsettings.home, check_rc=0).stdout
     assert "released, 0 refused for budget" in out
     assert {r[0] for r in published(rsettings, "SELECT DISTINCT customer_id FROM releases")} == {A, B}
+
+
+def test_a_long_backlog_is_drawn_and_stored_in_chunks(
+    rsettings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """CHUNK_RELEASES at a time (bounded memory): the same releases, costs and ledger as one piece."""
+    twin = Settings.from_env(tmp_path / "twin")
+    shutil.copytree(rsettings.home, twin.home)
+    whole = run_all_due(twin, "scheduler", today=TODAY)
+    stored: list[int] = []
+    real = lifecycle.store_draws
+
+    def counting(con: object, draws: list[object], **kwargs: object) -> list[int]:
+        stored.append(len(draws))
+        return real(con, draws, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(lifecycle, "CHUNK_RELEASES", 3)
+    monkeypatch.setattr(lifecycle, "store_draws", counting)
+    chunked = run_all_due(rsettings, "scheduler", today=TODAY)
+    assert stored == [3, 3, 2, 3, 3, 2]  # 8 releases per customer, one transaction per chunk
+    assert _summary(chunked) == _summary(whole)
+    assert _ledger(rsettings) == _ledger(twin)
