@@ -191,28 +191,32 @@ def load_structures(
 ) -> dict[str, PublicStructure]:
     """:func:`load_structure` for several periods of one customer: one read, one roll-up per snapshot.
 
-    The customer's headcount is read once; each period gets the snapshot :func:`load_structure`
-    would pick (the latest ``as_of`` on or before its last month, else the earliest), and each
-    snapshot is rolled up once, whichever periods share it.
+    Each period gets the snapshot :func:`load_structure` would pick (the latest ``as_of`` on or
+    before its last month, else the earliest); only those snapshots' rows are read (a customer
+    with years of monthly snapshots costs what the requested periods need), each rolled up once,
+    whichever periods share it.
     """
-    rows = con.execute(
-        "SELECT as_of, site, department, role, headcount FROM headcount WHERE customer_id = $c",
-        {"c": customer_id},
-    ).pl()
-    if rows.height == 0:
+    snapshots = [
+        row[0]
+        for row in con.execute(
+            "SELECT DISTINCT as_of FROM headcount WHERE customer_id = $c ORDER BY as_of", {"c": customer_id}
+        ).fetchall()
+    ]
+    if not snapshots:
         raise StructureError(
             f"customer {customer_id!r} has no headcount file: ingest its headcount (customer_id, site, "
             "department, role, headcount, as_of) before releasing, since every group key comes from it"
         )
-    snapshots = sorted(set(rows["as_of"].to_list()))
-    by_snapshot = rows.partition_by("as_of", as_dict=True, include_key=False)
-    built: dict[date, PublicStructure] = {}
-    out: dict[str, PublicStructure] = {}
+    picked: dict[str, date] = {}
     for period in periods:
         last = parse_period(period).last_month_start
         earlier = [a for a in snapshots if a <= last]
-        as_of = earlier[-1] if earlier else snapshots[0]
-        if as_of not in built:
-            built[as_of] = build_structure(by_snapshot[(as_of,)], k, customer_id, as_of)
-        out[period] = built[as_of]
-    return out
+        picked[period] = earlier[-1] if earlier else snapshots[0]
+    rows = con.execute(
+        "SELECT as_of, site, department, role, headcount FROM headcount "
+        "WHERE customer_id = $c AND list_contains($a::DATE[], as_of)",
+        {"c": customer_id, "a": sorted(set(picked.values()))},
+    ).pl()
+    by_snapshot = rows.partition_by("as_of", as_dict=True, include_key=False)
+    built = {as_of: build_structure(by_snapshot[(as_of,)], k, customer_id, as_of) for as_of in set(picked.values())}
+    return {period: built[as_of] for period, as_of in picked.items()}
