@@ -31,7 +31,7 @@ import polars as pl
 
 from pipeline.ingest.load import NOT_THE_FILES_FAULT, FileReport, _sha256, ingest_file
 from pipeline.ingest.readers import FileRefused, Source, open_source, peek_kind, refusal_for_read_error, sql_string
-from pipeline.ingest.rules import plan_stage
+from pipeline.ingest.rules import FILE_ROW, plan_stage
 from pipeline.keys import PSEUDONYM_KEY_ENV, load_or_create_key
 from pipeline.progress import Progress, SilentProgress
 from pipeline.raw_store import RawStoreError, RawStoreKeyError, ensure_schema, load_httpfs
@@ -228,8 +228,8 @@ def ingest_split(
 
 
 class _Stage:
-    """A delivery naming several customers, read ONCE into a staging table (file order kept) that every
-    customer's part then reads instead of the file. The table holds the file's rows (client_ref in
+    """A delivery naming several customers, read ONCE into a staging table (sorted by customer, each row
+    with its number in the file) that every customer's part then reads instead of the file. The table holds the file's rows (client_ref in
     clear), so it lives in an encrypted DuckDB file under ``WELLBEING_HOME/tmp`` with a random key that
     is never stored, and is deleted as soon as the file is done."""
 
@@ -242,8 +242,14 @@ class _Stage:
         scratch.execute(f"ATTACH {sql_string(str(self.path))} AS wb_stage (ENCRYPTION_KEY $k)", {"k": self.key})
         (order,) = scratch.execute("SELECT current_setting('preserve_insertion_order')").fetchone()  # type: ignore[misc]
         try:
-            scratch.execute("SET preserve_insertion_order = true")  # the rows keep their file order
-            scratch.execute(f"CREATE TABLE {self.RELATION} AS SELECT * FROM {source.relation}")
+            # Numbered in file order (a streaming window over the reader under preserve_insertion_order),
+            # then stored sorted by customer: each customer's part then reads only its own row groups
+            # (its filter reaches the scan; was a scan of the whole delivery per customer).
+            scratch.execute("SET preserve_insertion_order = true")
+            scratch.execute(
+                f"CREATE TABLE {self.RELATION} AS SELECT COLUMNS(c -> c <> '{FILE_ROW}'), "
+                f'row_number() OVER () AS {FILE_ROW} FROM {source.relation} ORDER BY "customer_id", {FILE_ROW}'
+            )
         except NOT_THE_FILES_FAULT:
             self.drop(scratch)
             raise

@@ -140,8 +140,9 @@ def ingest_file(
     ``on_step`` hears the name of each pass (progress output; no values). ``part`` (SQL on the
     staged columns, e.g. ``customer_id = 'acme'``) loads only those rows (one customer's shard);
     row numbers stay those of the whole file. ``sha256``: the file's digest when already known.
-    ``staged``: a relation holding the file's rows in file order (a delivery naming several
-    customers is read once into an encrypted staging table; see :func:`pipeline.ingest.ingest_split`).
+    ``staged``: a relation holding the file's rows with their file row numbers (a delivery naming
+    several customers is read once into an encrypted staging table, sorted by customer; see
+    :func:`pipeline.ingest.ingest_split`).
     """
     path = Path(path)
     step = on_step or (lambda _what: None)
@@ -154,7 +155,7 @@ def ingest_file(
     source = open_source(con, path)
     if staged is not None:
         source = replace(source, relation=staged)
-    plan = plan_stage(source, part=part)
+    plan = plan_stage(source, part=part, file_row=staged is not None)
     (order_setting,) = con.execute("SELECT current_setting('preserve_insertion_order')").fetchone()  # type: ignore[misc]
     with ThreadPoolExecutor(max_workers=1) as pool:
         con.execute("BEGIN TRANSACTION")
@@ -215,7 +216,7 @@ def _passes(
         unknown = _unknown_structure(con)
         if unknown:  # rare: count again with the headcount rules (literal lists of the few unknown values)
             step("quarantining rows whose customer, site, department or role is not in the headcount")
-            plan = plan_stage(source, unknown, plan.part)
+            plan = plan_stage(source, unknown, plan.part, file_row=plan.file_row)
             rows_total, rows_bad, valid, distinct_hashes, customers = _first_pass(con, source, plan, key)
     if rows_total == 0:
         raise FileRefused(source.path, "the file has a header but no data rows")

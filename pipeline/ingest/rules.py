@@ -87,11 +87,20 @@ class StagePlan:
     rules: tuple[Rule, ...]
     columns: tuple[str, ...]
     part: str = ""  # SQL condition on the staged columns: the rows of one shard (empty: every row)
+    file_row: bool = False  # the relation carries FILE_ROW, each row's number in the file (a staged delivery)
 
     @property
     def rows(self) -> str:
         """``select`` restricted to :attr:`part` (a relation usable in FROM, parenthesised by the caller)."""
+        if self.file_row:
+            where = f" WHERE {self.part}" if self.part else ""
+            return f"SELECT * EXCLUDE ({FILE_ROW}) FROM ({self.select}){where}"
         return f"SELECT * FROM ({self.select}) WHERE {self.part}" if self.part else self.select
+
+
+# A staged delivery (pipeline.ingest._Stage) is stored sorted by customer, so that each customer's
+# part reads only its own row groups; this column keeps each row's number in the file.
+FILE_ROW = "_wb_file_row"
 
 
 def _category(duck_type: str) -> str:
@@ -119,11 +128,14 @@ def _q(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def plan_stage(source: Source, unknown: UnknownStructure | None = None, part: str = "") -> StagePlan:
+def plan_stage(
+    source: Source, unknown: UnknownStructure | None = None, part: str = "", *, file_row: bool = False
+) -> StagePlan:
     """Build the staging SELECT (typed columns + problem mask) for ``source``.
 
     ``unknown`` adds the headcount rules of an event delivery: rows of a customer without a
-    headcount, or with a site / department / role outside it, are bad rows.
+    headcount, or with a site / department / role outside it, are bad rows. ``file_row``: the
+    relation is a staged delivery carrying :data:`FILE_ROW` (its rows are not in file order).
     """
     columns = EVENT_COLUMNS if source.kind == "events" else HEADCOUNT_COLUMNS
     raw_exprs: list[str] = []
@@ -165,12 +177,15 @@ def plan_stage(source: Source, unknown: UnknownStructure | None = None, part: st
         pending.extend(_structure_rules(unknown, source))
     rules = tuple(Rule(1 << i, c, reason, cond) for i, (c, reason, cond) in enumerate(pending))
     mask = " + ".join(f"(CASE WHEN {rule.condition} THEN {rule.bit} ELSE 0 END)" for rule in rules) or "0"
+    if file_row:
+        raw_exprs.append(FILE_ROW)
+        final_exprs.append(FILE_ROW)
     select = (
         f"SELECT {', '.join(final_exprs)}, CAST({mask} AS BIGINT) AS _problems FROM ("
         f"SELECT *, {', '.join(typed_exprs)} FROM ("
         f"SELECT {', '.join(raw_exprs)} FROM {source.relation}))"
     )
-    return StagePlan(select=select, rules=rules, columns=tuple(c.name for c in columns), part=part)
+    return StagePlan(select=select, rules=rules, columns=tuple(c.name for c in columns), part=part, file_row=file_row)
 
 
 def _structure_rules(unknown: UnknownStructure, source: Source) -> list[tuple[str, str, str]]:
@@ -209,7 +224,12 @@ def numbered(plan: StagePlan) -> str:
     ``x IN (long list)``, which DuckDB turns into a join that loses file order; hence
     ``list_contains``. Tests on multi-MB CSV and Parquet files guard it. A shard's ``part``
     filter is applied above the window too, so ``_row`` stays the row number in the whole file.
+    A staged delivery (``plan.file_row``) carries that number from its staging instead, so a
+    customer's filter reaches the scan of the (customer-sorted) staged table.
     """
+    if plan.file_row:  # a staged delivery: the number was taken in file order when it was staged
+        where = f" WHERE {plan.part}" if plan.part else ""
+        return f"SELECT * EXCLUDE ({FILE_ROW}), {FILE_ROW} AS _row FROM ({plan.select}){where}"
     numbered = f"SELECT *, row_number() OVER () AS _row FROM ({plan.select})"
     return f"SELECT * FROM ({numbered}) WHERE {plan.part}" if plan.part else numbered
 

@@ -107,6 +107,37 @@ def test_rows_of_no_valid_customer_are_quarantined_in_the_catalog(settings: Sett
     assert shards.customers(settings) == ["acme"]  # no shard for a customer without a headcount
 
 
+def test_a_delivery_of_several_customers_keeps_file_row_numbers_and_file_order(settings: Settings, drop: Path) -> None:
+    """Such a delivery is staged sorted by customer (each customer's part reads only its rows); the
+    quarantine's row numbers and "the last occurrence of an event wins" still follow the file."""
+    seed_headcount(settings, GLOBEX)
+    rows = [
+        event(1),  # row 1
+        event(1001, customer_id="globex"),  # row 2
+        event(2, who5_raw="99"),  # row 3: acme, out of range
+        event(1002, customer_id="globex", who5_raw="77"),  # row 4: globex, out of range
+        event(1, who5_raw="20"),  # row 5: acme's first event again, the later copy wins
+        event(3, customer_id="initech"),  # row 6: no shard, quarantined in the catalog
+        event(1003, customer_id="globex"),  # row 7
+    ]
+    reports, refused = ingest_files(settings, [write_csv(drop / "mixed.csv", rows)])
+    assert refused == []
+    report = reports[0]
+    assert (report.rows_total, report.accepted, report.quarantined, report.duplicate) == (7, 3, 3, 1)
+    assert query(settings, "SELECT row_number, column_name FROM quarantine ORDER BY 1") == [
+        (3, "who5_raw"),
+        (4, "who5_raw"),
+        (6, "customer_id"),
+    ]  # the shards' quarantine and the catalog's
+    with shards.catalog_connection(settings, read_only=True) as cat:
+        assert cat.execute("SELECT row_number, column_name FROM quarantine").fetchall() == [(6, "customer_id")]
+    assert query(settings, "SELECT event_id, customer_id, who5_raw FROM events ORDER BY 1") == [
+        ("EVT-000001", "acme", 20),
+        ("EVT-001001", "globex", 12),
+        ("EVT-001003", "globex", 12),
+    ]
+
+
 def test_remove_crypto_shreds_the_customer_and_leaves_the_others(
     settings: Settings, drop: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -28,9 +28,9 @@ def _between_passes(monkeypatch: pytest.MonkeyPatch, change) -> None:
     plan_path: list[Path] = []
     original_plan = load.plan_stage
 
-    def plan_stage(source, unknown=None, part=""):
+    def plan_stage(source, unknown=None, part="", **kwargs):
         plan_path.append(source.path)
-        return original_plan(source, unknown, part)
+        return original_plan(source, unknown, part, **kwargs)
 
     monkeypatch.setattr(load, "plan_stage", plan_stage)
     monkeypatch.setattr(load, "_assign_employee_ids", patched)
@@ -136,9 +136,9 @@ def test_a_headcount_file_changed_unseen_is_caught(
     seen: list[Path] = []
     original_plan, original_load = load.plan_stage, load._load_headcount
 
-    def plan_stage(source, unknown=None, part=""):
+    def plan_stage(source, unknown=None, part="", **kwargs):
         seen.append(source.path)
-        return original_plan(source, unknown, part)
+        return original_plan(source, unknown, part, **kwargs)
 
     def load_headcount(*args):
         data = seen[0].read_bytes()
