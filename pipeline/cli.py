@@ -17,7 +17,6 @@ import importlib
 import os
 import sys
 import traceback
-from importlib import metadata
 
 from pipeline.errors import EXIT_BAD_INPUT, EXIT_BUDGET_EXCEEDED, EXIT_BUSY, EXIT_FAILURE, CommandError
 from stores.connect import StoreBusy
@@ -46,10 +45,23 @@ COMMAND_MODULES: tuple[str, ...] = (
 
 def version() -> str:
     """The installed package version (``wellbeing --version``)."""
+    from importlib import metadata  # (imported when asked: it was about 25 ms of every start-up)
+
     try:
         return metadata.version("wellbeing-analytics")
     except metadata.PackageNotFoundError:
         return "unknown (not installed: pip install -e .)"
+
+
+class _VersionAction(argparse.Action):
+    """``--version``: the installed version, looked up only when asked."""
+
+    def __init__(self, option_strings: list[str], dest: str, **kwargs: object) -> None:
+        super().__init__(option_strings, dest, nargs=0, help="show the version and exit")
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: object) -> None:
+        print(f"wellbeing {version()}")
+        parser.exit()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -57,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="wellbeing",
         description="Anonymised organisational wellbeing analytics (encrypted ingest, DP releases, dashboards).",
     )
-    parser.add_argument("--version", action="version", version=f"wellbeing {version()}")
+    parser.add_argument("--version", action=_VersionAction)
     parser.add_argument(
         "--home",
         help="data folder (default: $WELLBEING_HOME or .wellbeing in the working directory)",

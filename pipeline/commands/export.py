@@ -15,11 +15,14 @@ import sys
 from pathlib import Path
 
 from pipeline.errors import CommandError
-from stores.exports import export_frame, to_csv
-from stores.published import CELL_COLUMNS
 
-# The published cell (stores.published), then the release it belongs to.
-EXPORT_COLUMNS: tuple[str, ...] = (*CELL_COLUMNS, "release_id")
+
+def _export_columns() -> tuple[str, ...]:
+    """The published cell (stores.published), then the release it belongs to. (Imported when exporting:
+    the command line's start-up stays light for the other commands.)"""
+    from stores.published import CELL_COLUMNS
+
+    return (*CELL_COLUMNS, "release_id")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -43,7 +46,7 @@ def published_cells(published_path: Path, customer: str, period: str | None):
         raise CommandError(f"nothing published yet ({published_path} does not exist): run wellbeing release first")
     con = duckdb.connect(str(published_path), read_only=True)
     try:
-        query = f"SELECT {', '.join(EXPORT_COLUMNS)} FROM release_cells WHERE customer_id = ?"
+        query = f"SELECT {', '.join(_export_columns())} FROM release_cells WHERE customer_id = ?"
         params: list[object] = [customer]
         if period:
             query += " AND period = ?"
@@ -94,6 +97,8 @@ def run(args: argparse.Namespace) -> int:
         # The layout of every CSV download in the dashboards (stores.exports): numeric columns, a
         # status, readable names; group labels come from customers' headcount files, so a label such
         # as "=HYPERLINK(...)" is neutralised before it can become a formula in HR's spreadsheet.
+        from stores.exports import export_frame, to_csv
+
         text = to_csv(export_frame(frame))
         args.out.write_text(text, encoding="utf-8") if args.out else sys.stdout.write(text)
     else:

@@ -13,7 +13,6 @@ from pathlib import Path
 
 from pipeline.errors import EXIT_BAD_INPUT, CommandError
 from pipeline.settings import Settings
-from stores.accounts import AccountError, add_user, generate_password, list_users
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -49,6 +48,8 @@ def _auth_path() -> Path:
 
 
 def _add(args: argparse.Namespace) -> int:
+    from stores.accounts import AccountError, add_user  # (imported when used: a light command-line start)
+
     if args.password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
     else:
@@ -65,6 +66,8 @@ def _add(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
+    from stores.accounts import AccountError, list_users
+
     try:
         users = list_users(_auth_path())
     except AccountError as exc:
@@ -79,6 +82,8 @@ def _list(args: argparse.Namespace) -> int:
 
 def demo_accounts(customers: list[str] | tuple[str, ...]) -> list[tuple[str, str, str, str | None]]:
     """Create demo accounts; returns (username, password, role, customer) for printing."""
+    from stores.accounts import AccountError, add_user, generate_password
+
     path = _auth_path()
     created = []
     specs = [(f"hr_{c}", "hr", c) for c in customers] + [
