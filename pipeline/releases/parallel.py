@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import multiprocessing
 import os
+import signal
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from pathlib import Path
@@ -52,12 +53,16 @@ def in_workers(
     """Run ``fn(*task)`` for every task in ``workers`` spawned processes; yield each (task, future) as it ends.
 
     Tasks are submitted in the order given (put the largest first: the last task then finishes
-    near the others). When the consumer stops early (an exception, ``break``), the tasks not yet
-    started are cancelled and the running ones are waited for, so no worker outlives the call.
+    near the others). When the consumer stops early (an exception, ``break``, Ctrl-C), the tasks
+    not yet started are cancelled and the running ones are waited for, so no worker outlives the
+    call and none is cut off inside its work: Ctrl-C reaches the parent only
+    (:func:`_leave_interrupts`).
     """
     pending_tasks = list(tasks)
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=max(1, min(workers, len(pending_tasks) or 1)), mp_context=context) as pool:
+    with ProcessPoolExecutor(
+        max_workers=max(1, min(workers, len(pending_tasks) or 1)), mp_context=context, initializer=_leave_interrupts
+    ) as pool:
         running = {pool.submit(fn, *task): task for task in pending_tasks}
         try:
             while running:
@@ -67,3 +72,14 @@ def in_workers(
         finally:
             for future in running:
                 future.cancel()
+
+
+def _leave_interrupts() -> None:
+    """In a worker: ignore Ctrl-C (SIGINT goes to the whole process group); the parent decides.
+
+    An interrupt inside polars or OpenDP surfaces as a library error, not as KeyboardInterrupt, so a
+    worker that heard it would fall back to drawing one by one instead of stopping. The parent stops
+    handing out tasks and waits for the running ones, which end as usual (each chunk of releases is
+    stored in its own transaction, or not at all).
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)

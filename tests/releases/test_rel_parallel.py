@@ -97,6 +97,20 @@ def test_in_workers_yields_every_result_and_raises_a_workers_exception() -> None
     assert 1 <= default_workers() <= 8
 
 
+def _sigint_ignored() -> bool:
+    import signal
+
+    return signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+
+
+def test_workers_leave_ctrl_c_to_the_parent() -> None:
+    """SIGINT reaches the whole process group; only the parent acts on it (it waits for the running tasks)."""
+    import signal
+
+    assert [f.result() for _, f in in_workers(_sigint_ignored, [()], workers=1)] == [True]
+    assert signal.getsignal(signal.SIGINT) is not signal.SIG_IGN  # the parent still hears Ctrl-C
+
+
 def test_default_workers_follow_a_containers_cpu_quota(tmp_path: Path) -> None:
     cpu_max = tmp_path / "cpu.max"
     cpu_max.write_text("150000 100000\n")  # a pod limited to 1.5 CPUs
