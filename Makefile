@@ -2,7 +2,7 @@
 #   make demo   set up, then run the main job end to end on the embedded synthetic data
 #               (synthetic provider export → encrypted ingest → DP releases → dashboards)
 #   make test   set up, then run the whole test suite
-# Also: make test-fast (the fast tier, about 5 min since per-customer shards), make lint (ruff + mypy), make dev (Dagster UI),
+# Also: make test-fast (the fast tier, about 3 min), make lint (ruff + mypy), make dev (Dagster UI),
 # make test-deploy (deploy/ files and the Postgres-backed parallel-runs test).
 PYTHON ?= python3
 VENV   ?= .venv
