@@ -482,8 +482,8 @@ def run_all_due(
        one pass, releases with the same plan measured together; each release's loss is that of a
        single release), then stored in ONE transaction, one ledger row per release, with the
        budget read back from the ledger inside the transaction (any window over the cap: nothing
-       of the chunk is stored). If the batched draw fails, the customer's releases are drawn one by one with
-       :func:`privacy.release.draw_release` (outcome message ``drawn one by one``).
+       of the chunk is stored). If a chunk's batched draw fails, its releases are drawn one by
+       one with :func:`privacy.release.draw_release` (outcome message ``drawn one by one``).
     4. One publish at the end (also when a customer raised: what was stored is published, then
        the error is raised). Outcomes in period order, customers in the order given.
 
