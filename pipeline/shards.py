@@ -191,11 +191,16 @@ def customers(settings: Settings) -> list[str]:
     return [s.customer_id for s in live_shards(settings)]
 
 
-def removed_customers(settings: Settings) -> list[str]:
-    """Customers removed (crypto-shredded) and not re-created since: their partitions can go."""
+def live_and_removed_customers(settings: Settings) -> tuple[list[str], list[str]]:
+    """Customers with a live shard, and customers removed (crypto-shredded) and not re-created since
+    (their partitions can go), in one catalog read."""
+    ensure_migrated(settings)
+    if not settings.catalog_path.exists():
+        return [], []
     with catalog_connection(settings, read_only=True) as con:
-        rows = con.execute("SELECT customer_id FROM customers WHERE removed_at IS NOT NULL ORDER BY 1").fetchall()
-    return [str(r[0]) for r in rows]
+        live = [s.customer_id for s in _live(con)]
+        rows = con.execute("SELECT customer_id FROM customers WHERE removed_at IS NOT NULL").fetchall()
+    return live, sorted({str(r[0]) for r in rows} - set(live))
 
 
 def find_shard(settings: Settings, customer_id: str) -> Shard:

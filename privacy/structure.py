@@ -164,37 +164,17 @@ def _roll(maps: list, counts: dict, dim: str, members: list[tuple[str, int]], la
 
 def load_structure(con: duckdb.DuckDBPyConnection, customer_id: str, period: str, k: int) -> PublicStructure:
     """Read the customer's headcount snapshot for ``period`` through ``con`` and roll it up."""
-    p = parse_period(period)
-    row = con.execute(
-        """
-        SELECT coalesce(
-            (SELECT max(as_of) FROM headcount WHERE customer_id = $c AND as_of <= $last),
-            (SELECT min(as_of) FROM headcount WHERE customer_id = $c))
-        """,
-        {"c": customer_id, "last": p.last_month_start},
-    ).fetchone()
-    as_of = row[0] if row else None
-    if as_of is None:
-        raise StructureError(
-            f"customer {customer_id!r} has no headcount file: ingest its headcount (customer_id, site, "
-            "department, role, headcount, as_of) before releasing, since every group key comes from it"
-        )
-    rows = con.execute(
-        "SELECT site, department, role, headcount FROM headcount WHERE customer_id = $c AND as_of = $a",
-        {"c": customer_id, "a": as_of},
-    ).pl()
-    return build_structure(rows, k, customer_id, as_of)
+    return load_structures(con, customer_id, [period], k)[period]
 
 
 def load_structures(
     con: duckdb.DuckDBPyConnection, customer_id: str, periods: list[str], k: int
 ) -> dict[str, PublicStructure]:
-    """:func:`load_structure` for several periods of one customer: one read, one roll-up per snapshot.
+    """The public structure of several periods of one customer, one roll-up per snapshot.
 
-    Each period gets the snapshot :func:`load_structure` would pick (the latest ``as_of`` on or
-    before its last month, else the earliest); only those snapshots' rows are read (a customer
-    with years of monthly snapshots costs what the requested periods need), each rolled up once,
-    whichever periods share it.
+    Each period gets the latest snapshot (``as_of``) on or before its last month, else the earliest.
+    Only those snapshots' rows are read (a customer with years of monthly snapshots costs what the
+    requested periods need), each rolled up once, whichever periods share it.
     """
     snapshots = [
         row[0]

@@ -101,8 +101,7 @@ def release_customers_sensor(
     DuckDB: even this read-only look blocks a writer, so it is skipped while any run is in progress.
     """
     from pipeline.raw_store import RawStoreError
-    from pipeline.shards import customers as live_customers
-    from pipeline.shards import removed_customers, store_exists
+    from pipeline.shards import live_and_removed_customers, store_exists
 
     settings = raw_store.settings()
     if not store_exists(settings):
@@ -110,13 +109,12 @@ def release_customers_sensor(
     if not _raw_store_idle(context):
         return dg.SkipReason("a run is in progress; the raw store is left to its writer")
     try:
-        customers = live_customers(settings)  # the shard catalog only (two short reads)
-        removed = set(removed_customers(settings)) - set(customers)
+        customers, removed = live_and_removed_customers(settings)  # the shard catalog only (one short read)
     except RawStoreError as exc:
         return dg.SkipReason(f"raw store busy: {exc}")
     known = set(context.instance.get_dynamic_partitions(CUSTOMERS))
     new = sorted(set(customers) - known)
-    gone = sorted(removed & known)
+    gone = sorted(set(removed) & known)
     if not new and not gone:
         return dg.SkipReason("no new or removed customers")
     requests: list[dg.AddDynamicPartitionsRequest | dg.DeleteDynamicPartitionsRequest] = []

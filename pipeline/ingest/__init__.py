@@ -228,10 +228,11 @@ def ingest_split(
 
 
 class _Stage:
-    """A delivery naming several customers, read ONCE into a staging table (sorted by customer, each row
-    with its number in the file) that every customer's part then reads instead of the file. The table holds the file's rows (client_ref in
-    clear), so it lives in an encrypted DuckDB file under ``WELLBEING_HOME/tmp`` with a random key that
-    is never stored, and is deleted as soon as the file is done."""
+    """A delivery naming several customers, read ONCE into a staging table (sorted by customer, each
+    row with its number in the file) that every customer's part then reads instead of the file. The
+    table holds the file's rows (client_ref in clear), so it lives in an encrypted DuckDB file under
+    ``WELLBEING_HOME/tmp`` with a random key that is never stored, and is deleted as soon as the file
+    is done."""
 
     RELATION = "wb_stage.main.delivery"
 
