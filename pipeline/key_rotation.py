@@ -45,6 +45,7 @@ from pipeline.raw_store import (
     load_httpfs,
 )
 from pipeline.settings import Settings
+from pipeline.shard_storage import fetch, upload
 from stores.connect import StoreBusy
 
 
@@ -79,8 +80,9 @@ def _stage(name: str) -> None:
 
 def _files(settings: Settings, master: str, share_master: str) -> list[tuple[Path, str, str]]:
     """(file, key under ``master``, key under ``share_master``) of every shard, then the catalog."""
-    from pipeline.shards import _live, derive_shard_key
+    from pipeline.shards import CATALOG_NAME, _live, derive_shard_key
 
+    fetch(settings, settings.catalog_path, name=CATALOG_NAME)  # with a shard bucket: its current copies
     probe_key = master if _opens_with(settings.catalog_path, master) else share_master
     con = duckdb.connect()
     try:
@@ -95,6 +97,7 @@ def _files(settings: Settings, master: str, share_master: str) -> list[tuple[Pat
     out = []
     for shard in shards:
         path = settings.shard_path(shard.shard_id)
+        fetch(settings, path, name=f"the shard of customer {shard.customer_id} ({shard.shard_id})")
         if not path.exists():
             continue
         share = read_key_file(settings.customer_key_file(shard.shard_id))
@@ -118,7 +121,9 @@ def rotate_raw_key(settings: Settings) -> Rotation:
             f"the raw key comes from {RAW_KEY_ENV}: rotate it where it is kept (secret manager), or unset "
             f"{RAW_KEY_ENV} to use key files in {settings.keys_dir}"
         )
-    if not (settings.raw_path.exists() or settings.catalog_path.exists()):
+    from pipeline.shards import store_exists
+
+    if not store_exists(settings):
         raise RawStoreError(f"raw store {settings.shards_dir} does not exist yet: nothing to rotate")
     key_next = next_key_file(settings)
     if not key_next.exists():
@@ -146,6 +151,7 @@ def rotate_raw_key(settings: Settings) -> Rotation:
         if resumed and _opens_with(path, next_key):
             continue
         tables += _copy_and_commit(settings, path, old_key, next_key)
+        upload(settings, path, name=path.name)  # with a shard bucket: the rotated file replaces the old copy
     _stage("store replaced")
     return _retire(settings, resumed=resumed, tables=tables)
 

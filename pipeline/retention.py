@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime
 import duckdb
 
 from pipeline.settings import Settings
-from pipeline.shards import catalog_connection, live_shards, open_shard
+from pipeline.shards import catalog_connection, catalog_exists, live_shards, open_shard, upload_shard
 
 
 @dataclass(frozen=True)
@@ -75,10 +75,11 @@ def purge_older_than(settings: Settings, months: int, *, today: date | None = No
         con = open_shard(settings, shard)
         try:
             e, p, q = _purge_store(con, cutoff)
+            upload_shard(settings, shard, con)  # with a shard bucket: the purge holds once it is there
         finally:
             con.close()
         events, pseudonyms, quarantine = events + e, pseudonyms + p, quarantine + q
-    if settings.catalog_path.exists():  # quarantine rows of no customer (row numbers and reasons only)
+    if catalog_exists(settings):  # quarantine rows of no customer (row numbers and reasons only)
         with catalog_connection(settings) as con:
             _, _, q = _purge_store(con, cutoff)
         quarantine += q

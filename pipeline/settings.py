@@ -20,6 +20,30 @@ class SettingsError(ValueError):
     """An environment setting is invalid (bad input: exit code 2)."""
 
 
+# Where the authoritative copy of the shards lives when runs have no shared disk (pipeline.shard_storage).
+SHARD_BUCKET_ENV = "WELLBEING_SHARD_BUCKET"
+BUCKET_SCHEMES = ("s3", "gs", "az", "abfs", "abfss")
+# The dashboards never get these: where the raw store lives and how to reach it (invariant 5).
+OBJECT_STORAGE_ENV_VARS = (
+    SHARD_BUCKET_ENV,
+    "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_ROLE_ARN", "AWS_ENDPOINT_URL", "GOOGLE_SERVICE_ACCOUNT", "GOOGLE_SERVICE_ACCOUNT_KEY",
+    "GOOGLE_APPLICATION_CREDENTIALS", "AZURE_STORAGE_ACCOUNT_NAME", "AZURE_STORAGE_ACCOUNT_KEY",
+    "AZURE_STORAGE_SAS_KEY", "AZURE_CLIENT_SECRET",
+)  # fmt: skip
+
+
+def check_bucket_url(url: str) -> str:
+    """The bucket URL without a trailing slash; a bad one raises :class:`SettingsError`."""
+    scheme, sep, rest = url.strip().partition("://")
+    if not sep or scheme not in BUCKET_SCHEMES or not rest.strip("/"):
+        raise SettingsError(
+            f"{SHARD_BUCKET_ENV}={url!r}: use a bucket URL such as s3://bucket/prefix "
+            f"(schemes: {', '.join(BUCKET_SCHEMES)}), or unset it to keep the shards in $WELLBEING_HOME/shards"
+        )
+    return url.strip().rstrip("/")
+
+
 LandingPolicy = Literal["archive", "delete", "keep"]
 LANDING_POLICIES: tuple[LandingPolicy, ...] = ("archive", "delete", "keep")
 
@@ -36,6 +60,8 @@ class Settings(HomePaths):
     # Ingested exports still hold client_ref in clear: delete them unless told to archive.
     landing_after_ingest: LandingPolicy = "delete"
     key_dir: Path | None = None
+    # s3://bucket/prefix: the shards' authoritative copy; shards/ is then a local cache (pipeline.shard_storage).
+    shard_bucket: str | None = None
 
     @property
     def raw_path(self) -> Path:
@@ -138,9 +164,11 @@ class Settings(HomePaths):
         if retention < 1:
             raise SettingsError(f"WELLBEING_RETENTION_MONTHS={retention}: must be at least 1 month")
         key_dir = os.environ.get(KEY_DIR_ENV)
+        bucket = os.environ.get(SHARD_BUCKET_ENV, "").strip()
         return cls(
             home=resolve_home(home),
             landing_after_ingest=landing,
             retention_months=retention,
             key_dir=Path(key_dir).expanduser().resolve() if key_dir else None,
+            shard_bucket=check_bucket_url(bucket) if bucket else None,
         )

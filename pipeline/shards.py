@@ -58,6 +58,8 @@ from pipeline.raw_store import (
 )
 from pipeline.releases.release_store import ensure_release_schema, has_release_tables
 from pipeline.settings import Settings
+from pipeline.shard_storage import delete as delete_object
+from pipeline.shard_storage import fetch, upload
 from stores.connect import StoreBusy
 
 CATALOG_DDL = """
@@ -78,6 +80,7 @@ CREATE TABLE IF NOT EXISTS customer_removals (
 );
 """
 _KEY_CONTEXT = b"wellbeing-shard-key-v1"
+CATALOG_NAME = "the raw store's catalog"
 LEGACY_MIGRATED_KEY = "migrated_from_legacy"  # store_meta of a shard (and of the catalog when done)
 
 
@@ -118,7 +121,12 @@ def _master(settings: Settings, *, create: bool) -> str:
 def connect_catalog(
     settings: Settings, *, read_only: bool = False, lock_timeout: float = LOCK_RETRY_SECONDS
 ) -> duckdb.DuckDBPyConnection:
-    """The encrypted catalog as database ``raw`` (short-lived: close it as soon as possible)."""
+    """The encrypted catalog as database ``raw`` (short-lived: close it as soon as possible).
+
+    With a shard bucket the local copy is made current first; :func:`catalog_connection` uploads
+    what a write connection committed.
+    """
+    fetch(settings, settings.catalog_path, name=CATALOG_NAME)
     exists = settings.catalog_path.exists()
     if read_only and not exists:
         raise RawStoreError(
@@ -132,22 +140,31 @@ def connect_catalog(
 
     return open_encrypted(
         settings, settings.catalog_path, key, read_only=read_only, lock_timeout=lock_timeout,
-        name="the raw store's catalog", schema=schema,
+        name=CATALOG_NAME, schema=schema,
     )  # fmt: skip
 
 
 @contextmanager
 def catalog_connection(settings: Settings, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+    """The catalog, closed on exit; a write connection's commits are uploaded to the shard bucket (if any)."""
     con = connect_catalog(settings, read_only=read_only)
     try:
         yield con
+        if not read_only:
+            upload(settings, settings.catalog_path, name=CATALOG_NAME, con=con)
     finally:
         con.close()
 
 
+def catalog_exists(settings: Settings) -> bool:
+    """Whether the catalog exists (its current version fetched from the shard bucket, if any)."""
+    fetch(settings, settings.catalog_path, name=CATALOG_NAME)
+    return settings.catalog_path.exists()
+
+
 def store_exists(settings: Settings) -> bool:
     """Whether anything was ingested yet (the catalog, or a legacy single store still to migrate)."""
-    return settings.catalog_path.exists() or settings.raw_path.exists()
+    return catalog_exists(settings) or settings.raw_path.exists()
 
 
 def ledger(settings: Settings, customer_id: str | None = None) -> list[tuple[str, str, float]]:
@@ -173,7 +190,7 @@ def ledger(settings: Settings, customer_id: str | None = None) -> list[tuple[str
 def live_shards(settings: Settings) -> list[Shard]:
     """Customers with a live shard, by customer id (empty before the first ingest)."""
     ensure_migrated(settings)
-    if not settings.catalog_path.exists():
+    if not catalog_exists(settings):
         return []
     with catalog_connection(settings, read_only=True) as con:
         return _live(con)
@@ -195,7 +212,7 @@ def live_and_removed_customers(settings: Settings) -> tuple[list[str], list[str]
     """Customers with a live shard, and customers removed (crypto-shredded) and not re-created since
     (their partitions can go), in one catalog read."""
     ensure_migrated(settings)
-    if not settings.catalog_path.exists():
+    if not catalog_exists(settings):
         return [], []
     with catalog_connection(settings, read_only=True) as con:
         live = [s.customer_id for s in _live(con)]
@@ -256,6 +273,16 @@ def shard_key(settings: Settings, shard: Shard) -> str:
     return derive_shard_key(_master(settings, create=False), shard.shard_id, share)
 
 
+def shard_name(shard: Shard) -> str:
+    """How messages name a shard: the customer (an employer) and the random shard id, never data."""
+    return f"the shard of customer {shard.customer_id} ({shard.shard_id})"
+
+
+def upload_shard(settings: Settings, shard: Shard, con: duckdb.DuckDBPyConnection) -> None:
+    """After a commit on ``con`` (the open shard): upload it to the shard bucket (no-op without one)."""
+    upload(settings, settings.shard_path(shard.shard_id), name=shard_name(shard), con=con)
+
+
 def _shard_schema(con: duckdb.DuckDBPyConnection) -> None:
     ensure_release_schema(con)
 
@@ -266,7 +293,8 @@ def open_shard(
     """One customer's shard as database ``raw``. Errors name the customer and the shard, never data."""
     path = settings.shard_path(shard.shard_id)
     key = shard_key(settings, shard)
-    name = f"the shard of customer {shard.customer_id} ({shard.shard_id})"
+    name = shard_name(shard)
+    fetch(settings, path, name=name)  # with a shard bucket: its current version, into the local cache
     try:
         return open_encrypted(
             settings, path, key, read_only=read_only, lock_timeout=lock_timeout, name=name, schema=_shard_schema
@@ -311,7 +339,7 @@ def shard_connection(
 def shard_and_delivery(settings: Settings, customer_id: str) -> tuple[Shard, datetime | None]:
     """The customer's live shard and the last provider event file's time, in one short catalog read."""
     ensure_migrated(settings)
-    if settings.catalog_path.exists():
+    if catalog_exists(settings):
         with catalog_connection(settings, read_only=True) as con:
             shards = {s.customer_id: s for s in _live(con)}
             row = con.execute("SELECT max(ingested_at) FROM deliveries WHERE kind = 'events'").fetchone()
@@ -322,7 +350,7 @@ def shard_and_delivery(settings: Settings, customer_id: str) -> tuple[Shard, dat
 
 def last_event_delivery(settings: Settings) -> datetime | None:
     """When a provider event file (any customer's) was last ingested: an operational fact, from the catalog."""
-    if not settings.catalog_path.exists():
+    if not catalog_exists(settings):
         return None
     with catalog_connection(settings, read_only=True) as con:
         row = con.execute("SELECT max(ingested_at) FROM deliveries WHERE kind = 'events'").fetchone()
@@ -347,12 +375,13 @@ def connect_combined(
     Opens every shard: for admin commands and tests, never for ingest or releases.
     """
     ensure_migrated(settings)
-    if not settings.catalog_path.exists():
+    if not catalog_exists(settings):
         if not create:
             raise RawStoreError(
                 f"the raw store {settings.shards_dir} does not exist yet: ingest a file first (wellbeing ingest FILE)"
             )
-        connect_catalog(settings).close()
+        with catalog_connection(settings):
+            pass  # created (and uploaded to the shard bucket, if any)
     shards = live_shards(settings)
     con = duckdb.connect(config={"threads": "2"})
     try:
@@ -360,6 +389,7 @@ def connect_combined(
         attached = [("cat", settings.catalog_path, _master(settings, create=False), "the shard catalog")]
         for i, shard in enumerate(shards):
             path = settings.shard_path(shard.shard_id)
+            fetch(settings, path, name=shard_name(shard))
             if path.exists():
                 attached.append((f"s{i}", path, shard_key(settings, shard), f"the shard of {shard.customer_id}"))
         for alias, path, key, name in attached:
@@ -436,6 +466,7 @@ def remove_customer(settings: Settings, customer_id: str, *, removed_by: str) ->
             con.close()
     for leftover in (path, path.with_name(path.name + ".wal")):
         leftover.unlink(missing_ok=True)  # closing may have flushed a WAL beside the unlinked file
+    delete_object(settings, path, name=shard_name(shard))  # the bucket's copy too (unreadable already)
     now = datetime.now(UTC).replace(tzinfo=None)
     with catalog_connection(settings) as cat:
         cat.execute("BEGIN TRANSACTION")
@@ -485,6 +516,49 @@ def customer_list(settings: Settings) -> list[CustomerInfo]:
             con.close()
         out.append(CustomerInfo(shard.customer_id, shard.shard_id, shard.created_at, int(n)))
     return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Moving an installation's shards into a shard bucket
+
+
+def upload_local(settings: Settings) -> list[Shard]:
+    """Upload the local catalog and every live shard to ``settings.shard_bucket`` (once; resumable).
+
+    For an installation that kept its shards on disk and now runs with a bucket (e.g. moving
+    from a shared volume to Kubernetes pods with scratch disks). The shards go first; the
+    catalog last, create-only: until it is in the bucket no run uses the bucket's shards, so an
+    interrupted move is simply run again, and a bucket that already has a catalog is refused
+    (nothing is replaced). Run it while no run is in progress (the daemon's queue paused).
+    """
+    from pipeline.shard_storage import in_bucket, seed
+
+    if settings.shard_bucket is None:
+        raise RawStoreError("no shard bucket is set: set WELLBEING_SHARD_BUCKET (e.g. s3://bucket/prefix) first")
+    if in_bucket(settings, settings.catalog_path, name=CATALOG_NAME):
+        raise RawStoreError(
+            f"the bucket {settings.shard_bucket} already holds a catalog: this installation was moved already "
+            "or another one uses the bucket; nothing was uploaded"
+        )
+    if not settings.catalog_path.exists():
+        raise RawStoreError(f"nothing to upload: no local catalog in {settings.shards_dir}")
+    con = open_encrypted(
+        settings, settings.catalog_path, _master(settings, create=False), read_only=True, name=CATALOG_NAME
+    )  # the local catalog as it is (connect_catalog would fetch)
+    try:
+        shards = _live(con)
+    finally:
+        con.close()
+    for shard in shards:
+        path = settings.shard_path(shard.shard_id)
+        if not path.exists():
+            raise ShardError(f"{shard_name(shard)} is missing in {settings.shards_dir}; nothing was made live")
+        open_encrypted(
+            settings, path, shard_key(settings, shard), read_only=False, name=shard_name(shard)
+        ).close()  # opens under its key; closing checkpoints its WAL into the file
+        seed(settings, path, name=shard_name(shard), create_only=False)
+    seed(settings, settings.catalog_path, name=CATALOG_NAME, create_only=True)
+    return shards
 
 
 # ---------------------------------------------------------------------------------------------

@@ -36,6 +36,7 @@ from pipeline.keys import PSEUDONYM_KEY_ENV, load_or_create_key
 from pipeline.progress import Progress, SilentProgress
 from pipeline.raw_store import RawStoreError, RawStoreKeyError, ensure_schema, load_httpfs
 from pipeline.settings import Settings
+from pipeline.shard_storage import ShardStoreError
 from pipeline.shards import (
     Shard,
     catalog_connection,
@@ -44,6 +45,7 @@ from pipeline.shards import (
     live_shards,
     open_shard,
     record_first_snapshot,
+    upload_shard,
 )
 from privacy.contract import ID_MAX_CHARS, ID_PATTERN
 from privacy.pseudonymise import key_check
@@ -304,19 +306,22 @@ def _load_parts(
             if stage is not None:
                 stage.attach(con)
             step(f"customer {len(parts) + len(failed) + 1} of {len(targets)}")
-            parts.append(
-                ingest_file(
-                    con, path, key, on_step=step, part=f"customer_id = {sql_string(customer)}", sha256=sha,
-                    staged=staged,
-                )
+            report = ingest_file(
+                con, path, key, on_step=step, part=f"customer_id = {sql_string(customer)}", sha256=sha,
+                staged=staged,
             )  # fmt: skip
             if source.kind == "headcount":
                 (first,) = con.execute("SELECT min(as_of) FROM headcount").fetchone()  # type: ignore[misc]
+            upload_shard(settings, shards[customer], con)  # with a shard bucket: stored once it is there
+            parts.append(report)
+            if source.kind == "headcount":
                 first_snapshots[customer] = first
         except FileRefused as exc:
             if not parts:
                 raise  # nothing stored yet: the file is refused whole
             failed.append(f"customer {customer}: {exc.problem}")
+        except ShardStoreError as exc:
+            failed.append(str(exc))  # this customer's rows did not reach the bucket: deliver it again
         finally:
             con.close()
     quarantine: pl.DataFrame | None = None

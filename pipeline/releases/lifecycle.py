@@ -359,10 +359,10 @@ def known_customers(con: duckdb.DuckDBPyConnection) -> list[str]:
 def catalog_releasable_months(settings: Settings, today: date | None = None) -> list[str]:
     """:func:`releasable_months` from the catalog alone (no shard opened): the customers' first
     headcount months and the last provider event file, both recorded there at ingest."""
-    from pipeline.shards import catalog_connection, ensure_migrated
+    from pipeline.shards import catalog_connection, catalog_exists, ensure_migrated
 
     ensure_migrated(settings)
-    if not settings.catalog_path.exists():
+    if not catalog_exists(settings):
         return []
     with catalog_connection(settings, read_only=True) as con:
         first, delivered = con.execute(

@@ -71,7 +71,14 @@ def write_part(settings: Settings, shard_con: duckdb.DuckDBPyConnection, shard: 
     Only what the published store holds: the current draw of each period (suppressed numbers
     NULL), the ledger, the public headcount and allocations of the current draws. Built beside
     and moved in with ``os.replace`` (a merge never reads half a part).
+
+    With a shard bucket the shard is uploaded first (:func:`pipeline.shards.upload_shard`): no
+    release is published whose draw and ledger row are not in the bucket's copy (a conflict
+    raises before anything is written here).
     """
+    from pipeline.shards import upload_shard
+
+    upload_shard(settings, shard, shard_con)
     ensure_release_schema(shard_con)
     folder = settings.published_parts_dir
     folder.mkdir(parents=True, exist_ok=True)

@@ -11,7 +11,7 @@ import pytest
 
 from pipeline.commands.dashboards import app_path, dashboard_argv, dashboard_env, start_dashboards
 from pipeline.keys import KEY_ENV_VARS
-from pipeline.settings import Settings
+from pipeline.settings import OBJECT_STORAGE_ENV_VARS, SHARD_BUCKET_ENV, Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -25,6 +25,18 @@ def test_dashboard_env_drops_every_key(wb_home: Path, monkeypatch: pytest.Monkey
     argv = dashboard_argv(8599, "127.0.0.1")
     assert argv[argv.index("--server.address") + 1] == "127.0.0.1"
     assert Path(argv[argv.index("run") + 1]) == app_path() and app_path().exists()
+
+
+def test_dashboard_env_drops_the_shard_bucket_and_its_credentials(
+    wb_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Invariant 5 with shards in object storage: not where they are, not how to reach them."""
+    monkeypatch.setenv(SHARD_BUCKET_ENV, "s3://wellbeing-shards-prod/prod")
+    for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AZURE_STORAGE_ACCOUNT_KEY"):
+        monkeypatch.setenv(var, "credential")
+    env = dashboard_env(Settings.from_env())
+    assert not set(OBJECT_STORAGE_ENV_VARS) & set(env)
+    assert not any(value in ("credential", "s3://wellbeing-shards-prod/prod") for value in env.values())
 
 
 def test_started_dashboard_process_has_no_key_in_its_environment(
