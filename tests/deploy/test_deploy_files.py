@@ -199,6 +199,23 @@ def test_helm_values_match_the_dagster_chart_schema() -> None:
     assert "wellbeing-keys" not in text and "WELLBEING_RAW_KEY" not in text
 
 
+def test_helm_runs_use_the_shard_bucket_a_scratch_copy_and_a_lasting_key_share_folder() -> None:
+    """Each run pod: shards from the bucket into a pod-local emptyDir; key shares on their own claim."""
+    from pipeline.settings import check_bucket_url
+
+    [deployment] = _load(DEPLOY / "helm" / "values.yaml")["dagster-user-deployments"]["deployments"]
+    env = {e["name"]: e["value"] for e in deployment["env"]}
+    check_bucket_url(env["WELLBEING_SHARD_BUCKET"])  # what the pipeline accepts
+    mounts = {m["mountPath"]: m["name"] for m in deployment["volumeMounts"]}
+    volumes = {v["name"]: v for v in deployment["volumes"]}
+    assert "emptyDir" in volumes[mounts[env["WELLBEING_HOME"] + "/shards"]]  # the pod's own copy
+    key_mount = next(p for p in mounts if env["WELLBEING_KEY_DIR"].startswith(p + "/"))
+    claim = volumes[mounts[key_mount]]["persistentVolumeClaim"]["claimName"]
+    assert claim == "wellbeing-key-shares"  # outlives the pod; not the shared volume the dashboards mount
+    claims = {d["metadata"]["name"] for _, d in _k8s_documents() if d["kind"] == "PersistentVolumeClaim"}
+    assert claims == {"wellbeing-shared", "wellbeing-key-shares"}
+
+
 def test_the_helm_check_catches_a_misspelt_key() -> None:
     values = _load(DEPLOY / "helm" / "values.yaml")
     broken = copy.deepcopy(values)
