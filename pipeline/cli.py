@@ -99,6 +99,12 @@ def exit_code_for(exc: BaseException) -> tuple[int, str]:
         return int(EXIT_BAD_INPUT), str(exc)
     if isinstance(exc, BudgetExceeded):
         return int(EXIT_BUDGET_EXCEEDED), str(exc)
+    from pipeline.shard_storage import ShardConflict, ShardStoreSetupError
+
+    if isinstance(exc, ShardConflict):  # another run wrote the shard meanwhile: run it again
+        return int(EXIT_BUSY), str(exc)
+    if isinstance(exc, ShardStoreSetupError):
+        return int(EXIT_BAD_INPUT), str(exc)
     if isinstance(exc, RawStoreError):
         return int(EXIT_FAILURE), str(exc)
     if isinstance(exc, duckdb.OutOfMemoryException):

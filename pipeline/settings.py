@@ -8,6 +8,8 @@ files, the landing and archive folders and the Dagster home. Only the pipeline i
 from __future__ import annotations
 
 import os
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -24,22 +26,25 @@ class SettingsError(ValueError):
 SHARD_BUCKET_ENV = "WELLBEING_SHARD_BUCKET"
 BUCKET_SCHEMES = ("s3", "gs", "az", "abfs", "abfss")
 # The dashboards never get these: where the raw store lives and how to reach it (invariant 5).
-OBJECT_STORAGE_ENV_VARS = (
-    SHARD_BUCKET_ENV,
-    "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_WEB_IDENTITY_TOKEN_FILE",
-    "AWS_ROLE_ARN", "AWS_ENDPOINT_URL", "GOOGLE_SERVICE_ACCOUNT", "GOOGLE_SERVICE_ACCOUNT_KEY",
-    "GOOGLE_APPLICATION_CREDENTIALS", "AZURE_STORAGE_ACCOUNT_NAME", "AZURE_STORAGE_ACCOUNT_KEY",
-    "AZURE_STORAGE_SAS_KEY", "AZURE_CLIENT_SECRET",
-)  # fmt: skip
+OBJECT_STORAGE_ENV_PREFIXES = ("AWS_", "AZURE_", "GOOGLE_")
+
+
+def object_storage_vars(env: Mapping[str, str]) -> list[str]:
+    """The variables of ``env`` that name the shard bucket or carry cloud storage credentials."""
+    return [v for v in env if v == SHARD_BUCKET_ENV or v.startswith(OBJECT_STORAGE_ENV_PREFIXES)]
+
+
+_BUCKET_URL = re.compile(r"(?P<scheme>[a-z0-9]+)://(?P<bucket>[A-Za-z0-9][A-Za-z0-9._@-]*)(?P<prefix>/[^\s]*)?")
 
 
 def check_bucket_url(url: str) -> str:
     """The bucket URL without a trailing slash; a bad one raises :class:`SettingsError`."""
-    scheme, sep, rest = url.strip().partition("://")
-    if not sep or scheme not in BUCKET_SCHEMES or not rest.strip("/"):
+    match = _BUCKET_URL.fullmatch(url.strip())
+    if match is None or match["scheme"] not in BUCKET_SCHEMES:
         raise SettingsError(
             f"{SHARD_BUCKET_ENV}={url!r}: use a bucket URL such as s3://bucket/prefix "
-            f"(schemes: {', '.join(BUCKET_SCHEMES)}), or unset it to keep the shards in $WELLBEING_HOME/shards"
+            f"(schemes: {', '.join(BUCKET_SCHEMES)}; no spaces), or unset it to keep the shards in "
+            "$WELLBEING_HOME/shards"
         )
     return url.strip().rstrip("/")
 
@@ -70,7 +75,20 @@ class Settings(HomePaths):
 
     @property
     def shards_dir(self) -> Path:
-        """One encrypted DuckDB file per customer (``<shard_id>.duckdb``) and the catalog."""
+        """Where the shards are opened: one encrypted DuckDB file per customer (``<shard_id>.duckdb``) and the catalog.
+
+        ``shards/`` itself, or with a shard bucket this process's own copies of the bucket's files
+        (``shards/proc-<pid>``, :func:`pipeline.shard_storage.process_dir`).
+        """
+        if self.shard_bucket is None:
+            return self.local_shards_dir
+        from pipeline.shard_storage import process_dir
+
+        return process_dir(self.local_shards_dir)
+
+    @property
+    def local_shards_dir(self) -> Path:
+        """``$WELLBEING_HOME/shards``: the shards of an installation without a bucket (``wellbeing shards upload`` reads it)."""
         return self.home / "shards"
 
     @property
@@ -145,7 +163,7 @@ class Settings(HomePaths):
         """
         self.home.mkdir(parents=True, exist_ok=True)
         make_private_dir(self.keys_dir)
-        self.shards_dir.mkdir(mode=0o700, exist_ok=True)
+        self.local_shards_dir.mkdir(mode=0o700, exist_ok=True)
         for folder in (self.landing_dir, self.archive_dir):
             folder.mkdir(mode=0o700, exist_ok=True)
             if folder.stat().st_mode & 0o077:

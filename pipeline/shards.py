@@ -531,33 +531,38 @@ def upload_local(settings: Settings) -> list[Shard]:
     interrupted move is simply run again, and a bucket that already has a catalog is refused
     (nothing is replaced). Run it while no run is in progress (the daemon's queue paused).
     """
-    from pipeline.shard_storage import in_bucket, seed
+    from pipeline.shard_storage import ShardStoreSetupError, in_bucket, seed
 
     if settings.shard_bucket is None:
-        raise RawStoreError("no shard bucket is set: set WELLBEING_SHARD_BUCKET (e.g. s3://bucket/prefix) first")
+        raise ShardStoreSetupError("no shard bucket is set: set WELLBEING_SHARD_BUCKET (e.g. s3://bucket/prefix) first")
     if in_bucket(settings, settings.catalog_path, name=CATALOG_NAME):
-        raise RawStoreError(
+        raise ShardStoreSetupError(
             f"the bucket {settings.shard_bucket} already holds a catalog: this installation was moved already "
             "or another one uses the bucket; nothing was uploaded"
         )
-    if not settings.catalog_path.exists():
-        raise RawStoreError(f"nothing to upload: no local catalog in {settings.shards_dir}")
-    con = open_encrypted(
-        settings, settings.catalog_path, _master(settings, create=False), read_only=True, name=CATALOG_NAME
-    )  # the local catalog as it is (connect_catalog would fetch)
-    try:
+    if settings.raw_path.exists():
+        raise ShardStoreSetupError(
+            "a legacy raw.duckdb is still here: migrate it first without the bucket (unset WELLBEING_SHARD_BUCKET, "
+            "run `wellbeing shards migrate`), then upload; nothing was uploaded"
+        )
+    local = settings.local_shards_dir
+    catalog = local / "catalog.duckdb"
+    if not catalog.exists():
+        raise ShardStoreSetupError(f"nothing to upload: no catalog in {local}")
+    con = open_encrypted(settings, catalog, _master(settings, create=False), name=CATALOG_NAME)
+    try:  # a write connection: closing it checkpoints a WAL into the file that is uploaded
         shards = _live(con)
     finally:
         con.close()
     for shard in shards:
-        path = settings.shard_path(shard.shard_id)
+        path = local / f"{shard.shard_id}.duckdb"
         if not path.exists():
-            raise ShardError(f"{shard_name(shard)} is missing in {settings.shards_dir}; nothing was made live")
+            raise ShardError(f"{shard_name(shard)} is missing in {local}; nothing was made live")
         open_encrypted(
             settings, path, shard_key(settings, shard), read_only=False, name=shard_name(shard)
         ).close()  # opens under its key; closing checkpoints its WAL into the file
         seed(settings, path, name=shard_name(shard), create_only=False)
-    seed(settings, settings.catalog_path, name=CATALOG_NAME, create_only=True)
+    seed(settings, catalog, name=CATALOG_NAME, create_only=True)
     return shards
 
 
@@ -575,6 +580,13 @@ def ensure_migrated(settings: Settings) -> Migration | None:
     """Migrate a legacy ``raw.duckdb`` into shards if there is one (cheap check otherwise)."""
     if not settings.raw_path.exists():
         return None
+    if settings.shard_bucket is not None:
+        from pipeline.shard_storage import ShardStoreSetupError
+
+        raise ShardStoreSetupError(
+            "a legacy raw.duckdb is still here: migrate it without the bucket first (unset WELLBEING_SHARD_BUCKET, "
+            "run `wellbeing shards migrate`), then `wellbeing shards upload`; nothing was changed"
+        )
     return migrate_legacy(settings)
 
 

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from pipeline.keys import KEY_DIR_ENV, KEY_ENV_VARS
-from pipeline.settings import OBJECT_STORAGE_ENV_VARS, Settings
+from pipeline.settings import Settings, object_storage_vars
 
 
 def app_path() -> Path:
@@ -28,7 +28,7 @@ def app_path() -> Path:
 def dashboard_env(settings: Settings, base: dict[str, str] | None = None) -> dict[str, str]:
     """The environment of the dashboard process: the caller's, minus every key, plus WELLBEING_HOME."""
     env = dict(os.environ if base is None else base)
-    for var in (*KEY_ENV_VARS, KEY_DIR_ENV, *OBJECT_STORAGE_ENV_VARS):  # not even where the key files or shards are
+    for var in (*KEY_ENV_VARS, KEY_DIR_ENV, *object_storage_vars(env)):  # not even where the key files or shards are
         env.pop(var, None)
     env["WELLBEING_HOME"] = str(settings.home)
     env["WELLBEING_RETENTION_MONTHS"] = str(settings.retention_months)
@@ -95,7 +95,7 @@ def drop_keys_from_environment() -> None:
     Privacy reason: the parent of the dashboard server has no use for the keys while it
     waits, and a process that keeps them is one more place to read them from (``/proc``).
     """
-    for var in (*KEY_ENV_VARS, *OBJECT_STORAGE_ENV_VARS):  # and where the shards are, how to reach them
+    for var in (*KEY_ENV_VARS, *object_storage_vars(os.environ)):  # and where the shards are, how to reach them
         os.environ.pop(var, None)
 
 

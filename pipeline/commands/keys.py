@@ -42,6 +42,12 @@ def run_where(args: argparse.Namespace) -> int:
     shares = settings.customer_keys_dir
     count = len(list(shares.glob("*.key"))) if shares.is_dir() else 0
     print(f"  {'customer key shares':<14} folder {shares} ({count}; one per customer shard, destroyed on removal)")
+    if settings.shard_bucket:
+        print(
+            f"shards: bucket {settings.shard_bucket} (never holds a key or a key share); local copies in {settings.shards_dir}"
+        )
+    else:
+        print(f"shards: folder {settings.shards_dir}")
     if not outside and not any(os.environ.get(e) for e in (RAW_KEY_ENV, PSEUDONYM_KEY_ENV)):
         print(f"note: for production set {KEY_DIR_ENV} to a folder outside the data folder (see README)")
     return 0

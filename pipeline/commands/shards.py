@@ -13,7 +13,9 @@ import argparse
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("shards", help="per-customer shards: migrate a legacy raw.duckdb")
+    parser = subparsers.add_parser(
+        "shards", help="per-customer shards: migrate a legacy raw.duckdb; upload them to the shard bucket"
+    )
     verbs = parser.add_subparsers(dest="shards_verb", required=True, metavar="{migrate,upload}")
     migrate = verbs.add_parser(
         "migrate",

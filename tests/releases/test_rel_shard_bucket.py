@@ -7,6 +7,7 @@ in the bucket before anything of it is published.
 
 from __future__ import annotations
 
+import os
 import shutil
 import uuid
 from collections.abc import Iterator
@@ -185,24 +186,51 @@ def test_ingest_in_a_pod_uploads_new_customers_and_the_catalog(
     assert len(_objects(s3_endpoint, bucket)) == 3  # the catalog and two shards
 
 
-def test_bad_bucket_settings_are_refused_at_the_edge(wb_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(SHARD_BUCKET_ENV, "/data/shards")
+@pytest.mark.parametrize("url", ["/data/shards", "s3://", "s3:///prod", "s3://wellbeing trial/prod", "http://x"])
+def test_bad_bucket_settings_are_refused_at_the_edge(wb_home: Path, monkeypatch: pytest.MonkeyPatch, url: str) -> None:
+    monkeypatch.setenv(SHARD_BUCKET_ENV, url)
     with pytest.raises(SettingsError, match="s3://bucket/prefix"):
         Settings.from_env()
-    proc = run_cli("customer", "list", env_home=wb_home)
-    assert proc.returncode == 2 and "WELLBEING_SHARD_BUCKET" in proc.stderr and "Traceback" not in proc.stderr
+    if url == "s3:///prod":
+        proc = run_cli("customer", "list", env_home=wb_home)
+        assert proc.returncode == 2 and "WELLBEING_SHARD_BUCKET" in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_an_unreachable_bucket_is_a_clear_error(rsettings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(SHARD_BUCKET_ENV, "s3://nowhere/prod")
-    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")  # nothing listens there
-    monkeypatch.setenv("AWS_ALLOW_HTTP", "true")
+    for var, value in {"AWS_ENDPOINT_URL": "http://127.0.0.1:9", "AWS_ALLOW_HTTP": "true",  # nothing listens there
+                       "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_REGION": "us-east-1"}.items():  # fmt: skip
+        monkeypatch.setenv(var, value)
     settings = Settings.from_env()
-    with pytest.raises(ShardStoreError, match="cannot download the raw store's catalog"):
+    with pytest.raises(ShardStoreError, match="cannot download the raw store's catalog: .*error sending request"):
         shards.live_shards(settings)
     proc = run_cli("release", "--customer", A, "--period", "2025-03", env_home=rsettings.home)
-    assert proc.returncode != 0 and "Traceback" not in proc.stderr
-    assert "WELLBEING_SHARD_BUCKET" in proc.stderr and "Nothing was published" in proc.stderr
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert "WELLBEING_SHARD_BUCKET" in proc.stderr and "nothing was changed" in proc.stderr
+
+
+def test_a_bucket_that_does_not_exist_is_a_setting_error(
+    wb_home: Path, bucket: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(SHARD_BUCKET_ENV, "s3://no-such-bucket-here/prod")
+    proc = run_cli("customer", "list", env_home=wb_home)
+    assert proc.returncode == 2 and "cannot be listed" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_a_local_installation_not_moved_yet_is_refused_not_split(
+    rsettings: Settings, bucket: str, monkeypatch: pytest.MonkeyPatch, s3_endpoint: str
+) -> None:
+    """Bucket set, its catalog missing, this folder has one: no command writes half of it to the bucket."""
+    monkeypatch.setenv(SHARD_BUCKET_ENV, bucket)
+    for command in (("customer", "list"), ("release", "--customer", A, "--period", "2025-03"), ("budget",)):
+        proc = run_cli(*command, env_home=rsettings.home)
+        assert proc.returncode == 2, (command, proc.stderr)
+        assert "wellbeing shards upload" in proc.stderr and "Traceback" not in proc.stderr
+    assert _objects(s3_endpoint, bucket) == {}  # nothing went to the bucket
+    proc = run_cli("shards", "upload", env_home=rsettings.home, check_rc=0)
+    assert "2 customer shard(s)" in proc.stdout
+    proc = run_cli("shards", "upload", env_home=rsettings.home)
+    assert proc.returncode == 2 and "already holds a catalog" in proc.stderr
 
 
 def test_upload_refuses_a_bucket_that_already_has_a_catalog(moved: Settings) -> None:
@@ -261,3 +289,55 @@ def test_a_same_size_write_right_after_a_fetch_is_uploaded(moved: Settings, s3_e
         f.write(bytes([last[0] ^ 1]))
     upload(moved, path, name="catalog")
     assert _objects(s3_endpoint, moved.shard_bucket or "")["catalog.duckdb"] == path.read_bytes()
+
+
+def test_a_mistyped_prefix_is_refused_not_a_new_empty_store(moved: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fresh pod (no local catalog) on the wrong prefix: releases and key shares say an installation exists."""
+    assert run_release(moved, A, "2025-03", requested_by="t").status == "published"
+    wrong = (moved.shard_bucket or "") + "-typo"
+    monkeypatch.setenv(SHARD_BUCKET_ENV, wrong)
+    proc = run_cli("customer", "list", env_home=moved.home)
+    assert proc.returncode == 2 and "holds no catalog" in proc.stderr and "Traceback" not in proc.stderr
+    proc = run_cli("release", "--all-due", env_home=moved.home)
+    assert proc.returncode == 2 and "holds no catalog" in proc.stderr
+
+
+def test_a_stale_unchanged_copy_is_never_published_from(moved: Settings, tmp_path: Path) -> None:
+    """Served from a copy another pod has since replaced: the HEAD check refuses before the part is written."""
+    from pipeline.releases.publish import part_path, write_part
+
+    shard = shards.find_shard(moved, A)
+    stale = shards.open_shard(moved, shard)
+    try:
+        pod1 = Settings(home=tmp_path / "pod1", key_dir=moved.keys_dir, shard_bucket=moved.shard_bucket)
+        assert run_release(pod1, A, "2025-02", requested_by="pod-1").status == "published"
+        with pytest.raises(ShardConflict):
+            write_part(moved, stale, shard)
+    finally:
+        stale.close()
+    assert not part_path(moved, shard.shard_id).exists()
+
+
+def test_each_process_has_its_own_copies_removed_when_it_ends(moved: Settings) -> None:
+    """Two processes never share a local copy (one could replace a file the other has open)."""
+    import subprocess
+    import sys
+
+    from pipeline.shard_storage import PROCESS_DIR_PREFIX
+
+    assert len(shards.customers(moved)) == 2  # this process fetched the catalog into its own folder
+    ours = moved.shards_dir
+    assert ours.name == f"{PROCESS_DIR_PREFIX}{os.getpid()}" and ours.parent == moved.local_shards_dir
+    dead = moved.local_shards_dir / f"{PROCESS_DIR_PREFIX}999999999"  # a killed process's leftovers
+    dead.mkdir()
+    (dead / "x.duckdb").write_bytes(b"encrypted")
+    code = (
+        "from pipeline.settings import Settings; from pipeline import shards; s = Settings.from_env(); "
+        "print(s.shards_dir); print(len(shards.customers(s)))"
+    )
+    env = {**os.environ, "WELLBEING_HOME": str(moved.home)}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    child_dir, count = out.stdout.split()
+    assert Path(child_dir) != ours and count == "2"
+    assert not Path(child_dir).exists()  # deleted at exit
+    assert not dead.exists() and ours.exists()
