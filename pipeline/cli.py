@@ -19,6 +19,7 @@ import sys
 import traceback
 
 from pipeline.errors import EXIT_BAD_INPUT, EXIT_BUDGET_EXCEEDED, EXIT_BUSY, EXIT_FAILURE, CommandError
+from pipeline.preload import preload
 from stores.connect import StoreBusy
 
 DEBUG_ENV = "WELLBEING_DEBUG"
@@ -128,6 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.home:
         os.environ["WELLBEING_HOME"] = args.home
     try:
+        preload(getattr(args, "preload", ()))  # a command's heavy modules, then its work (pipeline.preload)
         return int(args.func(args) or 0)
     except BrokenPipeError:  # the reader went away (`wellbeing customer list | head`): stop quietly
         devnull = os.open(os.devnull, os.O_WRONLY)

@@ -96,6 +96,11 @@ def _dp() -> Any:
     )  # fmt: skip
 
 
+def load_opendp() -> None:
+    """Import the OpenDP modules a release uses now (a process preloading before its work)."""
+    _dp()
+
+
 def measure(frame: Reduced, plan: ReleasePlan) -> Measured:
     """Draw the noise of one release, once: one OpenDP query per planned query.
 

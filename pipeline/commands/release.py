@@ -14,6 +14,7 @@ import os
 from typing import TYPE_CHECKING
 
 from pipeline.errors import EXIT_BUDGET_EXCEEDED, EXIT_FAILURE, CommandError
+from pipeline.preload import RELEASE_MODULES
 
 if TYPE_CHECKING:
     from pipeline.releases.lifecycle import ReleaseOutcome
@@ -52,7 +53,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=_workers,
         help="--all-due: customers released side by side in N processes (default: one per core; 1: in this process)",
     )
-    parser.set_defaults(func=run)
+    parser.set_defaults(func=run, preload=RELEASE_MODULES)  # loaded first, then frozen (pipeline.preload)
 
 
 def _workers(text: str) -> int:

@@ -516,7 +516,9 @@ def run_all_due(
             from pipeline.releases.parallel import in_workers
 
             tasks.sort(key=lambda t: -_shard_size(settings, t[1]))  # largest first: the run ends together
-            for _, future in in_workers(_all_due_of_customer, tasks, workers):
+            from pipeline.preload import RELEASE_MODULES
+
+            for _, future in in_workers(_all_due_of_customer, tasks, workers, preload_modules=RELEASE_MODULES):
                 for outcome in future.result():  # a worker's exception is raised here
                     heard(outcome)
         else:

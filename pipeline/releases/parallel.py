@@ -22,6 +22,8 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from pathlib import Path
 from typing import Any, TypeVar
 
+from pipeline.preload import preload
+
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -48,9 +50,12 @@ def default_workers(cpu_max: Path = Path("/sys/fs/cgroup/cpu.max")) -> int:
 
 
 def in_workers(
-    fn: Callable[..., R], tasks: Iterable[tuple[Any, ...]], workers: int
+    fn: Callable[..., R], tasks: Iterable[tuple[Any, ...]], workers: int, *, preload_modules: tuple[str, ...] = ()
 ) -> Iterator[tuple[tuple[Any, ...], Future[R]]]:
     """Run ``fn(*task)`` for every task in ``workers`` spawned processes; yield each (task, future) as it ends.
+
+    Each worker first imports ``preload_modules`` with the garbage collector paused, then freezes
+    them (:mod:`pipeline.preload`).
 
     Tasks are submitted in the order given (put the largest first: the last task then finishes
     near the others). When the consumer stops early (an exception, ``break``, Ctrl-C), the tasks
@@ -61,7 +66,10 @@ def in_workers(
     pending_tasks = list(tasks)
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(
-        max_workers=max(1, min(workers, len(pending_tasks) or 1)), mp_context=context, initializer=_leave_interrupts
+        max_workers=max(1, min(workers, len(pending_tasks) or 1)),
+        mp_context=context,
+        initializer=_start_worker,
+        initargs=(preload_modules,),
     ) as pool:
         running = {pool.submit(fn, *task): task for task in pending_tasks}
         try:
@@ -72,6 +80,12 @@ def in_workers(
         finally:
             for future in running:
                 future.cancel()
+
+
+def _start_worker(modules: tuple[str, ...]) -> None:
+    """A worker's start: Ctrl-C left to the parent, the task's heavy modules preloaded and frozen."""
+    _leave_interrupts()
+    preload(modules)
 
 
 def _leave_interrupts() -> None:

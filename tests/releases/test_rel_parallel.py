@@ -154,3 +154,23 @@ def test_a_long_backlog_is_drawn_and_stored_in_chunks(
     assert stored == [3, 3, 2, 3, 3, 2]  # 8 releases per customer, one transaction per chunk
     assert _summary(chunked) == _summary(whole)
     assert _ledger(rsettings) == _ledger(twin)
+
+
+def test_preload_imports_then_freezes_with_the_collector_back_on() -> None:
+    """A release's heavy modules are loaded before its work and kept out of later collections."""
+    import gc
+    import subprocess
+    import sys
+
+    code = (
+        "import gc, sys; from pipeline.preload import RELEASE_MODULES, preload; preload(RELEASE_MODULES); "
+        "print(gc.isenabled(), gc.get_freeze_count() > 100_000, 'opendp.extras.polars' in sys.modules, "
+        "'pandas' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["True", "True", "True", "True"]
+    assert gc.isenabled()
+    from pipeline.cli import build_parser
+
+    args = build_parser().parse_args(["release", "--all-due"])
+    assert args.preload  # the CLI preloads before a release
