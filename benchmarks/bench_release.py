@@ -24,6 +24,10 @@ each step in its own child process (wall, CPU and peak RSS of that process, ``_m
    delivery of its own and measured), so only the history grows; then the ingest of all those
    deliveries against the 100M target, and (``--all-due-history``) ``wellbeing release --all-due``
    of every period of the whole store.
+6. (``--bucket``, info) the shards in object storage: ``wellbeing shards upload`` of the ingested
+   store into an S3-compatible server on loopback (moto's, a dev dependency: not S3's speed), then
+   step 4 as a fresh Kubernetes pod would run it (no local copies: catalog and shard downloaded,
+   the shard uploaded after the draw).
 
 Targets (issue 12, 2-core machine, 10M events of the wide shape): all releases <= 60 s whole
 process and within 3x of OpenDP used directly; CPU per release independent of the history;
@@ -38,6 +42,7 @@ Usage::
     .venv/bin/python benchmarks/bench_release.py --events 10M --history 10M,50M
     .venv/bin/python benchmarks/bench_release.py --shapes wide --events 10M --history 10M,50M,100M --all-due-history
     .venv/bin/python benchmarks/bench_release.py --shapes wide --events 2M
+    .venv/bin/python benchmarks/bench_release.py --shapes wide --events 10M --history "" --bucket
 """
 
 from __future__ import annotations
@@ -353,6 +358,7 @@ def bench_shape(
     phases: bool = False,
     rows: list[list[object]] | None = None,
     all_due_history: bool = False,
+    bucket: bool = False,
 ) -> list[list[object]]:
     """The rows of one shape, appended to ``rows`` as they are measured (a later failure keeps them)."""
     spec = SHAPES[shape]
@@ -447,6 +453,8 @@ def bench_shape(
                 f"{verdict(peak <= TARGET_RSS_GB)} (<= {TARGET_RSS_GB:.0f} GB)",
             ]
         )
+        if bucket:
+            rows.extend(_in_bucket(pristine, home, customers[0], period, one, tag))
         shutil.rmtree(home, ignore_errors=True)
 
         if shape == "wide" and shuffle and history:
@@ -454,6 +462,44 @@ def bench_shape(
                                  info["n_events"], tag, all_due_history))  # fmt: skip
         shutil.rmtree(pristine, ignore_errors=True)
     return rows
+
+
+def _in_bucket(
+    pristine: Path, home: Path, customer: str, period: str, local: Measurement, tag: str
+) -> list[list[object]]:
+    """Step 6: the store moved into a bucket, then one customer-month released by a fresh "pod"."""
+    import logging
+
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # the server's request log
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        s3 = {"AWS_ENDPOINT_URL": f"http://{host}:{port}", "AWS_ALLOW_HTTP": "true", "AWS_ACCESS_KEY_ID": "bench",
+              "AWS_SECRET_ACCESS_KEY": "bench", "AWS_REGION": "us-east-1"}  # fmt: skip
+        boto3.client("s3", endpoint_url=s3["AWS_ENDPOINT_URL"], aws_access_key_id="bench",
+                     aws_secret_access_key="bench", region_name="us-east-1").create_bucket(Bucket="wellbeing-bench")  # fmt: skip
+        env = {**BENCH_KEYS, **s3, "WELLBEING_SHARD_BUCKET": "s3://wellbeing-bench/bench"}
+        shutil.rmtree(home, ignore_errors=True)
+        shutil.copytree(pristine, home)
+        files = list((home / "shards").glob("*.duckdb"))
+        total_mb = sum(f.stat().st_size for f in files) / 1e6
+        upload = run_command(_wellbeing(home, "shards", "upload"), label="shards-upload", env=env)
+        shutil.rmtree(home / "shards")  # a pod: no local copy of anything
+        shard_mb = max(f.stat().st_size for f in (pristine / "shards").glob("*.duckdb") if f.name != "catalog.duckdb")
+        one = run_command(_wellbeing(home, "release", "--customer", customer, "--period", period,
+                                     "--requested-by", "bench"), label="one-bucket", env=env)  # fmt: skip
+    finally:
+        server.stop()
+    return [
+        [f"[{tag}] shards upload into a bucket (S3 on loopback: moto)", *_fmt(upload),
+         f"{len(files)} files, {total_mb:,.0f} MB", "(info)"],
+        [f"[{tag}] one customer-month, fresh pod, shard bucket", *_fmt(one),
+         f"{one.process_s - local.process_s:+.2f} s vs local disk; largest shard {shard_mb / 1e6:,.0f} MB", "(info)"],
+    ]  # fmt: skip
 
 
 def _history(pristine: Path, work: Path, shape: str, employees: int, start: str, customers: list[str],
@@ -539,6 +585,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--phases", action="store_true", help="also print where release --all-due spends its CPU")
     parser.add_argument("--all-due-history", action="store_true",
                         help="at the largest history, also release every due period of the whole store")  # fmt: skip
+    parser.add_argument("--bucket", action="store_true",
+                        help="also move the store into a bucket (moto on loopback) and release from a fresh pod")  # fmt: skip
     parser.add_argument("--dir", type=Path, default=Path(tempfile.gettempdir()) / "wellbeing-bench-release",
                         help="work folder (default: %(default)s; deleted afterwards)")  # fmt: skip
     args = parser.parse_args(argv)
@@ -556,7 +604,8 @@ def main(argv: list[str] | None = None) -> int:
     failed = False
     try:
         for shape in shapes:
-            bench_shape(shape, n_events, history, work, args.sorted_wide, args.phases, rows, args.all_due_history)
+            bench_shape(shape, n_events, history, work, args.sorted_wide, args.phases, rows, args.all_due_history,
+                        args.bucket)  # fmt: skip
     except ChildFailed as exc:
         print(f"error: {exc} (the figures measured before it follow)", file=sys.stderr)
         failed = True
