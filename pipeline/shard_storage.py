@@ -35,10 +35,14 @@ asks for a noncurrent-version expiry shorter than the purge cadence.
 from __future__ import annotations
 
 import atexit
+import fcntl
 import json
 import os
+import re
+import secrets
 import shutil
 import tempfile
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import cache
@@ -101,31 +105,61 @@ def _client(url: str) -> Any:
 
 
 def process_dir(base: Path) -> Path:
-    """``base/proc-<pid>``: this process's copies (0700), deleted at exit; leftovers of dead processes go."""
+    """This process's copies: ``base/proc-<pid>-<random>`` (0700), deleted at exit; leftovers of ended processes go."""
     return _process_dir(base, os.getpid())  # keyed by pid: a forked child never uses its parent's copies
+
+
+_HELD: list[int] = []  # the liveness locks' descriptors, open for the life of the process
 
 
 @cache
 def _process_dir(base: Path, pid: int) -> Path:
+    """A new folder, its liveness lock held (``flock`` on ``.alive``) for the life of this process.
+
+    Random, not just the pid: processes of different containers sharing the folder may have the
+    same pid. A folder is another process's leftovers only when its lock can be taken (the
+    kernel released it when that process ended), never from a pid alone.
+    """
     base.mkdir(mode=0o700, parents=True, exist_ok=True)
-    for stale in base.glob(f"{PROCESS_DIR_PREFIX}*"):
-        other = stale.name.removeprefix(PROCESS_DIR_PREFIX)
-        if other.isdigit() and int(other) != pid and not _alive(int(other)):
-            shutil.rmtree(stale, ignore_errors=True)  # encrypted copies of a killed process
-    own = base / f"{PROCESS_DIR_PREFIX}{pid}"
-    own.mkdir(mode=0o700, exist_ok=True)
-    atexit.register(shutil.rmtree, own, ignore_errors=True)
+    own = base / f"{PROCESS_DIR_PREFIX}{pid}-{secrets.token_hex(4)}"
+    own.mkdir(mode=0o700)
+    fd = os.open(own / ".alive", os.O_CREAT | os.O_RDWR, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    _HELD.append(fd)
+    for other in base.glob(f"{PROCESS_DIR_PREFIX}*"):
+        if other != own:
+            _remove_if_ended(other)
+    atexit.register(_remove_own, own, pid)
     return own
 
 
-def _alive(pid: int) -> bool:
+def _remove_if_ended(folder: Path) -> None:
+    """Delete another process's folder if that process has ended (its lock is free); never a live one's."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+        fd = os.open(folder / ".alive", os.O_RDWR)
+    except FileNotFoundError:
+        try:
+            if time.time() - folder.stat().st_mtime > 3600:  # its owner ended before taking the lock
+                shutil.rmtree(folder, ignore_errors=True)
+        except OSError:
+            pass
+        return
+    except OSError:
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        return  # its process is alive
+    try:
+        shutil.rmtree(folder, ignore_errors=True)  # encrypted copies of an ended process
+    finally:
+        os.close(fd)
+
+
+def _remove_own(folder: Path, pid: int) -> None:
+    if os.getpid() == pid:  # not a forked child that exits (it inherited the handler)
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 # The modification time a copy gets when it matches the bucket. Any later write sets the time to
@@ -202,6 +236,7 @@ def fetch(settings: Settings, path: Path, *, name: str) -> None:
     :func:`_no_catalog`.
     """
     if settings.shard_bucket is None:
+        refuse_if_moved(settings)
         return
     from obstore import get
     from obstore.exceptions import NotFoundError, NotModifiedError
@@ -242,6 +277,47 @@ def fetch(settings: Settings, path: Path, *, name: str) -> None:
     finally:
         tmp.unlink(missing_ok=True)
     _remember(path, str(result.meta["e_tag"]), result.meta.get("version"))
+
+
+MOVED_MARKER = "MOVED-TO-BUCKET"  # in shards/ after `wellbeing shards upload`: the bucket it went to
+
+
+def refuse_if_moved(settings: Settings) -> None:
+    """Without a bucket setting, refuse an installation whose shards were moved into a bucket.
+
+    Its local files were deleted by the move; a command without the setting would otherwise start
+    an empty store beside the bucket's (a second ledger, releases drawn again).
+    """
+    marker = settings.local_shards_dir / MOVED_MARKER
+    if marker.exists():
+        bucket = marker.read_text(encoding="utf-8").strip()
+        raise ShardStoreSetupError(
+            f"the shards of this installation were moved into {bucket} (`wellbeing shards upload`): set "
+            f"{SHARD_BUCKET_ENV}={bucket} for every command and run. Nothing was changed"
+        )
+
+
+def mark_moved(settings: Settings) -> None:
+    """Record the move and delete the local files it made obsolete (the bucket's copies are authoritative)."""
+    assert settings.shard_bucket is not None
+    local = settings.local_shards_dir
+    _write_beside(local / MOVED_MARKER, (settings.shard_bucket + "\n").encode("utf-8"))
+    for path in local.iterdir():
+        if path.is_file() and path.name.endswith((".duckdb", ".duckdb.wal", ".duckdb.etag")):
+            path.unlink()
+    fsync_path(local)
+
+
+def remote_size(settings: Settings, path: Path) -> int:
+    """The size of the file's object in bytes (0 when absent or unknown; for ordering work only)."""
+    if settings.shard_bucket is None:
+        return 0
+    from obstore import head
+
+    try:
+        return int(head(_store(settings.shard_bucket), path.name)["size"])
+    except Exception:
+        return 0
 
 
 def _no_catalog(settings: Settings, store: Any, path: Path) -> None:
@@ -382,7 +458,8 @@ def _failed(verb: str, name: str, exc: Exception) -> ShardStoreError:
 
 
 def _detail(exc: Exception) -> str:
-    """The first line of a storage error, shortened (the rest is a debug dump)."""
+    """The first line of a storage error, shortened (the rest is a debug dump); URL queries cut (SAS tokens)."""
     first = (str(exc).strip().splitlines() or [""])[0].strip()
     first = first.split("<?xml")[0].rstrip(": ")  # an S3 error body adds nothing readable
+    first = re.sub(r"\?\S*", "?…", first)
     return (first[:240] + "…" if len(first) > 240 else first) or type(exc).__name__

@@ -529,9 +529,11 @@ def upload_local(settings: Settings) -> list[Shard]:
     from a shared volume to Kubernetes pods with scratch disks). The shards go first; the
     catalog last, create-only: until it is in the bucket no run uses the bucket's shards, so an
     interrupted move is simply run again, and a bucket that already has a catalog is refused
-    (nothing is replaced). Run it while no run is in progress (the daemon's queue paused).
+    (nothing is replaced). Then the local files are deleted and ``shards/MOVED-TO-BUCKET`` names
+    the bucket: a command run without the setting refuses instead of using a stale copy. Run it
+    while no run is in progress (the daemon's queue paused).
     """
-    from pipeline.shard_storage import ShardStoreSetupError, in_bucket, seed
+    from pipeline.shard_storage import ShardStoreSetupError, in_bucket, mark_moved, seed
 
     if settings.shard_bucket is None:
         raise ShardStoreSetupError("no shard bucket is set: set WELLBEING_SHARD_BUCKET (e.g. s3://bucket/prefix) first")
@@ -563,6 +565,7 @@ def upload_local(settings: Settings) -> list[Shard]:
         ).close()  # opens under its key; closing checkpoints its WAL into the file
         seed(settings, path, name=shard_name(shard), create_only=False)
     seed(settings, catalog, name=CATALOG_NAME, create_only=True)
+    mark_moved(settings)  # the local files go: no command without the setting can use them again
     return shards
 
 

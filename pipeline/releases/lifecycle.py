@@ -539,10 +539,13 @@ CHUNK_RELEASES = 32
 
 
 def _shard_size(settings: Settings, shard: Shard) -> int:
+    from pipeline.shard_storage import remote_size
+
+    path = settings.shard_path(shard.shard_id)
     try:
-        return settings.shard_path(shard.shard_id).stat().st_size
+        return path.stat().st_size
     except OSError:
-        return 0
+        return remote_size(settings, path)  # with a shard bucket the parent holds no copy
 
 
 def _all_due_of_customer(

@@ -114,8 +114,32 @@ def write_part(settings: Settings, shard_con: duckdb.DuckDBPyConnection, shard: 
         tmp.unlink(missing_ok=True)
         raise
     shard_con.execute(f"DETACH {alias}")
-    os.replace(tmp, target)
+    with _merge_lock(settings):  # the same lock a removal deletes the part under
+        if not settings.customer_key_file(shard.shard_id).exists():
+            tmp.unlink(missing_ok=True)
+            from pipeline.shards import ShardError
+
+            raise ShardError(
+                f"customer {shard.customer_id} was removed while its release ran (its key share is destroyed); "
+                "nothing of it was published"
+            )
+        os.replace(tmp, target)
     return target
+
+
+def _live_parts(settings: Settings) -> list[Path]:
+    """Every part whose customer still has its key share; a removed customer's part is deleted, never merged.
+
+    (A release of a customer removed in another process meanwhile may have written its part after
+    the removal deleted it: the destroyed share decides.)
+    """
+    parts = []
+    for part in sorted(p for p in settings.published_parts_dir.glob("*.duckdb") if p.is_file()):
+        if settings.customer_key_file(part.stem).exists():
+            parts.append(part)
+        else:
+            part.unlink(missing_ok=True)
+    return parts
 
 
 def remove_part(settings: Settings, shard_id: str) -> None:
@@ -154,7 +178,7 @@ def merge_published(settings: Settings) -> Path:
     target = settings.published_path
     target.parent.mkdir(parents=True, exist_ok=True)
     with _merge_lock(settings):
-        parts = sorted(p for p in settings.published_parts_dir.glob("*.duckdb") if p.is_file())
+        parts = _live_parts(settings)
         tmp = target.with_name(f"{target.name}.tmp-{os.getpid()}")
         for leftover in (tmp, tmp.with_name(tmp.name + ".wal")):
             leftover.unlink(missing_ok=True)

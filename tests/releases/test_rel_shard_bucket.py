@@ -327,17 +327,38 @@ def test_each_process_has_its_own_copies_removed_when_it_ends(moved: Settings) -
 
     assert len(shards.customers(moved)) == 2  # this process fetched the catalog into its own folder
     ours = moved.shards_dir
-    assert ours.name == f"{PROCESS_DIR_PREFIX}{os.getpid()}" and ours.parent == moved.local_shards_dir
-    dead = moved.local_shards_dir / f"{PROCESS_DIR_PREFIX}999999999"  # a killed process's leftovers
-    dead.mkdir()
-    (dead / "x.duckdb").write_bytes(b"encrypted")
+    assert ours.name.startswith(f"{PROCESS_DIR_PREFIX}{os.getpid()}-") and ours.parent == moved.local_shards_dir
+    ended = moved.local_shards_dir / f"{PROCESS_DIR_PREFIX}{os.getpid()}-feedbeef"  # same pid, another container
+    ended.mkdir()
+    (ended / ".alive").write_bytes(b"")  # its lock is free: the process has ended
+    (ended / "x.duckdb").write_bytes(b"encrypted")
     code = (
-        "from pipeline.settings import Settings; from pipeline import shards; s = Settings.from_env(); "
-        "print(s.shards_dir); print(len(shards.customers(s)))"
+        "import sys; from pipeline.settings import Settings; from pipeline import shards; s = Settings.from_env(); "
+        "print(s.shards_dir); print(len(shards.customers(s)), flush=True); sys.stdin.read()"
     )
     env = {**os.environ, "WELLBEING_HOME": str(moved.home)}
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
-    child_dir, count = out.stdout.split()
-    assert Path(child_dir) != ours and count == "2"
-    assert not Path(child_dir).exists()  # deleted at exit
-    assert not dead.exists() and ours.exists()
+    child = subprocess.Popen(
+        [sys.executable, "-c", code], env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    assert child.stdout is not None and child.stdin is not None
+    child_dir, count = Path(child.stdout.readline().strip()), child.stdout.readline().strip()
+    assert child_dir != ours and count == "2" and child_dir.exists()
+    assert not ended.exists() and ours.exists()  # the ended one went, the live ones stay
+    from pipeline.shard_storage import _process_dir
+
+    third = _process_dir(tmp := moved.local_shards_dir, 1)  # a third process's start-up cleanup
+    assert child_dir.exists() and ours.exists() and third.parent == tmp  # a live process's folder is never taken
+    child.stdin.close()
+    assert child.wait(timeout=60) == 0
+    assert not child_dir.exists()  # deleted at exit
+
+
+def test_a_moved_installation_refuses_to_run_without_the_bucket(
+    moved: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After `shards upload` the local files are gone and a marker names the bucket: no stale second store."""
+    assert not list(moved.local_shards_dir.glob("*.duckdb"))
+    monkeypatch.delenv(SHARD_BUCKET_ENV)
+    proc = run_cli("release", "--customer", A, "--period", "2025-03", env_home=moved.home)
+    assert proc.returncode == 2 and "were moved into" in proc.stderr and moved.shard_bucket in proc.stderr
+    assert run_cli("customer", "list", env_home=moved.home).returncode == 2

@@ -266,3 +266,22 @@ def test_an_interrupted_migration_is_run_again_safely(legacy: Settings, monkeypa
     assert outcome.status == "served_stored"
     assert not legacy.raw_path.exists()
     assert _snapshot(legacy) == before
+
+
+def test_a_release_of_a_customer_removed_meanwhile_is_never_published(rsettings: Settings) -> None:
+    """A removal in another process while a release runs: the destroyed key share decides, not the timing."""
+    from pipeline.releases.publish import merge_published, part_path, write_part
+
+    assert run_release(rsettings, A, "2025-02", requested_by="t").status == "published"
+    shard = shards.find_shard(rsettings, A)
+    con = shards.open_shard(rsettings, shard)
+    try:
+        rsettings.customer_key_file(shard.shard_id).unlink()  # the removal shredded the share meanwhile
+        with pytest.raises(shards.ShardError, match="removed while its release ran"):
+            write_part(rsettings, con, shard)
+    finally:
+        con.close()
+    assert part_path(rsettings, shard.shard_id).exists()  # written before: the removal deletes it, or ...
+    merge_published(rsettings)  # ... a merge skips and deletes a part whose share is gone
+    assert not part_path(rsettings, shard.shard_id).exists()
+    assert published(rsettings, "SELECT count(*) FROM releases WHERE customer_id = ?", [A]) == [(0,)]
