@@ -4,10 +4,10 @@ Unset (the default), the shards and the catalog live in ``$WELLBEING_HOME/shards
 function here does nothing. With ``WELLBEING_SHARD_BUCKET=s3://bucket/prefix`` (or ``gs://``,
 ``az://``; credentials from the platform's usual variables or workload identity), the bucket
 holds the authoritative copy of each encrypted file (``<shard_id>.duckdb``, ``catalog.duckdb``)
-and each process keeps its own copies in ``shards/proc-<pid>/`` (deleted when it exits; left
-by a killed process, deleted by the next one). Two processes never share a local copy, so one
-can never replace a file another has open (on Kubernetes every run pod has its own ``emptyDir``
-besides).
+and each process keeps its own copies in ``shards/proc-<pid>-<random>/`` (deleted when it
+exits; left by a killed process, deleted by the next one once the ended process's ``flock`` is
+free). Two processes never share a local copy, so one can never replace a file another has open
+(on Kubernetes every run pod has its own ``emptyDir`` besides).
 
 * :func:`fetch` before a file is opened: the copy becomes the bucket's current version (one
   conditional GET: nothing is downloaded when this process's copy is current and untouched).
@@ -17,6 +17,9 @@ besides).
   :class:`ShardConflict` instead of overwriting the other's draws or ledger rows. An unchanged
   copy is checked against the bucket (HEAD) instead: a stale copy is never published from.
 * :func:`delete` when a customer is removed (after its key share was shredded).
+* ``wellbeing shards upload`` (:func:`pipeline.shards.upload_local`) moves a local installation:
+  its files are deleted after the upload and ``shards/MOVED-TO-BUCKET`` names the bucket, so a
+  command without the setting refuses (:func:`refuse_if_moved`) instead of using stale copies.
 * A missing catalog is only a new installation when nothing says otherwise: a folder with a
   catalog, published releases or key shares but a bucket without a catalog is a wrong setting
   or a move not made (``wellbeing shards upload``), and every command refuses
