@@ -128,18 +128,20 @@ def write_part(settings: Settings, shard_con: duckdb.DuckDBPyConnection, shard: 
 
 
 def _live_parts(settings: Settings) -> list[Path]:
-    """Every part whose customer still has its key share; a removed customer's part is deleted, never merged.
+    """Every part whose customer still has its key share (a removed customer's part is never merged).
 
-    (A release of a customer removed in another process meanwhile may have written its part after
-    the removal deleted it: the destroyed share decides.)
+    A release of a customer removed in another process meanwhile may have written its part after
+    the removal deleted it: the destroyed share decides. Such a part is skipped, not deleted, so a
+    share restored from a backup brings its customer back. No share at all beside existing parts
+    means a process without the key folder (``WELLBEING_KEY_DIR``): refused, the published store kept.
     """
-    parts = []
-    for part in sorted(p for p in settings.published_parts_dir.glob("*.duckdb") if p.is_file()):
-        if settings.customer_key_file(part.stem).exists():
-            parts.append(part)
-        else:
-            part.unlink(missing_ok=True)
-    return parts
+    parts = sorted(p for p in settings.published_parts_dir.glob("*.duckdb") if p.is_file())
+    if parts and not any(settings.customer_keys_dir.glob("*.key")):
+        raise PublishRefused(
+            f"no customer key share in {settings.customer_keys_dir}: run the publish where the releases run "
+            "(the same WELLBEING_KEY_DIR); the previous published store was kept"
+        )
+    return [p for p in parts if settings.customer_key_file(p.stem).exists()]
 
 
 def remove_part(settings: Settings, shard_id: str) -> None:

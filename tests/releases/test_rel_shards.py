@@ -282,6 +282,17 @@ def test_a_release_of_a_customer_removed_meanwhile_is_never_published(rsettings:
     finally:
         con.close()
     assert part_path(rsettings, shard.shard_id).exists()  # written before: the removal deletes it, or ...
-    merge_published(rsettings)  # ... a merge skips and deletes a part whose share is gone
-    assert not part_path(rsettings, shard.shard_id).exists()
+    merge_published(rsettings)  # ... a merge skips a part whose share is gone
     assert published(rsettings, "SELECT count(*) FROM releases WHERE customer_id = ?", [A]) == [(0,)]
+
+
+def test_a_merge_without_the_key_folder_keeps_the_published_store(rsettings: Settings, tmp_path: Path) -> None:
+    """A process with the wrong WELLBEING_KEY_DIR must not publish every customer's releases away."""
+    from pipeline.releases.publish import PublishRefused, merge_published
+
+    assert run_release(rsettings, B, "2025-02", requested_by="t").status == "published"
+    before = published(rsettings, "SELECT count(*) FROM releases")
+    elsewhere = Settings(home=rsettings.home, key_dir=tmp_path / "other-keys")
+    with pytest.raises(PublishRefused, match="no customer key share"):
+        merge_published(elsewhere)
+    assert published(rsettings, "SELECT count(*) FROM releases") == before
