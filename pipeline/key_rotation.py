@@ -80,7 +80,7 @@ def _stage(name: str) -> None:
 
 def _files(settings: Settings, master: str, share_master: str) -> list[tuple[Path, str, str]]:
     """(file, key under ``master``, key under ``share_master``) of every shard, then the catalog."""
-    from pipeline.shards import CATALOG_NAME, _live, derive_shard_key
+    from pipeline.shards import CATALOG_NAME, _live, derive_shard_key, shard_name
 
     fetch(settings, settings.catalog_path, name=CATALOG_NAME)  # with a shard bucket: its current copies
     probe_key = master if _opens_with(settings.catalog_path, master) else share_master
@@ -97,7 +97,7 @@ def _files(settings: Settings, master: str, share_master: str) -> list[tuple[Pat
     out = []
     for shard in shards:
         path = settings.shard_path(shard.shard_id)
-        fetch(settings, path, name=f"the shard of customer {shard.customer_id} ({shard.shard_id})")
+        fetch(settings, path, name=shard_name(shard))
         if not path.exists():
             continue
         share = read_key_file(settings.customer_key_file(shard.shard_id))
