@@ -156,7 +156,7 @@ def test_neighbouring_dataset_changes_each_cell_by_at_most_the_bound():
     assert sum(m.query_losses) <= release_cost(policy, "2025-03").budget.value * (1 + 1e-9)
 
 
-def test_realistic_release_is_fast_and_covers_the_truth(realistic_con):
+def test_realistic_release_is_fast_and_lands_near_the_truth(realistic_con):
     import time
 
     start = time.perf_counter()
@@ -168,7 +168,12 @@ def test_realistic_release_is_fast_and_covers_the_truth(realistic_con):
         "SELECT count(DISTINCT employee) FROM events WHERE occurred_on >= DATE '2025-03-01' AND occurred_on < DATE '2025-04-01'"
     ).fetchone()[0]
     ci = total.row(0, named=True)
-    assert not ci["suppressed"] and ci["ci_low"] - 5 <= true_engaged <= ci["ci_high"] + 5
+    assert not ci["suppressed"]
+    # One draw cannot test coverage (tests/privacy/test_dp_statistical.py does, over many): here the
+    # truth must lie within three half-widths of the interval's centre (a miss once in ~10^5 draws
+    # at a 90-95 % level), not inside the interval itself (a miss once in 10-20 draws).
+    half = (ci["ci_high"] - ci["ci_low"]) / 2
+    assert ci["ci_low"] - 2 * half - 5 <= true_engaged <= ci["ci_high"] + 2 * half + 5
 
 
 def test_default_cadence_engagement_monthly_wellbeing_services_topics_quarterly(tiny_con):
