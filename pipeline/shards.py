@@ -119,14 +119,15 @@ def _master(settings: Settings, *, create: bool) -> str:
 
 
 def connect_catalog(
-    settings: Settings, *, read_only: bool = False, lock_timeout: float = LOCK_RETRY_SECONDS
+    settings: Settings, *, read_only: bool = False, lock_timeout: float = LOCK_RETRY_SECONDS, fetched: bool = False
 ) -> duckdb.DuckDBPyConnection:
     """The encrypted catalog as database ``raw`` (short-lived: close it as soon as possible).
 
-    With a shard bucket the local copy is made current first; :func:`catalog_connection` uploads
-    what a write connection committed.
+    With a shard bucket the local copy is made current first (unless the caller just ``fetched``
+    it); :func:`catalog_connection` uploads what a write connection committed.
     """
-    fetch(settings, settings.catalog_path, name=CATALOG_NAME)
+    if not fetched:
+        fetch(settings, settings.catalog_path, name=CATALOG_NAME)
     exists = settings.catalog_path.exists()
     if read_only and not exists:
         raise RawStoreError(
@@ -152,6 +153,19 @@ def catalog_connection(settings: Settings, *, read_only: bool = False) -> Iterat
         yield con
         if not read_only:
             upload(settings, settings.catalog_path, name=CATALOG_NAME, con=con)
+    finally:
+        con.close()
+
+
+@contextmanager
+def catalog_if_any(settings: Settings) -> Iterator[duckdb.DuckDBPyConnection | None]:
+    """The catalog read-only, or ``None`` before the first ingest (one fetch from a shard bucket)."""
+    if not catalog_exists(settings):
+        yield None
+        return
+    con = connect_catalog(settings, read_only=True, fetched=True)
+    try:
+        yield con
     finally:
         con.close()
 
@@ -190,10 +204,8 @@ def ledger(settings: Settings, customer_id: str | None = None) -> list[tuple[str
 def live_shards(settings: Settings) -> list[Shard]:
     """Customers with a live shard, by customer id (empty before the first ingest)."""
     ensure_migrated(settings)
-    if not catalog_exists(settings):
-        return []
-    with catalog_connection(settings, read_only=True) as con:
-        return _live(con)
+    with catalog_if_any(settings) as con:
+        return [] if con is None else _live(con)
 
 
 def _live(con: duckdb.DuckDBPyConnection) -> list[Shard]:
@@ -212,9 +224,9 @@ def live_and_removed_customers(settings: Settings) -> tuple[list[str], list[str]
     """Customers with a live shard, and customers removed (crypto-shredded) and not re-created since
     (their partitions can go), in one catalog read."""
     ensure_migrated(settings)
-    if not catalog_exists(settings):
-        return [], []
-    with catalog_connection(settings, read_only=True) as con:
+    with catalog_if_any(settings) as con:
+        if con is None:
+            return [], []
         live = [s.customer_id for s in _live(con)]
         rows = con.execute("SELECT customer_id FROM customers WHERE removed_at IS NOT NULL").fetchall()
     return live, sorted({str(r[0]) for r in rows} - set(live))
@@ -339,20 +351,20 @@ def shard_connection(
 def shard_and_delivery(settings: Settings, customer_id: str) -> tuple[Shard, datetime | None]:
     """The customer's live shard and the last provider event file's time, in one short catalog read."""
     ensure_migrated(settings)
-    if catalog_exists(settings):
-        with catalog_connection(settings, read_only=True) as con:
+    with catalog_if_any(settings) as con:
+        if con is not None:
             shards = {s.customer_id: s for s in _live(con)}
             row = con.execute("SELECT max(ingested_at) FROM deliveries WHERE kind = 'events'").fetchone()
-        if customer_id in shards:
-            return shards[customer_id], None if row is None else row[0]
+            if customer_id in shards:
+                return shards[customer_id], None if row is None else row[0]
     raise UnknownCustomer(f"unknown customer {customer_id!r}: no shard in the catalog (wellbeing customer list)")
 
 
 def last_event_delivery(settings: Settings) -> datetime | None:
     """When a provider event file (any customer's) was last ingested: an operational fact, from the catalog."""
-    if not catalog_exists(settings):
-        return None
-    with catalog_connection(settings, read_only=True) as con:
+    with catalog_if_any(settings) as con:
+        if con is None:
+            return None
         row = con.execute("SELECT max(ingested_at) FROM deliveries WHERE kind = 'events'").fetchone()
     return None if row is None else row[0]
 
@@ -542,11 +554,7 @@ def upload_local(settings: Settings) -> list[Shard]:
             f"the bucket {settings.shard_bucket} already holds a catalog: this installation was moved already "
             "or another one uses the bucket; nothing was uploaded"
         )
-    if settings.raw_path.exists():
-        raise ShardStoreSetupError(
-            "a legacy raw.duckdb is still here: migrate it first without the bucket (unset WELLBEING_SHARD_BUCKET, "
-            "run `wellbeing shards migrate`), then upload; nothing was uploaded"
-        )
+    ensure_migrated(settings)  # with a bucket set: a legacy raw.duckdb is refused (migrate it without one first)
     local = settings.local_shards_dir
     catalog = local / "catalog.duckdb"
     if not catalog.exists():

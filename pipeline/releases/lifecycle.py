@@ -359,12 +359,12 @@ def known_customers(con: duckdb.DuckDBPyConnection) -> list[str]:
 def catalog_releasable_months(settings: Settings, today: date | None = None) -> list[str]:
     """:func:`releasable_months` from the catalog alone (no shard opened): the customers' first
     headcount months and the last provider event file, both recorded there at ingest."""
-    from pipeline.shards import catalog_connection, catalog_exists, ensure_migrated
+    from pipeline.shards import catalog_if_any, ensure_migrated
 
     ensure_migrated(settings)
-    if not catalog_exists(settings):
-        return []
-    with catalog_connection(settings, read_only=True) as con:
+    with catalog_if_any(settings) as con:
+        if con is None:
+            return []
         first, delivered = con.execute(
             "SELECT (SELECT min(first_snapshot) FROM customers WHERE removed_at IS NULL), "
             "(SELECT max(ingested_at) FROM deliveries WHERE kind = 'events')"
